@@ -1,0 +1,112 @@
+"""The one place that touches ComfyUI's own modules. Every import is lazy and every
+function is a harmless no-op when ComfyUI is absent, so the pack's tests run without it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+log = logging.getLogger("runcomfy")
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # absent, or half-initialised outside ComfyUI
+        return None
+
+
+def processing_interrupted() -> bool:
+    mm = _module("comfy.model_management")
+    fn = getattr(mm, "processing_interrupted", None)
+    try:
+        return bool(fn()) if fn else False
+    except Exception:
+        return False
+
+
+def interrupt_exception(message: str) -> BaseException:
+    """ComfyUI's own exception for Stop, so it ends the run as "interrupted", not as an error."""
+    mm = _module("comfy.model_management")
+    exc = getattr(mm, "InterruptProcessingException", None)
+    if exc is None:
+        from ..runcomfy.errors import Interrupted
+        return Interrupted(message)
+    return exc(message)
+
+
+def prompt_server():
+    srv = _module("server")
+    return getattr(getattr(srv, "PromptServer", None), "instance", None)
+
+
+def comfyui_version() -> tuple[int, ...] | None:
+    mod = _module("comfyui_version")
+    text = getattr(mod, "__version__", None)
+    if not text:
+        return None
+    try:
+        return tuple(int(p) for p in text.split(".")[:3])
+    except ValueError:
+        return None
+
+
+def supports_async_nodes() -> bool:
+    """ComfyUI 0.3.45 and later await ``async def`` node functions and run them concurrently.
+    Outside ComfyUI (tests, scripts) the async form is used too."""
+    if _module("execution") is None and _module("comfy") is None:
+        return True
+    version = comfyui_version()
+    return version is None or version >= (0, 3, 45)
+
+
+def user_directory() -> Path | None:
+    fp = _module("folder_paths")
+    fn = getattr(fp, "get_user_directory", None)
+    try:
+        return Path(fn()) if fn else None
+    except Exception:
+        return None
+
+
+class Progress:
+    """ComfyUI's progress bar plus a status text on the node. Falls back to the pack's own
+    websocket event where the running ComfyUI has no progress-text support."""
+
+    def __init__(self, node_id: str | None, total: int = 1000):
+        self.node_id = node_id
+        self.total = total
+        utils = _module("comfy.utils")
+        bar_cls = getattr(utils, "ProgressBar", None)
+        try:
+            self.bar = bar_cls(total, node_id=node_id) if bar_cls and node_id is not None else (
+                bar_cls(total) if bar_cls else None)
+        except TypeError:
+            self.bar = bar_cls(total) if bar_cls else None
+        except Exception:
+            self.bar = None
+        self.last_text: str | None = None
+
+    def fraction(self, value: float) -> None:
+        if self.bar is None:
+            return
+        try:
+            self.bar.update_absolute(max(0, min(self.total, int(value * self.total))), self.total)
+        except Exception:
+            pass
+
+    def text(self, message: str, detail: dict | None = None) -> None:
+        self.last_text = message
+        srv = prompt_server()
+        if srv is None or self.node_id is None:
+            return
+        try:
+            send = getattr(srv, "send_progress_text", None)
+            if send is not None:
+                send(message, self.node_id)
+            # The pack's extension keeps the last outcome on the node, with structured fields.
+            srv.send_sync("runcomfy.status", {"node": self.node_id, "text": message, **(detail or {})},
+                          getattr(srv, "client_id", None))
+        except Exception as exc:
+            log.debug("runcomfy: could not send progress text: %s", exc)

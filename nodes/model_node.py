@@ -1,0 +1,140 @@
+"""A ComfyUI node class for one model schema: a thin adapter over ``runcomfy.pipeline``.
+
+It turns IMAGE tensors into arrays and back and wires ComfyUI's progress bar, status text
+and Stop into the pipeline. Everything else lives in the library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from ..runcomfy import credentials
+from ..runcomfy.client import RunComfyClient
+from ..runcomfy.config import resolve_base_url
+from ..runcomfy.errors import ConfigError, Interrupted
+from ..runcomfy.journal import Journal
+from ..runcomfy.pipeline import Hooks, Runner, Update
+from ..runcomfy.schema import ModelSchema
+from . import comfy
+from .inputs import collect, input_types
+
+log = logging.getLogger("runcomfy")
+
+CATEGORY_ROOT = "RunComfy"
+CONFIG_DIR_ENV = "RUNCOMFY_CONFIG_DIR"
+
+
+def config_dir() -> Path:
+    """Server-side home of the saved token and the journal: ComfyUI's user directory
+    (never served to browsers outside the per-user folders), else ~/.config/runcomfy."""
+    explicit = os.environ.get(CONFIG_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    user = comfy.user_directory()
+    if user is not None:
+        return user / "__runcomfy"
+    return Path(os.path.expanduser("~/.config/runcomfy"))
+
+
+_clients: dict = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(token: str) -> RunComfyClient:
+    """One pooled client per (base URL, token), shared by all nodes."""
+    base = resolve_base_url()
+    key = (base, hash(token))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = RunComfyClient(token, base, should_abort=comfy.processing_interrupted)
+            _clients[key] = client
+        return client
+
+
+def class_name_for(model_id: str) -> str:
+    return "RunComfy_" + re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_")
+
+
+async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
+    from ..runcomfy import tensors  # torch: only when a node actually runs
+
+    token = credentials.resolve_token(config_dir())
+    if token.token is None:
+        raise ConfigError(credentials.missing_token_message())
+    fields, images_in, urls, extras = collect(schema, kwargs)
+    progress = comfy.Progress(None if node_id is None else str(node_id))
+    last = {"t": 0.0}
+
+    def on_update(u: Update) -> None:
+        now = time.monotonic()
+        if u.state in ("queued", "running") and now - last["t"] < 0.25:
+            return
+        last["t"] = now
+        frac = {"submitting": 0.02, "submitted": 0.05, "resuming": 0.05, "queued": 0.1,
+                "downloading": 0.95, "done": 1.0}.get(u.state)
+        if u.state == "running":
+            # The service reports no progress; approach 90% over a typical minute.
+            frac = 0.15 + 0.75 * (1 - 2 ** (-u.elapsed / 30))
+        if frac is not None:
+            progress.fraction(frac)
+        progress.text(u.text(), {"request_id": u.request_id, "state": u.state, "elapsed": round(u.elapsed, 1),
+                                 "queue_position": u.queue_position, "cost": u.cost})
+
+    client = shared_client(token.token)
+    runner = Runner(client, timeout=extras["timeout"], journal=Journal(config_dir() / "journal.json"))
+    arrays = {name: [a for t in ts for a in await asyncio.to_thread(tensors.tensor_to_arrays, t)]
+              for name, ts in images_in.items()}
+    try:
+        gen = await runner.generate(
+            schema, fields, images=arrays, image_urls=urls, image_format=extras["image_format"],
+            variations=extras["variations"], resume_request_id=extras["resume_request_id"],
+            hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
+    except Interrupted as exc:
+        progress.text(str(exc))
+        log.info("runcomfy: %s", exc)
+        raise comfy.interrupt_exception(str(exc)) from None
+    batch = await asyncio.to_thread(tensors.arrays_to_tensor, gen.images)
+    fit = tensors.describe_fit(gen.images)
+    summary = [f"done: {len(gen.images)} image(s)"]
+    if gen.cost is not None:
+        summary.append(f"cost ${gen.cost:.4f}")
+    summary.append("request " + ", ".join(gen.request_ids))
+    progress.text(" · ".join(summary + gen.notes + ([fit] if fit else [])),
+                  {"request_id": gen.request_ids[0], "state": "done", "cost": gen.cost})
+    return batch, "\n".join(gen.urls), "\n".join(gen.request_ids)
+
+
+def make_node_class(schema: ModelSchema) -> type:
+    spec = input_types(schema)
+    category = CATEGORY_ROOT + ("/" + schema.category.split("/", 1)[-1] if schema.category else "")
+
+    async def run_async(self, unique_id=None, **kwargs):
+        return await run_node(schema, kwargs, unique_id)
+
+    def run_sync(self, unique_id=None, **kwargs):
+        # ComfyUI before 0.3.45 calls node functions synchronously.
+        return asyncio.run(run_node(schema, kwargs, unique_id))
+
+    attrs = {
+        "__doc__": schema.description or schema.display_name,
+        "MODEL_ID": schema.model_id,
+        "SCHEMA": schema,
+        "INPUT_TYPES": classmethod(lambda cls: spec),
+        "RETURN_TYPES": ("IMAGE", "STRING", "STRING"),
+        "RETURN_NAMES": ("images", "urls", "request_id"),
+        "OUTPUT_TOOLTIPS": ("The result images as one batch (mixed sizes are padded, see README).",
+                            "Result file URLs, one per line: feed them to another RunComfy node's URL input.",
+                            "The RunComfy request id(s), one per line."),
+        "FUNCTION": "run",
+        "CATEGORY": category,
+        "DESCRIPTION": schema.description or schema.display_name,
+        "run": run_async if comfy.supports_async_nodes() else run_sync,
+    }
+    return type(class_name_for(schema.model_id), (), attrs)

@@ -1,0 +1,482 @@
+"""HTTP client for the RunComfy Model API. Knows nothing of ComfyUI or torch.
+
+Money rules: a submit is re-sent only when the server certainly did not take it (the
+connection was never established, or HTTP 429). Reads are retried with backoff.
+The token goes only to the configured API origin; result downloads never carry it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import quote, urljoin
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .config import (check_download_url, check_request_id, download_hosts, origin_of,
+                     resolve_base_url)
+from .errors import (ApiError, AuthError, BadResponseError, ConfigError, DownloadError,
+                     InsufficientBalanceError, Interrupted, NotFoundError, PermissionDeniedError,
+                     RateLimitError, RemoteValidationError, RunComfyError, ServerError,
+                     SubmitOutcomeUnknownError, TransportError, UnsafeUrlError)
+
+USER_AGENT = f"comfyui-runcomfy-model-api/{__version__}"
+
+# Normalised job states. The status endpoint and the result endpoint name them differently.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+_STATE_NAMES = {
+    "in_queue": QUEUED, "queued": QUEUED, "pending": QUEUED,
+    "in_progress": RUNNING, "running": RUNNING, "processing": RUNNING,
+    "completed": SUCCEEDED, "succeeded": SUCCEEDED, "success": SUCCEEDED,
+    "failed": FAILED, "error": FAILED,
+    "cancelled": CANCELLED, "canceled": CANCELLED,
+}
+
+MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+_MESSAGE_KEYS = ("error_message", "message", "error", "detail", "msg")
+
+
+def normalize_state(raw: Any) -> str:
+    state = _STATE_NAMES.get(str(raw or "").strip().lower())
+    if state is None:
+        raise BadResponseError(f"Unknown job status {raw!r} from the service.")
+    return state
+
+
+@dataclass
+class Submission:
+    request_id: str
+    raw: dict
+
+
+@dataclass
+class JobStatus:
+    request_id: str
+    state: str
+    raw_status: str
+    queue_position: int | None
+    raw: dict
+
+
+@dataclass
+class JobResult:
+    request_id: str
+    state: str
+    raw_status: str
+    output_urls: list[str]
+    output: dict
+    cost: float | None
+    created_at: str | None
+    finished_at: str | None
+    error_message: str | None
+    raw: dict = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class CancelOutcome:
+    request_id: str
+    outcome: str
+    status: str | None
+    raw: dict
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter, honouring Retry-After, within a bound."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    max_elapsed: float = 120.0
+    submit_max_attempts: int = 4
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        wait = self.rng.uniform(backoff / 2, backoff)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+def message_of(body: Any) -> str | None:
+    """The server's own text, whichever key this service used."""
+    if isinstance(body, str):
+        return body.strip() or None
+    if not isinstance(body, dict):
+        return None
+    for key in _MESSAGE_KEYS:
+        val = body.get(key)
+        if isinstance(val, str) and val.strip():
+            return val.strip()
+        if isinstance(val, dict):
+            inner = message_of(val)
+            if inner:
+                return inner
+        if isinstance(val, list) and val:
+            return _format_detail_list(val)
+    return None
+
+
+def _format_detail_list(items: list) -> str:
+    parts = []
+    for item in items:
+        if isinstance(item, dict):
+            loc = item.get("loc")
+            where = ".".join(str(x) for x in loc if x != "body") if isinstance(loc, (list, tuple)) else ""
+            msg = item.get("msg") or item.get("message") or json.dumps(item)
+            parts.append(f"{where}: {msg}" if where else str(msg))
+        else:
+            parts.append(str(item))
+    return "; ".join(parts)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(http_status: int, body: Any, *, request_id: str | None = None,
+                        retry_after: float | None = None, context: str = "") -> ApiError:
+    code = body.get("error_code") if isinstance(body, dict) else None
+    try:
+        code = int(code) if code is not None else None
+    except (TypeError, ValueError):
+        code = None
+    server = message_of(body)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    kw = dict(http_status=http_status, error_code=code, server_message=server, detail=detail,
+              request_id=request_id)
+    what = context or "The RunComfy API"
+    if code == 400002 or http_status == 402:
+        return InsufficientBalanceError(f"{what}: insufficient balance.", **kw)
+    if code == 400004 or http_status == 401:
+        return AuthError(f"{what}: the API token was rejected.", **kw)
+    if code == 403001:
+        return PermissionDeniedError(f"{what}: access denied.", **kw)
+    if http_status == 403:
+        return AuthError(f"{what}: access denied.", **kw)
+    if code == 400001:
+        return NotFoundError(f"{what}: unknown model id.", **kw)
+    if code == 404001 or http_status == 404:
+        return NotFoundError(f"{what}: not found.", **kw)
+    if code == 422001 or http_status == 422:
+        return RemoteValidationError(f"{what}: the inputs were rejected.", **kw)
+    if http_status == 429:
+        return RateLimitError(f"{what}: rate limited.", retry_after=retry_after, **kw)
+    if code == 500001 or http_status >= 500:
+        return ServerError(f"{what}: server error.", **kw)
+    return ApiError(f"{what}: request failed.", **kw)
+
+
+def _is_retryable(exc: Exception) -> bool:
+    return isinstance(exc, (RateLimitError, ServerError, BadResponseError, TransportError))
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True only when the request certainly never reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+        seen, cur = set(), exc
+        while cur is not None and id(cur) not in seen:
+            seen.add(id(cur))
+            name = type(cur).__name__
+            if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError", "gaierror"):
+                return True
+            cur = cur.__cause__ or cur.__context__ or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
+            if hasattr(cur, "reason") and isinstance(getattr(cur, "reason"), BaseException):
+                cur = cur.reason
+    return False
+
+
+class RunComfyClient:
+    def __init__(self, token: str | None, base_url: str | None = None, *,
+                 connect_timeout: float = 10.0, read_timeout: float = 30.0,
+                 retry: RetryPolicy | None = None,
+                 extra_download_hosts: tuple[str, ...] = (),
+                 max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+                 should_abort: Callable[[], bool] | None = None,
+                 pool_size: int = 32):
+        if not token or not str(token).strip():
+            raise ConfigError("No RunComfy API token is configured.")
+        self._token = str(token).strip()
+        self.base_url = resolve_base_url(base_url)
+        self._origin = origin_of(self.base_url)
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry or RetryPolicy()
+        self.download_hosts = download_hosts(extra_download_hosts)
+        self.max_download_bytes = max_download_bytes
+        self.should_abort = should_abort or (lambda: False)
+        self._api = self._session(pool_size)
+        self._files = self._session(pool_size)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"RunComfyClient(base_url={self.base_url!r})"
+
+    @staticmethod
+    def _session(pool_size: int) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False  # no proxy/.netrc credentials injected behind our back
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        s.mount("https://", adapter)
+        s.mount("http://", adapter)
+        s.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        return s
+
+    def close(self) -> None:
+        self._api.close()
+        self._files.close()
+
+    # --- low level ------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _auth_headers(self, url: str) -> dict:
+        if origin_of(url) != self._origin:
+            raise UnsafeUrlError("Refusing to send the API token to a host other than the configured API origin.")
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            if self.should_abort():
+                raise Interrupted("Stopped by the user while waiting to retry.")
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.05, left))
+
+    def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
+              context: str = "", fresh_connection: bool = False) -> dict:
+        headers = self._auth_headers(url)
+        if fresh_connection:
+            # A pooled keep-alive connection that the server closed meanwhile fails in a way
+            # that looks like "maybe received"; a submit must never be ambiguous for that reason.
+            headers["Connection"] = "close"
+        try:
+            resp = self._api.request(method, url, json=json_body, params=params, headers=headers,
+                                     timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            never = _never_connected(exc)
+            kind = "could not connect" if never else "connection lost or timed out"
+            raise TransportError(f"{context or 'RunComfy API'}: {kind} ({type(exc).__name__}).",
+                                 maybe_received=not never, request_id=request_id) from None
+        text = resp.text
+        try:
+            body = json.loads(text) if text.strip() else {}
+        except ValueError:
+            body = None
+        if resp.status_code >= 400 or resp.status_code in (301, 302, 303, 307, 308):
+            raise error_from_response(resp.status_code, body if body is not None else text[:300],
+                                      request_id=request_id,
+                                      retry_after=_parse_retry_after(resp.headers.get("Retry-After")),
+                                      context=context)
+        if not isinstance(body, dict):
+            raise BadResponseError(f"{context or 'RunComfy API'}: the answer was not the expected JSON object.",
+                                   http_status=resp.status_code, request_id=request_id)
+        if body.get("error_code") not in (None, 0, "0", ""):
+            # Some RunComfy services report errors with HTTP 200.
+            raise error_from_response(resp.status_code if resp.status_code >= 400 else 0, body,
+                                      request_id=request_id, context=context)
+        return body
+
+    def _read(self, method: str, path: str, *, params=None, request_id=None, context="",
+              json_body=None) -> dict:
+        """A call that changes nothing billable: retried on transient failures."""
+        url = self._url(path)
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, url, params=params, request_id=request_id, context=context,
+                                  json_body=json_body)
+            except RunComfyError as exc:
+                attempt += 1
+                if not _is_retryable(exc) or attempt >= self.retry.max_attempts:
+                    raise
+                wait = self.retry.delay(attempt - 1, getattr(exc, "retry_after", None))
+                if time.monotonic() - start + wait > self.retry.max_elapsed:
+                    raise
+                self._sleep(wait)
+
+    # --- endpoints --------------------------------------------------------------------
+
+    @staticmethod
+    def model_path(model_id: str) -> str:
+        segments = model_id.strip("/").split("/")
+        if not 2 <= len(segments) <= 4 or not all(segments):
+            raise UnsafeUrlError(f"Model id {model_id!r} must have 2 to 4 path segments.")
+        return "/models/" + "/".join(quote(s, safe="") for s in segments)
+
+    def submit(self, model_id: str, payload: dict) -> Submission:
+        url = self._url(self.model_path(model_id))
+        attempt = 0
+        while True:
+            try:
+                body = self._once("POST", url, json_body=payload, context="Submit", fresh_connection=True)
+                break
+            except (RateLimitError, TransportError) as exc:
+                # Only these two are certain "not taken" outcomes, and a transport error only
+                # when the connection was never established.
+                certain = isinstance(exc, RateLimitError) or not exc.maybe_received
+                attempt += 1
+                if not certain:
+                    raise SubmitOutcomeUnknownError(
+                        "The submit may have reached RunComfy, but its answer was lost "
+                        f"({exc.base_message}). It was NOT re-sent, so you are not charged twice. "
+                        "If it was accepted it will appear in your RunComfy request history; "
+                        "put its request id into 'resume_request_id' to fetch the result."
+                    ) from None
+                if attempt >= self.retry.submit_max_attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt - 1, getattr(exc, "retry_after", None)))
+            except (ServerError, BadResponseError) as exc:
+                raise SubmitOutcomeUnknownError(
+                    f"The submit's outcome is unknown ({exc.base_message}). It was NOT re-sent, "
+                    "so you are not charged twice; if it was accepted it will appear in your RunComfy "
+                    "request history.",
+                    server_message=exc.server_message) from None
+        rid = body.get("request_id")
+        if not isinstance(rid, str):
+            raise SubmitOutcomeUnknownError("The submit was answered without a request id; it was NOT re-sent.")
+        return Submission(request_id=check_request_id(rid), raw=body)
+
+    def status(self, request_id: str) -> JobStatus:
+        rid = check_request_id(request_id)
+        body = self._read("GET", f"/requests/{rid}/status", request_id=rid, context="Status")
+        raw_status = body.get("status")
+        qp = body.get("queue_position")
+        return JobStatus(rid, normalize_state(raw_status), str(raw_status),
+                         int(qp) if isinstance(qp, (int, float)) and not isinstance(qp, bool) else None, body)
+
+    def result(self, request_id: str, include_cost: bool = True) -> JobResult:
+        rid = check_request_id(request_id)
+        params = {"include_cost": "true"} if include_cost else None
+        body = self._read("GET", f"/requests/{rid}/result", params=params, request_id=rid, context="Result")
+        raw_status = body.get("status")
+        state = normalize_state(raw_status)
+        output = body.get("output") if isinstance(body.get("output"), dict) else {}
+        urls = output_urls(output)
+        err = body.get("error")
+        cost = body.get("cost")
+        return JobResult(
+            request_id=rid, state=state, raw_status=str(raw_status), output_urls=urls, output=output,
+            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            created_at=body.get("created_at"), finished_at=body.get("finished_at"),
+            error_message=message_of(err) if isinstance(err, dict) else (str(err) if err else None),
+            raw=body,
+        )
+
+    def cancel(self, request_id: str) -> CancelOutcome:
+        rid = check_request_id(request_id)
+        # Cancelling twice is harmless, so it is retried like a read.
+        body = self._read("POST", f"/requests/{rid}/cancel", request_id=rid, context="Cancel")
+        return CancelOutcome(rid, str(body.get("outcome") or body.get("status") or "unknown"),
+                             body.get("status"), body)
+
+    def model_info(self, model_id: str) -> dict:
+        return self._read("GET", self.model_path(model_id), context="Model info")
+
+    def list_models(self, include_schema: bool = False, limit: int = 50, offset: int = 0) -> dict:
+        params = {"include_schema": str(include_schema).lower(), "limit": limit, "offset": offset}
+        return self._read("GET", "/models", params=params, context="Model catalog")
+
+    # --- downloads ------------------------------------------------------------------------
+
+    def download(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        """Fetch one result file: no token, allow-listed hosts only, capped in size, retried."""
+        limit = max_bytes or self.max_download_bytes
+        attempt = 0
+        start = time.monotonic()
+        while True:
+            try:
+                return self._download_once(url, limit)
+            except (DownloadError, TransportError, ServerError) as exc:
+                attempt += 1
+                if isinstance(exc, DownloadError) and not getattr(exc, "transient", False):
+                    raise
+                if attempt >= self.retry.max_attempts + 2:
+                    raise DownloadError(f"Could not download {url} after {attempt} attempts: {exc.base_message}") from None
+                wait = self.retry.delay(attempt - 1, None)
+                if time.monotonic() - start + wait > self.retry.max_elapsed:
+                    raise DownloadError(f"Could not download {url}: {exc.base_message}") from None
+                self._sleep(wait)
+
+    def _download_once(self, url: str, limit: int) -> bytes:
+        current = url
+        for _hop in range(5):
+            check_download_url(current, self.download_hosts)
+            try:
+                resp = self._files.get(current, timeout=self.timeout, stream=True, allow_redirects=False,
+                                       headers={"Accept": "*/*"})
+            except requests.RequestException as exc:
+                raise TransportError(f"Download of {current}: {type(exc).__name__}", maybe_received=True) from None
+            with resp:
+                if resp.is_redirect:
+                    target = urljoin(current, resp.headers.get("Location", ""))
+                    if current.startswith("https://") and not target.startswith("https://"):
+                        raise UnsafeUrlError(f"Refusing redirect from https to {target!r}.")
+                    current = target
+                    continue
+                if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code == 429:
+                    # Storage can lag behind the job's completion for a moment.
+                    raise _transient(f"Download of {current} answered HTTP {resp.status_code}.")
+                if resp.status_code != 200:
+                    raise DownloadError(f"Download of {current} answered HTTP {resp.status_code}.")
+                declared = resp.headers.get("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    raise DownloadError(f"Result file {current} is {int(declared)} bytes, over the {limit}-byte limit.")
+                chunks, total = [], 0
+                try:
+                    for chunk in resp.iter_content(256 * 1024):
+                        total += len(chunk)
+                        if total > limit:
+                            raise DownloadError(f"Result file {current} is over the {limit}-byte limit.")
+                        chunks.append(chunk)
+                except requests.RequestException as exc:
+                    raise _transient(f"Download of {current} broke off ({type(exc).__name__}).") from None
+                data = b"".join(chunks)
+                if declared is not None and declared.isdigit() and len(data) != int(declared):
+                    raise _transient(f"Download of {current} was truncated ({len(data)} of {declared} bytes).")
+                return data
+        raise DownloadError(f"Too many redirects downloading {url}.")
+
+
+def _transient(message: str) -> DownloadError:
+    err = DownloadError(message)
+    err.transient = True
+    return err
+
+
+def output_urls(output: dict) -> list[str]:
+    """All result file URLs, whichever of image / images / video / videos the model filled."""
+    urls: list[str] = []
+    for key in ("image", "images", "video", "videos"):
+        val = output.get(key)
+        for item in (val if isinstance(val, list) else [val]):
+            if isinstance(item, str) and item and item not in urls:
+                urls.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("url"), str) and item["url"] not in urls:
+                urls.append(item["url"])
+    return urls

@@ -1,0 +1,78 @@
+"""Where the API token comes from: a saved server-side setting first, then the
+``RUNCOMFY_API_TOKEN`` environment variable. The saved file is owner-only (0600) and
+written atomically; nothing here ever returns the token to a caller that displays it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import TOKEN_ENV
+from .journal import atomic_write
+
+CREDENTIALS_FILE = "credentials.json"
+SAVED, ENVIRONMENT, NONE = "saved", "environment", "none"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    token: str | None
+    source: str  # saved | environment | none
+
+    def __repr__(self) -> str:  # the token itself must never reach a log line
+        return f"TokenInfo(source={self.source!r}, set={self.token is not None})"
+
+    def public(self) -> dict:
+        """What a browser may see."""
+        return {"configured": self.token is not None, "source": self.source}
+
+
+def credentials_path(config_dir: Path | str) -> Path:
+    return Path(config_dir) / CREDENTIALS_FILE
+
+
+def read_saved(config_dir: Path | str | None) -> str | None:
+    if config_dir is None:
+        return None
+    try:
+        doc = json.loads(credentials_path(config_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    token = doc.get("api_token") if isinstance(doc, dict) else None
+    return token.strip() if isinstance(token, str) and token.strip() else None
+
+
+def resolve_token(config_dir: Path | str | None = None) -> TokenInfo:
+    saved = read_saved(config_dir)
+    if saved:
+        return TokenInfo(saved, SAVED)
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    if env:
+        return TokenInfo(env, ENVIRONMENT)
+    return TokenInfo(None, NONE)
+
+
+def save_token(config_dir: Path | str, token: str) -> None:
+    token = (token or "").strip()
+    if not token or any(c.isspace() for c in token) or len(token) > 512:
+        raise ValueError("The token must be 1 to 512 characters without spaces.")
+    atomic_write(credentials_path(config_dir), json.dumps({"api_token": token}).encode(), mode=0o600)
+
+
+def clear_token(config_dir: Path | str) -> bool:
+    try:
+        os.unlink(credentials_path(config_dir))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def missing_token_message(settings_available: bool = True) -> str:
+    where = ("open ComfyUI Settings (gear icon) > RunComfy > API token and paste it there, or "
+             if settings_available else "")
+    return ("No RunComfy API token is configured. Get one from your RunComfy profile page "
+            f"(https://www.runcomfy.com/profile), then {where}set the environment variable "
+            f"{TOKEN_ENV} before starting ComfyUI. On RunComfy-hosted ComfyUI machines {TOKEN_ENV} "
+            "is normally set for you.")

@@ -1,0 +1,162 @@
+"""Typed errors. Every message is meant to be read by a ComfyUI user: it says what
+went wrong, what to do, and carries the server's own text and the request id."""
+
+from __future__ import annotations
+
+
+class RunComfyError(Exception):
+    """Base of every error this library raises."""
+
+    def __init__(self, message: str, *, request_id: str | None = None,
+                 server_message: str | None = None):
+        self.request_id = request_id
+        self.server_message = server_message
+        self.base_message = message
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        text = self.base_message
+        if self.server_message and self.server_message not in text:
+            text += f" Server said: {self.server_message}"
+        if self.request_id and self.request_id not in text:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class ConfigError(RunComfyError):
+    """Missing token, unsafe base URL and similar set-up problems."""
+
+
+class ValidationError(RunComfyError):
+    """Local validation failed before anything was sent or paid for."""
+
+    def __init__(self, problems: list["Problem"]):
+        self.problems = list(problems)
+        lines = [p.text() for p in self.problems]
+        head = "Invalid input" if len(lines) == 1 else f"{len(lines)} invalid inputs"
+        super().__init__(f"{head}: " + "; ".join(lines) + ". Nothing was sent or charged.")
+
+    @property
+    def fields(self) -> list[str]:
+        return [p.field for p in self.problems]
+
+
+class Problem:
+    """One validation problem: the field, the rule with its limit, and the actual value."""
+
+    __slots__ = ("field", "rule", "limit", "actual", "message")
+
+    def __init__(self, field: str, rule: str, limit=None, actual=None, message: str | None = None):
+        self.field, self.rule, self.limit, self.actual, self.message = field, rule, limit, actual, message
+
+    def text(self) -> str:
+        if self.message:
+            return f"'{self.field}': {self.message}"
+        actual = self.actual
+        if isinstance(actual, str) and len(actual) > 60:
+            actual = actual[:57] + "..."
+        return f"'{self.field}' {self.rule} {self.limit!r} (got {actual!r})" if self.limit is not None \
+            else f"'{self.field}' {self.rule} (got {actual!r})"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.text()})"
+
+
+class ApiError(RunComfyError):
+    """The service answered with an error (an HTTP error status, or HTTP 200 carrying
+    an ``error_code``)."""
+
+    hint = ""
+
+    def __init__(self, message: str, *, http_status: int | None = None, error_code: int | None = None,
+                 server_message: str | None = None, detail=None, request_id: str | None = None):
+        self.http_status = http_status
+        self.error_code = error_code
+        self.detail = detail
+        parts = [message]
+        if self.hint:
+            parts.append(self.hint)
+        tag = []
+        if http_status is not None:
+            tag.append(f"HTTP {http_status}")
+        if error_code is not None:
+            tag.append(f"error_code {error_code}")
+        if tag:
+            parts.append(f"[{', '.join(tag)}]")
+        super().__init__(" ".join(parts), request_id=request_id, server_message=server_message)
+
+
+class AuthError(ApiError):
+    hint = ("Check your RunComfy API token (RunComfy profile page); set it in ComfyUI Settings > RunComfy "
+            "or in the RUNCOMFY_API_TOKEN environment variable.")
+
+
+class PermissionDeniedError(ApiError):
+    hint = "The request belongs to another account, or the token may not use this model."
+
+
+class InsufficientBalanceError(ApiError):
+    hint = "Top up your RunComfy balance, then run again."
+
+
+class NotFoundError(ApiError):
+    hint = "The model id or request id is unknown, or the request has expired."
+
+
+class RemoteValidationError(ApiError):
+    hint = "The service rejected the inputs."
+
+
+class RateLimitError(ApiError):
+    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+
+class ServerError(ApiError):
+    """5xx or error_code 500001: transient on the service side."""
+
+
+class BadResponseError(ApiError):
+    """The service answered something that is not the documented JSON."""
+
+
+class TransportError(RunComfyError):
+    """The HTTP exchange itself failed. ``maybe_received`` tells whether the server
+    may have received (and, for a submit, accepted and billed) the request."""
+
+    def __init__(self, message: str, *, maybe_received: bool, request_id: str | None = None):
+        self.maybe_received = maybe_received
+        super().__init__(message, request_id=request_id)
+
+
+class SubmitOutcomeUnknownError(RunComfyError):
+    """A submit may have been accepted but its answer was lost. It is never re-sent."""
+
+
+class JobFailedError(RunComfyError):
+    """The remote job ended in ``failed``; carries the service's error text."""
+
+
+class JobCancelledError(RunComfyError):
+    """The remote job ended in ``cancelled``."""
+
+
+class JobTimeoutError(RunComfyError):
+    """The overall wait limit passed; the job may still finish and can be resumed."""
+
+
+class Interrupted(RunComfyError):
+    """The user pressed Stop. ``cancel_outcome`` says what happened to the remote job."""
+
+    def __init__(self, message: str, *, request_id: str | None = None, cancel_outcome: str | None = None):
+        self.cancel_outcome = cancel_outcome
+        super().__init__(message, request_id=request_id)
+
+
+class DownloadError(RunComfyError):
+    """A result file could not be fetched, or broke a safety limit."""
+
+
+class UnsafeUrlError(RunComfyError):
+    """A URL was refused: wrong scheme, host not allowed, or a malformed request id."""

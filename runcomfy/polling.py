@@ -1,0 +1,44 @@
+"""When to ask /status next.
+
+Completion should be noticed quickly (the peers notice 1.5 to 5 s late) without hammering
+the service: poll fast while a job is young, back off linearly to a cap, slow down while
+other jobs are ahead in the queue, and add jitter so many nodes do not poll in lockstep.
+With the defaults a 120 s job costs about 145 status calls and is noticed about 0.5 s late
+at the median; a 10 s job about 0.25 s late.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .client import QUEUED
+
+
+@dataclass
+class PollPolicy:
+    first: float = 0.15          # first interval, seconds
+    growth: float = 0.04         # added per second the job has been running
+    cap: float = 1.0             # longest interval while running
+    queued_cap: float = 3.0      # longest interval while other jobs are ahead
+    per_queue_position: float = 0.5
+    jitter: float = 0.1          # +/- fraction
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def interval(self, state: str | None, running_for: float, queue_position: int | None) -> float:
+        base = min(self.cap, self.first + self.growth * max(0.0, running_for))
+        if state == QUEUED and queue_position is not None and queue_position > 1:
+            # Nothing can finish before the jobs ahead of it do.
+            base = max(base, min(self.queued_cap, self.per_queue_position * queue_position))
+        return base * self.rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+class FixedPoll(PollPolicy):
+    """The naive way (a fixed sleep), kept for the benchmark's baseline."""
+
+    def __init__(self, every: float):
+        super().__init__()
+        self.every = every
+
+    def interval(self, state, running_for, queue_position) -> float:
+        return self.every
