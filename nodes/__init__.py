@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..runcomfy.schema import SCHEMA_DIR, load_schema, SCHEMA_SUFFIX
 from .model_node import class_name_for, make_node_class
+from .routes import register as register_routes
 
 log = logging.getLogger("runcomfy")
 
@@ -29,3 +30,4 @@ def build_mappings(schema_dir: Path = SCHEMA_DIR) -> tuple[dict, dict]:
 
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings()
+register_routes()

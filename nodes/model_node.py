@@ -70,13 +70,13 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         raise ConfigError(credentials.missing_token_message())
     fields, images_in, urls, extras = collect(schema, kwargs)
     progress = comfy.Progress(None if node_id is None else str(node_id))
-    last = {"t": 0.0}
+    last = {"t": 0.0, "state": None}
 
     def on_update(u: Update) -> None:
         now = time.monotonic()
-        if u.state in ("queued", "running") and now - last["t"] < 0.25:
-            return
-        last["t"] = now
+        if u.state == last["state"] and now - last["t"] < 0.25:
+            return  # fast polling must not flood the websocket
+        last.update(t=now, state=u.state)
         frac = {"submitting": 0.02, "submitted": 0.05, "resuming": 0.05, "queued": 0.1,
                 "downloading": 0.95, "done": 1.0}.get(u.state)
         if u.state == "running":

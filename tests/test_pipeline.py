@@ -1,0 +1,218 @@
+"""The whole generation path (the node's and the demo's) against the emulator: images really
+travel, Stop cancels, waits are bounded, paid results are resumed instead of paid again."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.emulator import Emulator
+from runcomfy.emulator.imagegen import render_output
+from runcomfy.errors import (Interrupted, JobFailedError, JobTimeoutError, SubmitOutcomeUnknownError,
+                             ValidationError)
+from runcomfy.journal import Journal
+from runcomfy.pipeline import Hooks, Runner, fingerprint
+from runcomfy.samples import sample_image
+from runcomfy.schema import find_schema
+
+TOKEN = "tok-pipeline-test-abcdef"
+MODEL = "wan-ai/wan-2-6/image-to-image"
+SCHEMA = find_schema(MODEL)
+FIELDS = {"prompt": "two monsters", "image_size": "1280*720 (16:9)", "seed": 11, "prompt_extend": False}
+
+
+@pytest.fixture
+def emu():
+    e = Emulator(token=TOKEN, processing_time=0.3, workers=2).start()
+    yield e
+    e.stop()
+    assert not e.internal_errors
+
+
+def make_runner(emu, tmp_path=None, **kw):
+    client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
+    journal = Journal(tmp_path / "journal.json") if tmp_path is not None else None
+    return Runner(client, journal=journal, **kw)
+
+
+def images(*sizes):
+    return [sample_image(1 + i % 2, w, h) for i, (w, h) in enumerate(sizes)]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_inputs_really_travel(emu):
+    refs = images((400, 400), (512, 640))
+    gen = run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": refs}))
+    assert len(gen.images) == 1 and gen.images[0].shape == (720, 1280, 3)
+    expected = render_output([Image.fromarray(a) for a in refs], FIELDS["prompt"], FIELDS["seed"], (1280, 720))
+    assert np.array_equal(gen.images[0], np.asarray(expected.convert("RGB")))
+    assert gen.cost == pytest.approx(0.03) and gen.request_ids[0] in emu.jobs
+    sent = emu.jobs[gen.request_ids[0]].payload
+    assert len(sent["image_urls"]) == 2 and all(u.startswith("data:image/png;base64,") for u in sent["image_urls"])
+    assert sent["prompt_extend"] is False
+
+
+def test_seed_changes_output(emu):
+    r = make_runner(emu)
+    a = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    b = run(r.generate(SCHEMA, {**FIELDS, "seed": 12}, images={"image_urls": images((400, 400))}))
+    assert not np.array_equal(a.images[0], b.images[0])
+
+
+def test_urls_follow_images_in_order(emu):
+    r = make_runner(emu)
+    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    gen = run(r.generate(SCHEMA, {**FIELDS, "seed": 5}, images={"image_urls": images((500, 500))},
+                         image_urls={"image_urls": first.urls}))
+    sent = emu.jobs[gen.request_ids[0]].payload["image_urls"]
+    assert sent[0].startswith("data:image/png") and sent[1] == first.urls[0]
+
+
+def test_local_validation_before_any_call(emu):
+    r = make_runner(emu)
+    with pytest.raises(ValidationError) as ei:
+        run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400), (400, 400), (400, 400), (400, 400))}))
+    assert "image_urls" in str(ei.value) and "3" in str(ei.value) and "4 images" in str(ei.value)
+    with pytest.raises(ValidationError) as ei:
+        run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((383, 600))}))
+    assert "image_urls[1]" in str(ei.value) and "384" in str(ei.value) and "383" in str(ei.value)
+    with pytest.raises(ValidationError, match="prompt"):
+        run(r.generate(SCHEMA, {**FIELDS, "prompt": "p" * 2000}, images={"image_urls": images((400, 400))}))
+    with pytest.raises(ValidationError, match="image_urls"):
+        run(r.generate(SCHEMA, FIELDS))
+    assert emu.calls == []
+
+
+def test_multiple_images_out_of_mixed_sizes(emu):
+    emu.extra_output_sizes = [(640, 640)]
+    gen = run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert [a.shape for a in gen.images] == [(720, 1280, 3), (640, 640, 3)]
+    assert len(gen.urls) == 2
+
+
+def test_variations_run_in_parallel_with_consecutive_seeds(emu):
+    emu.set_processing_time(0.6)
+    t0 = time.monotonic()
+    gen = run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}, variations=2))
+    assert time.monotonic() - t0 < 1.1
+    seeds = sorted(emu.jobs[r].payload["seed"] for r in gen.request_ids)
+    assert seeds == [11, 12] and len(gen.images) == 2
+
+
+def test_failed_job_surfaces_server_text(emu):
+    emu.fail_next_jobs(1, message="Moderation: image 2 shows a real person")
+    with pytest.raises(JobFailedError) as ei:
+        run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert "Moderation: image 2 shows a real person" in str(ei.value)
+    assert ei.value.request_id and ei.value.request_id in str(ei.value)
+
+
+def test_timeout_names_request_and_a_rerun_resumes(emu, tmp_path):
+    emu.set_processing_time(1.5)
+    r = make_runner(emu, tmp_path, timeout=0.4)
+    with pytest.raises(JobTimeoutError) as ei:
+        run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    rid = ei.value.request_id
+    assert rid in str(ei.value)
+    r2 = make_runner(emu, tmp_path, timeout=10)
+    gen = run(r2.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert gen.request_ids == [rid] and emu.submits_accepted == 1
+    assert any("resumed" in n for n in gen.notes)
+    # and once it has succeeded, the same inputs are served from the same paid request
+    gen = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert gen.request_ids == [rid] and emu.submits_accepted == 1
+
+
+def test_resume_request_id_fetches_without_submitting(emu):
+    r = make_runner(emu)
+    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    again = run(r.generate(SCHEMA, {**FIELDS, "seed": 99}, images={"image_urls": images((400, 400))},
+                           resume_request_id=first.request_ids[0]))
+    assert again.request_ids == first.request_ids and emu.submits_accepted == 1
+    assert np.array_equal(again.images[0], first.images[0])
+
+
+def test_expired_journal_entry_submits_afresh(emu, tmp_path):
+    r = make_runner(emu, tmp_path)
+    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    emu.jobs[first.request_ids[0]].finished_at -= 2 * emu.result_ttl  # expired: 404001 from now on
+    second = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert second.request_ids != first.request_ids and emu.submits_accepted == 2
+
+
+def test_unknown_submit_outcome_is_journaled(emu, tmp_path):
+    emu.faults.add("submit", "drop_after", times=1)
+    r = make_runner(emu, tmp_path)
+    with pytest.raises(SubmitOutcomeUnknownError):
+        run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert [e["state"] for e in r.journal.entries()] == ["submit_unknown"]
+
+
+class Stopper:
+    def __init__(self):
+        self.flag = threading.Event()
+
+    def __call__(self):
+        return self.flag.is_set()
+
+
+def test_stop_while_queued_cancels_remote_job():
+    with Emulator(token=TOKEN, processing_time=3.0, workers=1) as emu:
+        r = make_runner(emu)
+        blocker = r.client.submit(MODEL, {"prompt": "x", "image_urls": ["data:image/png;base64," +
+                                  __import__("base64").b64encode(_png(400, 400)).decode()]})
+        stop = Stopper()
+        seen = []
+
+        def on_update(u):
+            seen.append(u)
+            if u.state == "queued":
+                stop.flag.set()
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted) as ei:
+            run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
+                           hooks=Hooks(on_update=on_update, is_interrupted=stop)))
+        assert time.monotonic() - t0 < 1.5
+        assert ei.value.cancel_outcome == "cancelled"
+        assert emu.jobs[ei.value.request_id].state == "cancelled"
+        assert "not billed" in str(ei.value)
+        assert blocker.request_id != ei.value.request_id
+
+
+def test_stop_while_running_reports_not_cancellable_and_keeps_result(tmp_path):
+    with Emulator(token=TOKEN, processing_time=1.0, workers=1) as emu:
+        r = make_runner(emu, tmp_path)
+        stop = Stopper()
+
+        def on_update(u):
+            if u.state == "running":
+                stop.flag.set()
+        with pytest.raises(Interrupted) as ei:
+            run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
+                           hooks=Hooks(on_update=on_update, is_interrupted=stop)))
+        assert ei.value.cancel_outcome == "not_cancellable" and "billed" in str(ei.value)
+        gen = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+        assert gen.request_ids == [ei.value.request_id] and emu.submits_accepted == 1
+
+
+def _png(w, h):
+    buf = io.BytesIO()
+    Image.fromarray(sample_image(1, w, h)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_fingerprint_is_stable_and_input_sensitive():
+    a = fingerprint(MODEL, {"prompt": "x", "seed": 1})
+    assert a == fingerprint(MODEL, {"seed": 1, "prompt": "x"})
+    assert a != fingerprint(MODEL, {"prompt": "x", "seed": 2})
+    assert len(a) == 64
