@@ -30,4 +30,4 @@ def build_mappings(schema_dir: Path = SCHEMA_DIR) -> tuple[dict, dict]:
 
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings()
-register_routes()
+register_routes(NODE_CLASS_MAPPINGS)

@@ -55,10 +55,14 @@ def comfyui_version() -> tuple[int, ...] | None:
 def supports_async_nodes() -> bool:
     """ComfyUI 0.3.45 and later await ``async def`` node functions and run them concurrently.
     Outside ComfyUI (tests, scripts) the async form is used too."""
-    if _module("execution") is None and _module("comfy") is None:
-        return True
-    version = comfyui_version()
-    return version is None or version >= (0, 3, 45)
+    import inspect
+    import sys
+    execution = sys.modules.get("execution")  # main.py imports it before loading custom nodes
+    if execution is None:
+        version = comfyui_version()
+        return version is None or version >= (0, 3, 45)
+    # Before 0.3.45 execution.py had no async functions at all.
+    return inspect.iscoroutinefunction(getattr(execution, "get_output_data", None))
 
 
 def user_directory() -> Path | None:
@@ -93,8 +97,13 @@ class Progress:
             return
         try:
             self.bar.update_absolute(max(0, min(self.total, int(value * self.total))), self.total)
-        except Exception:
-            pass
+        except Exception as exc:
+            # ComfyUI's progress hook raises on Stop *and clears the flag*; put it back so the
+            # pipeline sees Stop at its next check and cancels the remote job first.
+            if type(exc).__name__ == "InterruptProcessingException":
+                mm = _module("comfy.model_management")
+                if mm is not None and hasattr(mm, "interrupt_current_processing"):
+                    mm.interrupt_current_processing(True)
 
     def text(self, message: str, detail: dict | None = None) -> None:
         self.last_text = message

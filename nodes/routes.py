@@ -12,7 +12,7 @@ log = logging.getLogger("runcomfy")
 _registered = False
 
 
-def register() -> bool:
+def register(node_classes: dict | None = None) -> bool:
     global _registered
     srv = comfy.prompt_server()
     if srv is None or _registered:
@@ -51,6 +51,9 @@ def register() -> bool:
     @routes.get("/runcomfy/price")
     async def get_price(request):
         model_id = request.query.get("model_id", "")
+        cls = (node_classes or {}).get(request.query.get("node_class", ""))
+        if cls is not None:
+            model_id = cls.MODEL_ID
         return web.json_response(await asyncio.to_thread(settings_api.price, model_id))
 
     _registered = True

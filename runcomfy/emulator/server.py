@@ -1,0 +1,844 @@
+"""A local, loopback-only emulator of the RunComfy Model API.
+
+Real sockets, HTTP/1.1 keep-alive, always a Content-Length: a pooled ``requests.Session``
+behaves against it as against the service. Every "assumed" variant of the API README can be
+switched on, and faults.py injects transport and server faults per call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import ipaddress
+import json
+import re
+import socket
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_image_size, validate_payload
+from .faults import Fault, FaultPlan
+from .imagegen import DEFAULT_SIZE, encode_png, render_output
+from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
+
+ENDPOINT_NAMES = ("submit", "status", "result", "cancel", "model", "models", "file")
+
+# Which key carries the message of each error code when message_key="auto": the README says
+# the key differs between RunComfy services, so a client must read all of them.
+_AUTO_MESSAGE_KEYS = {400001: "message", 400002: "error_message", 400004: "error_message",
+                      403001: "detail", 404001: "error", 500001: "error_message"}
+_MESSAGE_KEYS = ("auto", "error_message", "message", "error", "detail")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MODEL_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
+_STRICT_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+MAX_FAULT_DELAY = 600.0
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    method: str
+    path: str
+    endpoint: str            # one of ENDPOINT_NAMES, or "unknown"
+    status: int | None       # HTTP status sent; None when the connection was dropped unanswered
+    auth_header_present: bool
+    t_monotonic: float       # arrival time
+    fault: str | None = None     # kind of the fault injected into this call
+    client_port: int = 0         # same port on consecutive calls = a reused keep-alive connection
+
+
+@dataclass
+class _Model:
+    schema: ModelSchema
+    doc: dict
+    price_usd: float
+    price_unit: str
+
+
+class _Reply:
+    """One HTTP answer, built before any fault decides whether/how it is sent."""
+
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json",
+                 headers: dict | None = None):
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+
+def _json_reply(status: int, obj, headers: dict | None = None) -> _Reply:
+    return _Reply(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), headers=headers)
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_loopback_host(host: str) -> bool:
+    host = (host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _InputError(Exception):
+    pass
+
+
+class Emulator:
+    def __init__(self, token: str = "test-token", processing_time: float = 0.5, workers: int = 2,
+                 host: str = "127.0.0.1", port: int = 0, schema_dir: str | Path | None = None,
+                 status_vocabulary: str = "status", output_field: str = "image", outputs_per_job: int = 1,
+                 error_style: str = "string", auth_error_status: int = 401, balance_error_status: int = 402,
+                 price_usd: float = 0.03, price_unit: str = "image", result_ttl: float = 3600.0,
+                 extra_output_sizes: list[tuple[int, int]] | None = None, queue_position_base: int = 0,
+                 message_key: str = "auto", strict_formats: bool = False, idle_timeout: float = 120.0,
+                 max_body_bytes: int = 64 * 1024 * 1024, fetch_timeout: float = 10.0,
+                 failed_status: str = "failed"):
+        if not is_loopback_host(host):
+            raise ValueError(f"the emulator only listens on loopback, not {host!r}")
+        _choice("status_vocabulary", status_vocabulary, ("status", "result"))
+        _choice("output_field", output_field, ("image", "images", "both"))
+        _choice("error_style", error_style, ("string", "object"))
+        _choice("auth_error_status", auth_error_status, (401, 403))
+        _choice("balance_error_status", balance_error_status, (402, 400))
+        _choice("message_key", message_key, _MESSAGE_KEYS)
+        _choice("queue_position_base", queue_position_base, (0, 1))
+        _choice("failed_status", failed_status, ("failed", "completed"))
+        self.token = token
+        self.processing_time = float(processing_time)
+        self.workers = int(workers)
+        self.host, self._port = host, int(port)
+        self.status_vocabulary = status_vocabulary
+        self.output_field = output_field
+        self.outputs_per_job = max(1, int(outputs_per_job))
+        self.error_style = error_style
+        self.auth_error_status = auth_error_status
+        self.balance_error_status = balance_error_status
+        self.price_usd, self.price_unit = float(price_usd), price_unit
+        self.result_ttl = float(result_ttl)
+        self.extra_output_sizes = [tuple(map(int, s)) for s in (extra_output_sizes or [])]
+        self.queue_position_base = queue_position_base
+        # "completed": /status only knows the documented states, so a failed job reads as done
+        # there and only /result tells it failed (the README marks "failed" on /status as assumed).
+        self.failed_status = failed_status
+        self.message_key = message_key
+        self.strict_formats = strict_formats
+        self.idle_timeout = idle_timeout
+        self.max_body_bytes = int(max_body_bytes)
+        self.fetch_timeout = fetch_timeout
+        # Per-job processing time: hook(job) wins, then queued values, then processing_time.
+        self.processing_time_hook: Callable[[Job], float | None] | None = None
+        self._next_times: deque[float] = deque()
+
+        self.faults = FaultPlan()
+        self.jobs: dict[str, Job] = {}
+        self.calls: list[CallRecord] = []
+        self.internal_errors: list[str] = []     # tracebacks of emulator bugs, for tests to assert empty
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._balances: dict[str, float | None] = {token: None}
+        self._files: dict[tuple[str, int], bytes] = {}
+        self._fail_next: deque[str] = deque()
+        self._stick_next = 0
+        self._submits = 0
+        self._models: dict[str, _Model] = {}
+        self._load_models(Path(schema_dir) if schema_dir else SCHEMA_DIR)
+        self._queue = JobQueue(self.workers, self._run_job, self._lock, self._stop)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> "Emulator":
+        if self._server is not None:
+            return self
+        if self._stop.is_set():
+            raise RuntimeError("a stopped Emulator cannot be restarted; create a new one (same port is fine)")
+        self._server = _Server((self.host, self._port), _Handler, self)
+        self._port = self._server.server_address[1]
+        self._queue.start()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="emulator-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.wake_all()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + "/v1"
+
+    # --- test controls --------------------------------------------------------------------
+
+    def count(self, endpoint: str) -> int:
+        with self._lock:
+            return sum(1 for c in self.calls if c.endpoint == endpoint)
+
+    @property
+    def submits_accepted(self) -> int:
+        return self._submits
+
+    def add_token(self, token: str, balance: float | None = None) -> None:
+        with self._lock:
+            self._balances[token] = balance
+
+    def set_balance(self, token: str, usd: float | None) -> None:
+        """``None`` means unlimited (the default for every token)."""
+        with self._lock:
+            self._balances[token] = None if usd is None else float(usd)
+
+    def balance(self, token: str) -> float | None:
+        with self._lock:
+            return self._balances.get(token)
+
+    def fail_next_jobs(self, n: int, message: str = "Content moderation: the prompt was rejected") -> None:
+        with self._lock:
+            self._fail_next.extend([message] * int(n))
+
+    def stick_next_jobs(self, n: int) -> None:
+        with self._lock:
+            self._stick_next += int(n)
+
+    def set_processing_time(self, seconds: float) -> None:
+        self.processing_time = float(seconds)
+
+    def queue_processing_times(self, seconds: list[float]) -> None:
+        """The next len(seconds) jobs take these times, in submit order."""
+        with self._lock:
+            self._next_times.extend(float(s) for s in seconds)
+
+    def add_model(self, doc: dict, overlay: dict | None = None, price_usd: float | None = None,
+                  price_unit: str | None = None) -> ModelSchema:
+        """Serve one more model from a schema document (same shape as *.schema.json)."""
+        schema = parse_schema(doc, overlay)
+        with self._lock:
+            self._models[schema.model_id] = _Model(
+                schema, doc, self.price_usd if price_usd is None else float(price_usd),
+                price_unit or self.price_unit)
+        return schema
+
+    @property
+    def model_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._models)
+
+    def file_bytes(self, request_id: str, n: int = 0) -> bytes | None:
+        with self._lock:
+            return self._files.get((request_id, n))
+
+    def _load_models(self, directory: Path) -> None:
+        for path in sorted(directory.glob("*.schema.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            ov_path = path.with_name(path.name[: -len(".schema.json")] + ".overlay.json")
+            overlay = json.loads(ov_path.read_text(encoding="utf-8")) if ov_path.exists() else None
+            self.add_model(doc, overlay)
+
+    # --- response helpers -----------------------------------------------------------------
+
+    def _error(self, status: int, code: int | None, message: str, headers: dict | None = None,
+               **extra) -> _Reply:
+        key = self.message_key if self.message_key != "auto" else _AUTO_MESSAGE_KEYS.get(code, "message")
+        body: dict = {} if code is None else {"error_code": code}
+        body[key] = message
+        body.update(extra)
+        return _json_reply(status, body, headers)
+
+    def _status_name(self, state: str) -> str:
+        if state == FAILED and self.failed_status == "completed":
+            state = COMPLETED
+        return RESULT_NAMES[state] if self.status_vocabulary == "result" else state
+
+    def _urls(self, rid: str) -> dict:
+        base = f"{self.base_url}/requests/{rid}"
+        return {"status_url": f"{base}/status", "result_url": f"{base}/result", "cancel_url": f"{base}/cancel"}
+
+    def _expired(self, job: Job) -> bool:
+        return job.finished_at is not None and time.monotonic() - job.finished_at > self.result_ttl
+
+    # --- request handling (called by _Handler) ---------------------------------------------
+
+    def classify(self, method: str, path: str) -> tuple[str, tuple]:
+        """(endpoint, args) for a path; ("unknown", ()) if no route matches."""
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 3 and parts[0] == "files":
+            m = re.fullmatch(r"(\d+)\.png", parts[2])
+            if m and method == "GET":
+                return "file", (parts[1], int(m.group(1)))
+            return "unknown", ()
+        if not parts or parts[0] != "v1":
+            return "unknown", ()
+        parts = parts[1:]
+        if parts == ["models"] and method == "GET":
+            return "models", ()
+        if len(parts) >= 2 and parts[0] == "models":
+            model_id = "/".join(urllib.parse.unquote(p) for p in parts[1:])
+            if method == "POST":
+                return "submit", (model_id,)
+            if method == "GET":
+                return "model", (model_id,)
+        if len(parts) == 3 and parts[0] == "requests":
+            action = {("GET", "status"): "status", ("GET", "result"): "result", ("POST", "cancel"): "cancel"}
+            ep = action.get((method, parts[2]))
+            if ep:
+                return ep, (parts[1],)
+        return "unknown", ()
+
+    def handle(self, endpoint: str, args: tuple, headers, query: dict, body: bytes) -> _Reply:
+        if endpoint == "unknown":
+            return _json_reply(404, {"detail": "Not Found"})
+        if endpoint == "file":
+            return self._file(*args)
+        token, err = self._authenticate(headers)
+        if err:
+            return err
+        if endpoint == "submit":
+            return self._submit(token, args[0], body)
+        if endpoint == "model":
+            return self._model(args[0])
+        if endpoint == "models":
+            return self._catalog(query)
+        job, err = self._own_job(token, args[0])
+        if err:
+            return err
+        if endpoint == "status":
+            return self._status(job)
+        if endpoint == "result":
+            return self._result(job, query)
+        return self._cancel(job)
+
+    def _authenticate(self, headers) -> tuple[str | None, _Reply | None]:
+        value = headers.get("Authorization")
+        if not value:
+            return None, self._error(self.auth_error_status, 400004, "Missing Authorization header")
+        scheme, _, token = value.partition(" ")
+        token = token.strip()
+        with self._lock:
+            known = token in self._balances
+        if scheme.lower() != "bearer" or not known:
+            return None, self._error(self.auth_error_status, 400004, "Invalid, expired or revoked API token")
+        return token, None
+
+    def _own_job(self, token: str, rid: str) -> tuple[Job | None, _Reply | None]:
+        with self._lock:
+            job = self.jobs.get(rid) if _REQUEST_ID.match(rid) else None
+            if job is None or self._expired(job):
+                return None, self._error(404, 404001, f"Request {rid} not found or expired")
+            if job.owner != token:
+                return None, self._error(403, 403001, "This request belongs to another user")
+            return job, None
+
+    # submit -------------------------------------------------------------------------------
+
+    def _submit(self, token: str, model_id: str, body: bytes) -> _Reply:
+        with self._lock:
+            model = self._models.get(model_id)
+        if model is None:
+            return self._error(400, 400001, f"Unknown model id: {model_id}")
+        try:
+            payload = json.loads(body.decode("utf-8")) if body.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._validation_error([{"loc": ["body"], "msg": f"Invalid JSON body: {exc}",
+                                            "type": "json_invalid"}])
+        if not isinstance(payload, dict):
+            return self._validation_error([{"loc": ["body"], "msg": "The body must be a JSON object",
+                                            "type": "dict_type"}])
+        infos, raws, problems = self._inspect_images(model.schema, payload)
+        problems += [_detail(p.field, p.text()) for p in validate_payload(model.schema, payload, infos)]
+        if problems:
+            return self._validation_error(problems)
+        with self._lock:
+            balance = self._balances.get(token)
+            if balance is not None and balance < model.price_usd:
+                return self._error(self.balance_error_status, 400002,
+                                   f"Insufficient balance: this run costs ${model.price_usd:.4f}, "
+                                   f"your balance is ${balance:.4f}")
+            rid = uuid.uuid4().hex
+            job = Job(request_id=rid, model_id=model_id, owner=token, payload=payload,
+                      processing_time=self.processing_time, accepted_at=time.monotonic(),
+                      created_wall=time.time(), price_usd=model.price_usd, inputs=raws)
+            if self._stick_next > 0:
+                self._stick_next -= 1
+                job.stuck = True
+            elif self._fail_next:         # a stuck job never ends, so it must not use up a failure
+                job.fail_message = self._fail_next.popleft()
+            job.processing_time = self._processing_time_for(job)
+            self.jobs[rid] = job
+            self._submits += 1
+            self._queue.put(job)
+            self._purge_expired_files()
+        return _json_reply(200, {"request_id": rid, **self._urls(rid)})
+
+    def _processing_time_for(self, job: Job) -> float:
+        hook = self.processing_time_hook
+        if hook is not None:
+            t = hook(job)
+            if t is not None:
+                return float(t)
+        if self._next_times:
+            return self._next_times.popleft()
+        return self.processing_time
+
+    def _validation_error(self, detail: list[dict]) -> _Reply:
+        fields = sorted({str(d["loc"][1]) for d in detail if len(d["loc"]) > 1})
+        msg = "Validation error" + (f" in: {', '.join(fields)}" if fields else "") + ". " + \
+              "; ".join(d["msg"] for d in detail)
+        return _json_reply(422, {"error_code": 422001, "message": msg, "detail": detail})
+
+    def _inspect_images(self, schema: ModelSchema, payload: dict):
+        """Decode the image inputs enough to measure them (size, bytes) for the schema rules."""
+        infos: dict[str, list[ImageInfo]] = {}
+        raws: list[bytes] = []
+        problems: list[dict] = []
+        for f in schema.image_fields:
+            value = payload.get(f.name)
+            items = value if f.is_image_list and isinstance(value, list) else \
+                [value] if isinstance(value, str) else []
+            per_field: list[ImageInfo] = []
+            for i, item in enumerate(items):
+                label = f"{f.name}[{i + 1}]" if f.is_image_list else f.name
+                if not isinstance(item, str) or not item.startswith(("data:", "http://", "https://")):
+                    per_field.append(ImageInfo())      # validate_payload reports the type problem
+                    continue
+                try:
+                    raw, info = self._load_image(item)
+                except _InputError as exc:
+                    problems.append(_detail(label, f"'{label}': {exc}"))
+                    per_field.append(ImageInfo())
+                    continue
+                per_field.append(info)
+                raws.append(raw)
+            infos[f.name] = per_field
+        return infos, raws, problems
+
+    def _load_image(self, value: str) -> tuple[bytes, ImageInfo]:
+        if value.startswith("data:"):
+            header, sep, data = value.partition(",")
+            if not sep or not header.endswith(";base64"):
+                raise _InputError("data URI must be base64-encoded (data:image/...;base64,...)")
+            try:
+                raw = base64.b64decode("".join(data.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise _InputError("data URI has invalid base64") from None
+            source = "data URI"
+        else:
+            raw = self._fetch(value)
+            source = value
+        try:
+            img = Image.open(io.BytesIO(raw))
+        except (UnidentifiedImageError, OSError):
+            raise _InputError(f"not a decodable image ({source})") from None
+        if self.strict_formats:
+            if img.format not in _STRICT_FORMATS:
+                raise _InputError(f"unsupported format {img.format}; use JPEG, PNG, BMP or WEBP")
+            if img.format == "PNG" and ("A" in img.getbands() or "transparency" in img.info):
+                raise _InputError("PNG with an alpha channel is not supported")
+        return raw, ImageInfo(width=img.width, height=img.height, nbytes=len(raw), source=source[:60])
+
+    def _fetch(self, url: str) -> bytes:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme != "http" or not is_loopback_host(parsed.hostname or ""):
+            raise _InputError(f"the emulator only fetches http:// loopback URLs, not {parsed.scheme}://"
+                              f"{parsed.hostname}")
+        # No proxies: an HTTP(S)_PROXY in the environment must not see loopback traffic.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(url, timeout=self.fetch_timeout) as resp:
+                raw = resp.read(self.max_body_bytes + 1)
+        except urllib.error.HTTPError as exc:
+            raise _InputError(f"could not fetch {url} (HTTP {exc.code})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise _InputError(f"could not fetch {url} ({exc})") from None
+        if len(raw) > self.max_body_bytes:
+            raise _InputError(f"{url} is too large")
+        return raw
+
+    # the job itself ------------------------------------------------------------------------
+
+    def _run_job(self, job: Job) -> None:
+        fail = job.fail_message
+        files: list[bytes] = []
+        if fail is None:
+            try:
+                files = self._render(job)
+            except Exception as exc:     # undecodable reference etc.: the job fails, like a model error
+                fail = f"Generation failed: {exc}"
+        remaining = job.processing_time - (time.monotonic() - (job.started_at or time.monotonic()))
+        if remaining > 0 and self._stop.wait(remaining):
+            return
+        with self._lock:
+            job.finished_at = time.monotonic()
+            job.finished_wall = time.time()
+            if fail is not None:
+                job.state, job.error, job.cost = FAILED, fail, 0.0
+                return
+            for n, data in enumerate(files):
+                self._files[(job.request_id, n)] = data
+            job.output_urls = [f"{self.origin}/files/{job.request_id}/{n}.png" for n in range(len(files))]
+            job.state, job.cost = COMPLETED, job.price_usd
+            balance = self._balances.get(job.owner)
+            if balance is not None:
+                self._balances[job.owner] = balance - job.price_usd
+
+    def _render(self, job: Job) -> list[bytes]:
+        schema = self._models[job.model_id].schema
+        refs = []
+        for raw in job.inputs:
+            img = Image.open(io.BytesIO(raw))
+            img.load()
+            refs.append(img)
+        names = {f.name: f for f in schema.fields}
+        size = DEFAULT_SIZE
+        if "image_size" in names:
+            size = parse_image_size(job.payload.get("image_size") or names["image_size"].default
+                                    or "1024*1024") or (1024, 1024)
+        prompt = str(job.payload.get("prompt") or "")
+        seed = job.payload.get("seed")
+        if seed is None:
+            seed = names["seed"].default if "seed" in names and names["seed"].default is not None else 0
+        outputs = [render_output(refs, prompt, int(seed) + k, size) for k in range(self.outputs_per_job)]
+        outputs += [render_output(refs, prompt, int(seed), s) for s in self.extra_output_sizes]
+        return [encode_png(o) for o in outputs]
+
+    def _purge_expired_files(self) -> None:
+        for (rid, n) in [k for k in self._files if self._expired(self.jobs[k[0]])]:
+            del self._files[(rid, n)]
+
+    # reads ---------------------------------------------------------------------------------
+
+    def _status(self, job: Job) -> _Reply:
+        with self._lock:
+            body = {"request_id": job.request_id, "status": self._status_name(job.state)}
+            pos = self._queue.position(job)
+            if pos is not None:
+                body["queue_position"] = pos + self.queue_position_base
+            body["status_url"] = self._urls(job.request_id)["status_url"]
+            body["result_url"] = self._urls(job.request_id)["result_url"]
+        return _json_reply(200, body)
+
+    def _result(self, job: Job, query: dict) -> _Reply:
+        with self._lock:
+            body: dict = {"request_id": job.request_id, "status": RESULT_NAMES[job.state]}
+            if job.state == COMPLETED:
+                body["output"] = self._output(job.output_urls)
+            body["created_at"] = _iso(job.created_wall)
+            body["finished_at"] = _iso(job.finished_wall)
+            if job.state == FAILED:
+                body["error"] = job.error if self.error_style == "string" else \
+                    {"message": job.error, "code": "generation_failed"}
+            if _truthy(query.get("include_cost")) and job.terminal:
+                body["cost"] = job.cost if job.cost is not None else 0.0
+        return _json_reply(200, body)
+
+    def _output(self, urls: list[str]) -> dict:
+        many = len(urls) > 1
+        if self.output_field == "image" and not many:
+            return {"image": urls[0]}
+        if self.output_field == "both":
+            return {"image": urls[0], "images": list(urls)}
+        return {"images": list(urls)}
+
+    def _cancel(self, job: Job) -> _Reply:
+        cancelled = self._queue.cancel(job)
+        with self._lock:
+            if cancelled:
+                job.cost = 0.0
+            return _json_reply(202, {"request_id": job.request_id, "status": self._status_name(job.state),
+                                     "outcome": "cancelled" if cancelled else "not_cancellable"})
+
+    def _model_entry(self, model: _Model, include_schema: bool) -> dict:
+        s = model.schema
+        entry = {"model_id": s.model_id, "display_name": s.display_name,
+                 "categories": [s.model_id.split("/")[-1]],
+                 "base_price_usd": model.price_usd, "price_unit": model.price_unit}
+        if include_schema:
+            entry["input_schema"] = model.doc.get("input_schema", {})
+            entry["output_schema"] = model.doc.get("output_schema", {})
+        return entry
+
+    def _model(self, model_id: str) -> _Reply:
+        with self._lock:
+            model = self._models.get(model_id)
+        if model is None:
+            return self._error(400, 400001, f"Unknown model id: {model_id}")
+        return _json_reply(200, self._model_entry(model, True))
+
+    def _catalog(self, query: dict) -> _Reply:
+        try:
+            limit = int(query.get("limit") or 50)
+            offset = int(query.get("offset") or 0)
+        except ValueError:
+            return self._validation_error([{"loc": ["query", "limit"], "msg": "limit and offset must be integers",
+                                            "type": "int_parsing"}])
+        limit, offset = max(1, min(limit, 100)), max(0, offset)
+        include = _truthy(query.get("include_schema"))
+        with self._lock:
+            models = [self._models[k] for k in sorted(self._models)]
+        page = [self._model_entry(m, include) for m in models[offset:offset + limit]]
+        return _json_reply(200, {"models": page, "total": len(models)})
+
+    def _file(self, rid: str, n: int) -> _Reply:
+        with self._lock:
+            job = self.jobs.get(rid)
+            data = self._files.get((rid, n))
+            if job is not None and self._expired(job):
+                data = None
+        if data is None:
+            return _storage_404(f"{rid}/{n}.png")
+        return _Reply(200, data, "image/png")
+
+    # faults ---------------------------------------------------------------------------------
+
+    def fault_reply(self, fault: Fault) -> _Reply | None:
+        """The answer of a fault that replaces processing; None if the request is processed."""
+        p = fault.params
+        if fault.kind == "http":
+            return _http_fault(int(p.get("status", 503)), p.get("retry_after"), p.get("error_code"),
+                               self._error)
+        if fault.kind == "error_200":
+            return _json_reply(200, {"error_code": int(p.get("error_code", 500001)),
+                                     "error_message": str(p.get("message", "Internal server error, please retry"))})
+        if fault.kind == "not_found":
+            if fault.endpoint == "file":
+                return _storage_404("object")
+            return self._error(404, 404001, "Request not found")
+        return None
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _truthy(value) -> bool:
+    return str(value or "").lower() in ("1", "true", "yes")
+
+
+def _detail(field: str, msg: str) -> dict:
+    m = _INDEXED.match(field)
+    loc = ["body", m.group(1), int(m.group(2)) - 1] if m else ["body", field]
+    return {"loc": loc, "msg": msg, "type": "value_error"}
+
+
+def _storage_404(key: str) -> _Reply:
+    # Result files live on object storage, which answers in XML, not the API's JSON.
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
+            f"<Message>The specified key does not exist.</Message><Key>{key}</Key></Error>").encode()
+    return _Reply(404, body, "application/xml")
+
+
+def _http_fault(status: int, retry_after, error_code, error: Callable) -> _Reply:
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
+    if status in (502, 504):
+        # A gateway in front of the API answers in HTML.
+        title = {502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[status]
+        body = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>"
+        return _Reply(status, body.encode(), "text/html", headers)
+    if status == 429:
+        return error(429, error_code, "Rate limit exceeded, slow down", headers)
+    if status >= 500:
+        return error(status, error_code or 500001, "Internal server error", headers)
+    return error(status, error_code, f"HTTP {status}", headers)
+
+
+# --- HTTP plumbing ---------------------------------------------------------------------------
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, handler, emu: Emulator):
+        self.emu = emu
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        # Idle keep-alive connections would otherwise keep being served after stop().
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        self.emu.internal_errors.append(traceback.format_exc())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "RunComfyEmulator/1.0"
+    sys_version = ""
+
+    def setup(self):
+        self.timeout = self.server.emu.idle_timeout
+        super().setup()
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError, OSError):
+            pass
+
+    def log_message(self, format, *args):   # quiet: tests and the CLI print what matters
+        pass
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None if it is over the size limit (then it was discarded)."""
+        emu: Emulator = self.server.emu
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+                total += size
+            return b"".join(chunks) if total <= emu.max_body_bytes else None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= emu.max_body_bytes:
+            return self.rfile.read(length) if length > 0 else b""
+        while length > 0:      # discard, so the 413 reaches a client still sending
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            length -= len(chunk)
+        return None
+
+    def _dispatch(self, method: str) -> None:
+        emu: Emulator = self.server.emu
+        t = time.monotonic()
+        split = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(split.query))
+        endpoint, args = emu.classify(method, split.path)
+        auth_present = "Authorization" in self.headers
+        fault: Fault | None = None
+        recorded = False
+
+        def record(status: int | None) -> None:
+            # Before the answer leaves: a client that got its response must find the call listed.
+            nonlocal recorded
+            recorded = True
+            with emu._lock:
+                emu.calls.append(CallRecord(method, self.path, endpoint, status, auth_present, t,
+                                            fault.kind if fault else None, self.client_address[1]))
+
+        try:
+            body = self._read_body()
+            fault = emu.faults.take(endpoint) if endpoint != "unknown" else None
+            if fault and fault.kind == "drop_before":
+                self.close_connection = True
+                return
+            if fault and fault.kind == "slow":
+                emu._stop.wait(min(float(fault.params.get("delay", 1.0)), MAX_FAULT_DELAY))
+            reply = emu.fault_reply(fault) if fault else None
+            if reply is None:
+                if body is None:
+                    reply = _Reply(413, b"<html><head><title>413 Request Entity Too Large</title></head>"
+                                        b"<body><h1>413 Request Entity Too Large</h1></body></html>",
+                                   "text/html")
+                    self.close_connection = True
+                else:
+                    try:
+                        reply = emu.handle(endpoint, args, self.headers, query, body)
+                    except Exception:
+                        emu.internal_errors.append(traceback.format_exc())
+                        reply = emu._error(500, 500001, "Internal server error")
+            if fault and fault.kind == "drop_after":
+                self.close_connection = True
+                return
+            payload = reply.body
+            if fault and fault.kind == "malformed_json":
+                payload = payload[: len(payload) // 2]
+            truncate = fault is not None and fault.kind == "truncated"
+            record(reply.status)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in reply.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if truncate:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            else:
+                self.wfile.write(payload)
+        finally:
+            if not recorded:
+                record(None)
