@@ -270,18 +270,23 @@ class RunComfyClient:
     def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
               context: str = "", fresh_connection: bool = False) -> dict:
         headers = self._auth_headers(url)
+        session = self._api
         if fresh_connection:
-            # A pooled keep-alive connection that the server closed meanwhile fails in a way
-            # that looks like "maybe received"; a submit must never be ambiguous for that reason.
+            # A pooled keep-alive connection that the server closed meanwhile fails exactly like
+            # "sent, answer lost"; a submit must never become ambiguous for that reason.
+            session = self._session(1)
             headers["Connection"] = "close"
         try:
-            resp = self._api.request(method, url, json=json_body, params=params, headers=headers,
-                                     timeout=self.timeout, allow_redirects=False)
+            resp = session.request(method, url, json=json_body, params=params, headers=headers,
+                                   timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             never = _never_connected(exc)
             kind = "could not connect" if never else "connection lost or timed out"
             raise TransportError(f"{context or 'RunComfy API'}: {kind} ({type(exc).__name__}).",
                                  maybe_received=not never, request_id=request_id) from None
+        finally:
+            if session is not self._api:
+                session.close()
         text = resp.text
         try:
             body = json.loads(text) if text.strip() else {}

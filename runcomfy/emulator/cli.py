@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject inputs other than JPEG/PNG/BMP/WEBP and PNGs with alpha")
     p.add_argument("--fail-next", type=int, default=0, help="the first N jobs end failed")
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of calls given a random fault")
+    p.add_argument("--fault-safe-submits", action="store_true",
+                   help="random faults on submits are only 429s (the certain 'not taken' answer)")
     p.add_argument("--fault-seed", type=int, default=1234)
     p.add_argument("--fault-endpoints", default=None,
                    help="comma list of endpoints random faults may hit (default: all)")
@@ -89,7 +91,8 @@ def make_emulator(args: argparse.Namespace) -> tuple[Emulator, str]:
     if args.fault_rate > 0:
         split = (lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None)
         emu.faults.random(rate=args.fault_rate, seed=args.fault_seed,
-                          kinds=split(args.fault_kinds), endpoints=split(args.fault_endpoints))
+                          kinds=split(args.fault_kinds), endpoints=split(args.fault_endpoints),
+                          safe_submits=args.fault_safe_submits)
     return emu, source
 
 

@@ -65,12 +65,16 @@ class FaultPlan:
         return self
 
     def random(self, rate: float = 0.2, seed: int = 1234, kinds=None, endpoints=None,
-               slow_delay: float = 0.2, retry_after: float | None = 0) -> "FaultPlan":
+               slow_delay: float = 0.2, retry_after: float | None = 0,
+               safe_submits: bool = False) -> "FaultPlan":
         """Fault a ``rate`` share of all calls, drawn from a ``random.Random(seed)``.
 
         Every call consumes the same number of draws whatever its endpoint, so the sequence
         of faults depends only on the call order. ``kinds``/``endpoints`` narrow the choice
         (e.g. ``endpoints=("status", "result", "file")`` to keep submits clean).
+        ``safe_submits`` turns every fault drawn for a submit into a 429 (with or without
+        Retry-After): the one answer that certainly means "not taken", so a soak can demand
+        that every job is delivered without any submit being ambiguous.
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be within 0..1")
@@ -82,7 +86,8 @@ class FaultPlan:
             self._rate = rate
             self._kinds = tuple(kinds) if kinds else None
             self._endpoints = tuple(endpoints) if endpoints else None
-            self._random_params = {"slow_delay": slow_delay, "retry_after": retry_after}
+            self._random_params = {"slow_delay": slow_delay, "retry_after": retry_after,
+                                   "safe_submits": safe_submits}
         return self
 
     def clear(self) -> None:
@@ -125,6 +130,8 @@ class FaultPlan:
             return None
         if self._endpoints and endpoint not in self._endpoints:
             return None
+        if endpoint == "submit" and self._random_params.get("safe_submits"):
+            return Fault(endpoint, "http", {"status": 429, **({"retry_after": 0} if s < 0.5 else {})})
         pool = _RANDOM_KINDS_FILE if endpoint == "file" else _RANDOM_KINDS_JSON
         if self._kinds:
             pool = tuple(x for x in pool if x in self._kinds)
