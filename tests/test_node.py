@@ -151,13 +151,16 @@ def test_missing_token_says_where_to_set_it(pack, isolated_env, server):
     assert "Settings" in str(ei.value) and "RUNCOMFY_API_TOKEN" in str(ei.value)
 
 
-def test_token_appears_in_no_output(pack, emu, server, isolated_env):
+def test_token_appears_in_no_output(pack, emu, server, isolated_env, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)  # every logger, urllib3's request lines included
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
     out = call(cls, **kwargs())
     emu.fail_next_jobs(1, message="rejected")
     with pytest.raises(Exception) as ei:
         call(cls, **kwargs(seed=8))
-    blobs = [out[1], out[2], str(ei.value), json.dumps(server.texts), json.dumps(server.events, default=str)]
+    blobs = [out[1], out[2], str(ei.value), repr(ei.value), json.dumps(server.texts),
+             json.dumps(server.events, default=str), caplog.text]
     blobs += [p.read_text(errors="replace") for p in isolated_env.rglob("*") if p.is_file()]
     assert not [b for b in blobs if TOKEN in b]
 

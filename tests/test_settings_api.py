@@ -1,0 +1,64 @@
+"""The server routes' logic: token save (checked with a read-only call), test, clear, price.
+The browser-facing answers never contain the token."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from runcomfy.emulator import Emulator
+
+TOKEN = "tok-settings-GOOD-123"
+KEY = "RunComfy_wan_ai_wan_2_6_image_to_image"
+
+
+@pytest.fixture
+def api(pack, isolated_env, monkeypatch):
+    emu = Emulator(token=TOKEN, processing_time=0.1, price_usd=0.05, price_unit="image").start()
+    monkeypatch.setenv("RUNCOMFY_MODEL_API_BASE", emu.base_url)
+    sa = pack.nodes.settings_api
+    sa._price_cache.clear()
+    yield sa, emu, isolated_env / "config"
+    emu.stop()
+
+
+def test_save_checks_token_and_stores_owner_only(api):
+    sa, emu, cfg = api
+    status, body = sa.save_token("wrong-token")
+    assert status == 400 and body["ok"] is False and "not saved" in body["error"]
+    assert not (cfg / "credentials.json").exists()
+    status, body = sa.save_token(TOKEN)
+    assert (status, body) == (200, {"ok": True, "configured": True, "source": "saved"})
+    path = cfg / "credentials.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert emu.count("models") + emu.count("model") >= 2  # each save was checked by a read-only call
+    assert emu.submits_accepted == 0
+
+
+def test_status_test_and_clear_never_return_token(api, monkeypatch):
+    sa, emu, cfg = api
+    answers = [sa.token_status(), sa.check_token()[1]]
+    assert answers[0] == {"configured": False, "source": "none"} and "RUNCOMFY_API_TOKEN" in answers[1]["error"]
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+    answers += [sa.token_status(), sa.check_token()[1]]
+    assert answers[-2]["source"] == "environment" and answers[-1]["ok"] is True
+    answers += [sa.save_token(TOKEN)[1], sa.check_token()[1], sa.clear_token()[1], sa.token_status()]
+    assert answers[-1]["source"] == "environment"
+    assert TOKEN not in json.dumps(answers)
+
+
+def test_price_from_model_endpoint_cached_and_never_made_up(api, monkeypatch):
+    sa, emu, cfg = api
+    assert sa.price("wan-ai/wan-2-6/image-to-image") == {
+        "model_id": "wan-ai/wan-2-6/image-to-image", "available": False, "text": "price unavailable"}
+    sa._price_cache.clear()
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+    p = sa.price("wan-ai/wan-2-6/image-to-image")
+    assert p["available"] and p["base_price_usd"] == pytest.approx(0.05) and p["text"] == "$0.05 / image"
+    calls = emu.count("model")
+    sa.price("wan-ai/wan-2-6/image-to-image")
+    assert emu.count("model") == calls  # cached
+    assert sa.price("nobody/none")["text"] == "price unavailable"
