@@ -173,7 +173,11 @@ class Runner:
         timings: dict = {}
         state, status = QUEUED, None
         while True:
-            status: JobStatus = await _thread(self.client.status, rid)
+            try:
+                status: JobStatus = await _thread(self.client.status, rid)
+            except Interrupted:
+                # Stop arrived while the client was backing off between retries.
+                await self._cancel_and_raise(rid, update)
             state = status.state
             now = time.monotonic()
             if state == RUNNING and running_since is None:

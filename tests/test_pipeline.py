@@ -216,3 +216,22 @@ def test_fingerprint_is_stable_and_input_sensitive():
     assert a == fingerprint(MODEL, {"seed": 1, "prompt": "x"})
     assert a != fingerprint(MODEL, {"prompt": "x", "seed": 2})
     assert len(a) == 64
+
+
+def test_stop_during_retry_backoff_still_cancels():
+    with Emulator(token=TOKEN, processing_time=5.0, workers=1) as emu:
+        stop = Stopper()
+        client = RunComfyClient(TOKEN, emu.base_url, should_abort=stop,
+                                retry=RetryPolicy(base_delay=0.5, max_delay=2.0, max_attempts=50))
+        r = Runner(client)
+        blocker = client.submit(MODEL, {"prompt": "x", "image_urls": ["data:image/png;base64," +
+                                __import__("base64").b64encode(_png(400, 400)).decode()]})
+        emu.faults.add("status", "http", times=None, status=503)
+        threading.Timer(0.8, stop.flag.set).start()
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted) as ei:
+            run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
+                           hooks=Hooks(is_interrupted=stop)))
+        assert time.monotonic() - t0 < 2.5
+        assert ei.value.cancel_outcome == "cancelled" and emu.count("cancel") == 1
+        assert blocker.request_id != ei.value.request_id
