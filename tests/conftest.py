@@ -40,3 +40,26 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNCOMFY_MODEL_API_BASE", raising=False)
     monkeypatch.delenv("RUNCOMFY_DOWNLOAD_HOSTS", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def start_emulator(isolated_env, monkeypatch):
+    """Starts emulators; with ``as_env=True`` the pack's nodes are pointed at it (token + base URL).
+    Every emulator is stopped at the end and must have logged no internal error."""
+    from runcomfy.emulator import Emulator
+
+    started = []
+
+    def start(token: str, *, as_env: bool = False, **kwargs):
+        emu = Emulator(token=token, **kwargs).start()
+        started.append(emu)
+        if as_env:
+            monkeypatch.setenv("RUNCOMFY_API_TOKEN", token)
+            monkeypatch.setenv("RUNCOMFY_MODEL_API_BASE", emu.base_url)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+    for emu in started:
+        assert not emu.internal_errors, emu.internal_errors[:1]

@@ -28,11 +28,8 @@ def fast_retry(**kw):
 
 
 @pytest.fixture
-def emu():
-    e = Emulator(token=TOKEN, processing_time=0.2, workers=2).start()
-    yield e
-    e.stop()
-    assert not e.internal_errors
+def emu(start_emulator):
+    return start_emulator(TOKEN, processing_time=0.2, workers=2)
 
 
 @pytest.fixture

@@ -22,12 +22,8 @@ KEY = "RunComfy_wan_ai_wan_2_6_image_to_image"
 
 
 @pytest.fixture
-def emu(isolated_env, monkeypatch):
-    e = Emulator(token=TOKEN, processing_time=0.3, workers=2).start()
-    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
-    monkeypatch.setenv("RUNCOMFY_MODEL_API_BASE", e.base_url)
-    yield e
-    e.stop()
+def emu(start_emulator):
+    return start_emulator(TOKEN, as_env=True, processing_time=0.3, workers=2)
 
 
 class FakeServer:

@@ -29,11 +29,8 @@ FIELDS = {"prompt": "two monsters", "image_size": "1280*720 (16:9)", "seed": 11,
 
 
 @pytest.fixture
-def emu():
-    e = Emulator(token=TOKEN, processing_time=0.3, workers=2).start()
-    yield e
-    e.stop()
-    assert not e.internal_errors
+def emu(start_emulator):
+    return start_emulator(TOKEN, processing_time=0.3, workers=2)
 
 
 def make_runner(emu, tmp_path=None, **kw):
