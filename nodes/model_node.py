@@ -65,11 +65,13 @@ def class_name_for(model_id: str) -> str:
 async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
     from ..runcomfy import tensors  # torch: only when a node actually runs
 
+    progress = comfy.Progress(None if node_id is None else str(node_id))
     token = credentials.resolve_token(config_dir())
     if token.token is None:
-        raise ConfigError(credentials.missing_token_message())
+        message = credentials.missing_token_message()
+        progress.text(f"error: {message}", {"state": "error"})
+        raise ConfigError(message)
     fields, images_in, urls, extras = collect(schema, kwargs)
-    progress = comfy.Progress(None if node_id is None else str(node_id))
     last = {"t": 0.0, "state": None}
 
     def on_update(u: Update) -> None:
@@ -97,9 +99,13 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
             variations=extras["variations"], resume_request_id=extras["resume_request_id"],
             hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
     except Interrupted as exc:
-        progress.text(str(exc))
+        progress.text(str(exc), {"state": "stopped", "request_id": exc.request_id})
         log.info("runcomfy: %s", exc)
         raise comfy.interrupt_exception(str(exc)) from None
+    except Exception as exc:
+        # Keep the outcome on the node, not only in ComfyUI's error dialog.
+        progress.text(f"error: {exc}", {"state": "error", "request_id": getattr(exc, "request_id", None)})
+        raise
     batch = await asyncio.to_thread(tensors.arrays_to_tensor, gen.images)
     fit = tensors.describe_fit(gen.images)
     summary = [f"done: {len(gen.images)} image(s)"]

@@ -51,9 +51,12 @@ def register(node_classes: dict | None = None) -> bool:
     @routes.get("/runcomfy/price")
     async def get_price(request):
         model_id = request.query.get("model_id", "")
-        cls = (node_classes or {}).get(request.query.get("node_class", ""))
-        if cls is not None:
-            model_id = cls.MODEL_ID
+        node_class = request.query.get("node_class")
+        if node_class is not None:
+            cls = (node_classes or {}).get(node_class)
+            model_id = cls.MODEL_ID if cls is not None else ""
+        if not model_id:
+            return web.json_response({"model_id": None, "available": False, "text": "price unavailable"})
         return web.json_response(await asyncio.to_thread(settings_api.price, model_id))
 
     _registered = True

@@ -313,3 +313,22 @@ def test_token_never_sent_elsewhere(client):
     with pytest.raises(UnsafeUrlError):
         client._auth_headers("https://evil.example.com/v1/models")
     assert TOKEN not in repr(client)
+
+
+def test_download_redirects_are_checked_hop_by_hop(emu, client, image_uri):
+    rid = client.submit(MODEL, payload(image_uri)).request_id
+    wait_terminal(client, rid)
+    url = client.result(rid).output_urls[0]
+    emu.faults.add("file", "redirect", times=1, location="https://evil.example.com/steal.png")
+    with pytest.raises(UnsafeUrlError, match="evil.example.com"):
+        client.download(url)
+    emu.faults.add("file", "redirect", times=1, location=url)  # same allowed host: followed
+    assert client.download(url) == emu.file_bytes(rid, 0)
+    assert not any(c.auth_header_present for c in emu.calls if c.endpoint == "file")
+
+
+def test_https_to_http_redirect_refused():
+    from runcomfy.config import check_download_url
+    # the hop check itself: an https result may never continue over plain http to a remote host
+    with pytest.raises(UnsafeUrlError):
+        check_download_url("http://files.runcomfy.net/a.png", (".runcomfy.net",))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 ENDPOINTS = ("submit", "status", "result", "cancel", "model", "models", "file")
 KINDS = ("http", "drop_before", "drop_after", "slow", "malformed_json", "error_200", "truncated",
-         "not_found")
+         "not_found", "redirect")
 
 # Kinds a correct client survives (retry, or report "outcome unknown" for a submit), per endpoint.
 # A file is not JSON, so the JSON-shaped faults make no sense there; "truncated" only there.

@@ -643,6 +643,9 @@ class Emulator:
         if fault.kind == "error_200":
             return _json_reply(200, {"error_code": int(p.get("error_code", 500001)),
                                      "error_message": str(p.get("message", "Internal server error, please retry"))})
+        if fault.kind == "redirect":
+            # e.g. storage answering with a redirect to another scheme or host
+            return _Reply(302, b"", "text/plain", {"Location": str(p.get("location", "/"))})
         if fault.kind == "not_found":
             if fault.endpoint == "file":
                 return _storage_404("object")

@@ -1,0 +1,311 @@
+"""The shipped example workflows against the node definitions.
+
+``example_workflows/<name>.json`` is the UI format (what the template browser opens);
+``example_workflows/api/<name>.json`` is the same graph in API format (what ``/prompt`` runs).
+Our node's definition comes from the pack itself; the two ComfyUI core nodes used are
+hard-coded below in their minimal form (ComfyUI 0.3.64 ``nodes.py``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT, load_pack
+
+EXAMPLES = ROOT / "example_workflows"
+STEM = "wan-2-6-image-to-image"
+UI_PATH = EXAMPLES / f"{STEM}.json"
+API_PATH = EXAMPLES / "api" / f"{STEM}.json"
+THUMB_PATH = EXAMPLES / f"{STEM}.jpg"
+OUR_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
+
+CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+
+# ComfyUI core nodes, minimal: LoadImage's "image" is a combo of the input folder's files plus an
+# upload button widget (saved as "image" in widgets_values, absent from the API prompt).
+LOAD_IMAGE_FILES = {"example.png"}   # ships in ComfyUI's input/ folder
+CORE = {
+    "LoadImage": {
+        "INPUT_TYPES": {"required": {"image": [sorted(LOAD_IMAGE_FILES), {"image_upload": True}]}},
+        "RETURN_TYPES": ("IMAGE", "MASK"),
+        "RETURN_NAMES": ("IMAGE", "MASK"),
+        "extra_ui_widgets": {"image": ["image"]},   # the upload widget after the combo
+    },
+    "SaveImage": {
+        "INPUT_TYPES": {"required": {"images": ["IMAGE", {}],
+                                     "filename_prefix": ["STRING", {"default": "ComfyUI"}]}},
+        "RETURN_TYPES": (),
+        "RETURN_NAMES": (),
+        "extra_ui_widgets": {},
+    },
+}
+# Frontend-only nodes: never in the API prompt, no sockets.
+VIRTUAL = {"MarkdownNote", "Note"}
+
+
+@pytest.fixture(scope="module")
+def defs():
+    pack = load_pack()
+    out = dict(CORE)
+    for key, cls in pack.NODE_CLASS_MAPPINGS.items():
+        out[key] = {"INPUT_TYPES": cls.INPUT_TYPES(), "RETURN_TYPES": tuple(cls.RETURN_TYPES),
+                    "RETURN_NAMES": tuple(cls.RETURN_NAMES), "extra_ui_widgets": {}, "SCHEMA": cls.SCHEMA}
+    return out
+
+
+@pytest.fixture(scope="module")
+def ui():
+    return json.loads(UI_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def api():
+    return json.loads(API_PATH.read_text(encoding="utf-8"))
+
+
+# --- definitions -> widgets and sockets -----------------------------------------------------
+
+def all_inputs(d: dict) -> list[tuple[str, object, dict, bool]]:
+    """(name, type or choices, options, required) in INPUT_TYPES order: required, then optional."""
+    out = []
+    for section in ("required", "optional"):
+        for name, spec in d["INPUT_TYPES"].get(section, {}).items():
+            out.append((name, spec[0], spec[1] if len(spec) > 1 else {}, section == "required"))
+    return out
+
+
+def is_widget(kind, opts) -> bool:
+    if opts.get("forceInput"):
+        return False
+    return isinstance(kind, list) or kind in WIDGET_TYPES or kind == "COMBO"
+
+
+def has_control(name, kind, opts) -> bool:
+    # The frontend: inputSpec.control_after_generate ?? ["seed", "noise_seed"].includes(name)
+    return kind == "INT" and bool(opts.get("control_after_generate", name in ("seed", "noise_seed")))
+
+
+def widget_slots(d: dict) -> list[tuple[str, str, object, dict]]:
+    """The widgets_values layout: (role, input name, type, options); role is "value",
+    "control" (after a seed) or "ui" (an extra frontend widget such as LoadImage's upload)."""
+    slots = []
+    for name, kind, opts, _ in all_inputs(d):
+        if not is_widget(kind, opts):
+            continue
+        slots.append(("value", name, kind, opts))
+        if has_control(name, kind, opts):
+            slots.append(("control", name, None, {}))
+        for _extra in d["extra_ui_widgets"].get(name, []):
+            slots.append(("ui", name, None, {}))
+    return slots
+
+
+def sockets(d: dict) -> list[tuple[str, str, bool]]:
+    return [(name, kind, req) for name, kind, opts, req in all_inputs(d) if not is_widget(kind, opts)]
+
+
+def check_value(where: str, kind, opts: dict, value) -> None:
+    if isinstance(kind, list):
+        assert value in kind, f"{where}: {value!r} is not one of {kind}"
+    elif kind == "INT":
+        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: {value!r} is not an int"
+        lo, hi = opts.get("min", -(2 ** 63)), opts.get("max", 2 ** 64)
+        assert lo <= value <= hi, f"{where}: {value} outside [{lo}, {hi}]"
+        step = opts.get("step", 1)
+        assert (value - opts.get("min", 0)) % step == 0, f"{where}: {value} is off the step {step}"
+    elif kind == "FLOAT":
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {value!r}"
+        assert opts.get("min", float("-inf")) <= value <= opts.get("max", float("inf")), where
+    elif kind == "STRING":
+        assert isinstance(value, str), f"{where}: {value!r} is not a string"
+    elif kind == "BOOLEAN":
+        assert isinstance(value, bool), f"{where}: {value!r} is not a bool"
+    else:
+        raise AssertionError(f"{where}: {kind!r} is not a widget type")
+
+
+def check_schema_limits(d: dict, values: dict) -> None:
+    """What the model itself accepts (e.g. the prompt's length), beyond the widget's range."""
+    schema = d.get("SCHEMA")
+    if schema is None:
+        return
+    for f in schema.fields:
+        if f.name in values and isinstance(values[f.name], str) and f.max_length is not None:
+            assert len(values[f.name]) <= f.max_length, f"{f.name} is longer than {f.max_length}"
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def test_files_exist_where_comfyui_looks():
+    assert UI_PATH.is_file() and API_PATH.is_file()
+    # The template browser lists example_workflows/*.json only: the API copy must not show up.
+    assert sorted(p.name for p in EXAMPLES.glob("*.json")) == [UI_PATH.name]
+    from PIL import Image
+    with Image.open(THUMB_PATH) as im:
+        assert im.format == "JPEG"
+        assert 256 <= im.width <= 1024 and 256 <= im.height <= 1024
+
+
+# --- UI format ------------------------------------------------------------------------------
+
+def test_ui_format_header(ui):
+    assert ui["version"] == 0.4
+    ids = [n["id"] for n in ui["nodes"]]
+    assert len(ids) == len(set(ids)), "node ids are unique"
+    assert ui["last_node_id"] >= max(ids)
+    link_ids = [link[0] for link in ui["links"]]
+    assert len(link_ids) == len(set(link_ids))
+    assert ui["last_link_id"] >= max(link_ids)
+    types = sorted(n["type"] for n in ui["nodes"] if n["type"] not in VIRTUAL)
+    assert types == ["LoadImage", "LoadImage", OUR_CLASS, "SaveImage"]
+
+
+def test_ui_nodes_are_known_and_their_widgets_valid(ui, defs):
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL:
+            assert node["inputs"] == [] and node["outputs"] == []
+            assert all(isinstance(v, str) for v in node["widgets_values"])
+            continue
+        assert node["type"] in defs, f"unknown node type {node['type']}"
+        d = defs[node["type"]]
+        assert node["properties"].get("Node name for S&R") == node["type"]
+        slots = widget_slots(d)
+        values = node["widgets_values"]
+        assert len(values) == len(slots), (
+            f"{node['type']}: {len(values)} widgets_values for {len(slots)} widgets "
+            f"{[(r, n) for r, n, *_ in slots]}")
+        named = {}
+        for (role, name, kind, opts), value in zip(slots, values):
+            where = f"{node['type']}#{node['id']}.{name}"
+            if role == "value":
+                check_value(where, kind, opts, value)
+                named[name] = value
+            elif role == "control":
+                assert value in CONTROL_VALUES, f"{where}: control value {value!r}"
+            else:
+                assert value == "image", f"{where}: LoadImage's upload widget value"
+        check_schema_limits(d, named)
+
+
+def test_our_node_widgets_follow_input_types_order(ui, defs):
+    node = next(n for n in ui["nodes"] if n["type"] == OUR_CLASS)
+    d = defs[OUR_CLASS]
+    names = [name for role, name, *_ in widget_slots(d) if role == "value"]
+    assert names == ["prompt", "negative_prompt", "image_size", "seed", "prompt_extend",
+                     "image_urls", "upload_format", "variations", "timeout_seconds", "resume_request_id"]
+    values = node["widgets_values"]
+    seed_at = [i for i, (role, name, *_) in enumerate(widget_slots(d)) if name == "seed"]
+    assert [values[i] for i in seed_at][1] == "randomize", "the seed is followed by its control value"
+    assert "image 1" in values[0].lower() and "image 2" in values[0].lower(), \
+        "the prompt refers to the two connected images"
+
+
+def test_ui_sockets_match_the_definitions(ui, defs):
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL:
+            continue
+        d = defs[node["type"]]
+        expected = sockets(d)
+        # Unlinked widget inputs are not listed; every socket input is, in definition order.
+        listed = [i for i in node["inputs"] if "widget" not in i]
+        assert [(i["name"], i["type"]) for i in listed] == [(n, k) for n, k, _ in expected], node["type"]
+        for slot, (name, kind, required) in zip(listed, expected):
+            assert slot.get("shape") == (None if required else 7), f"{node['type']}.{name}: optional sockets are hollow"
+            if required:
+                assert slot["link"] is not None, f"{node['type']}.{name} is required and must be linked"
+        outs = node["outputs"]
+        assert [o["type"] for o in outs] == list(d["RETURN_TYPES"]), node["type"]
+        assert [o["name"] for o in outs] == list(d["RETURN_NAMES"]), node["type"]
+
+
+def test_ui_links_connect_matching_types(ui, defs):
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    for link_id, origin, o_slot, target, t_slot, ltype in ui["links"]:
+        src, dst = nodes[origin], nodes[target]
+        assert o_slot < len(defs[src["type"]]["RETURN_TYPES"])
+        out_type = defs[src["type"]]["RETURN_TYPES"][o_slot]
+        assert src["outputs"][o_slot]["type"] == out_type == ltype, f"link {link_id}: origin type"
+        assert link_id in (src["outputs"][o_slot]["links"] or []), f"link {link_id} missing on its origin"
+        slot = dst["inputs"][t_slot]
+        assert slot["link"] == link_id, f"link {link_id} missing on its target"
+        in_type = dict((n, k) for n, k, _ in sockets(defs[dst["type"]]))[slot["name"]]
+        assert slot["type"] == in_type == ltype == "IMAGE", f"link {link_id}: target type"
+        assert src["order"] < dst["order"], f"link {link_id}: execution order"
+    # No dangling link ids on either side.
+    known = {link[0] for link in ui["links"]}
+    for node in ui["nodes"]:
+        for slot in node.get("inputs", []):
+            assert slot["link"] is None or slot["link"] in known
+        for slot in node.get("outputs", []):
+            assert all(link in known for link in (slot["links"] or []))
+
+
+def test_ui_uses_images_that_exist_in_a_default_comfyui(ui):
+    for node in ui["nodes"]:
+        if node["type"] == "LoadImage":
+            assert node["widgets_values"][0] in LOAD_IMAGE_FILES
+
+
+def test_ui_carries_the_registry_id(ui):
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    ours = [n for n in ui["nodes"] if n["type"] == OUR_CLASS]
+    assert all(n["properties"].get("cnr_id") == project["name"] for n in ours)
+
+
+def test_no_token_in_the_examples():
+    for path in (UI_PATH, API_PATH):
+        text = path.read_text(encoding="utf-8").lower()
+        assert "token\":" not in text and "api_key" not in text and "authorization" not in text
+
+
+# --- API format ---------------------------------------------------------------------------
+
+def test_api_format_references_and_values(api, defs):
+    for node_id, node in api.items():
+        assert node_id.isdigit(), "API node ids are strings of the UI ids"
+        cls = node["class_type"]
+        assert cls in defs and cls not in VIRTUAL, f"unknown or virtual class {cls}"
+        d = defs[cls]
+        spec = {name: (kind, opts, req) for name, kind, opts, req in all_inputs(d)}
+        inputs = node["inputs"]
+        assert set(inputs) <= set(spec), f"{cls}: unknown inputs {set(inputs) - set(spec)}"
+        missing = [n for n, (_, _, req) in spec.items() if req and n not in inputs]
+        assert not missing, f"{cls}#{node_id}: required inputs missing: {missing}"
+        assert "control_after_generate" not in inputs
+        literal = {}
+        for name, value in inputs.items():
+            kind, opts, _ = spec[name]
+            where = f"{cls}#{node_id}.{name}"
+            if is_widget(kind, opts):
+                check_value(where, kind, opts, value)
+                literal[name] = value
+                continue
+            assert isinstance(value, list) and len(value) == 2, f"{where}: a socket takes a link"
+            src_id, index = value
+            assert isinstance(src_id, str) and src_id in api, f"{where}: no node {src_id!r}"
+            assert isinstance(index, int) and not isinstance(index, bool)
+            src_types = defs[api[src_id]["class_type"]]["RETURN_TYPES"]
+            assert 0 <= index < len(src_types), f"{where}: output {index} does not exist"
+            assert src_types[index] == kind, f"{where}: {src_types[index]} into {kind}"
+        check_schema_limits(d, literal)
+
+
+def test_api_and_ui_are_the_same_graph(ui, api, defs):
+    ui_nodes = {str(n["id"]): n for n in ui["nodes"] if n["type"] not in VIRTUAL}
+    assert set(ui_nodes) == set(api)
+    for node_id, node in ui_nodes.items():
+        assert api[node_id]["class_type"] == node["type"]
+        d = defs[node["type"]]
+        values = {name: v for (role, name, *_), v in zip(widget_slots(d), node["widgets_values"])
+                  if role == "value"}
+        api_literals = {k: v for k, v in api[node_id]["inputs"].items() if not isinstance(v, list)}
+        assert api_literals == values, f"node {node_id}: widget values differ between UI and API"
+    ui_links = {(str(target), ui_nodes[str(target)]["inputs"][t_slot]["name"], str(origin), o_slot)
+                for _, origin, o_slot, target, t_slot, _ in ui["links"]}
+    api_links = {(node_id, name, v[0], v[1]) for node_id, n in api.items()
+                 for name, v in n["inputs"].items() if isinstance(v, list)}
+    assert ui_links == api_links

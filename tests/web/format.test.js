@@ -1,0 +1,253 @@
+// Unit tests of web/lib/format.js (run: node --test tests/web/).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  PRICE_UNAVAILABLE,
+  PriceCache,
+  errorText,
+  formatCost,
+  formatElapsed,
+  formatUsdAmount,
+  isRunComfyType,
+  mergeStatus,
+  parseStatusEvent,
+  priceQuery,
+  priceText,
+  splitExecutionId,
+  stateTone,
+  statusAfterInterrupt,
+  statusFromExecutionError,
+  statusLines,
+  tokenActionResult,
+  tokenStatusLabel,
+  wrapText,
+} from "../../web/lib/format.js";
+
+test("isRunComfyType only accepts the pack's class names", () => {
+  assert.equal(isRunComfyType("RunComfy_wan_ai_wan_2_6_image_to_image"), true);
+  assert.equal(isRunComfyType("RunComfy_"), false);
+  assert.equal(isRunComfyType("LoadImage"), false);
+  assert.equal(isRunComfyType("runcomfy_x"), false);
+  assert.equal(isRunComfyType(undefined), false);
+});
+
+test("formatUsdAmount: cents when exact, otherwise up to 4 significant digits, never exponent form", () => {
+  assert.equal(formatUsdAmount(0.03), "0.03");
+  assert.equal(formatUsdAmount(1.5), "1.50");
+  assert.equal(formatUsdAmount(2), "2.00");
+  assert.equal(formatUsdAmount(0), "0.00");
+  assert.equal(formatUsdAmount(0.0375), "0.0375");
+  assert.equal(formatUsdAmount(0.00125), "0.00125");
+  assert.equal(formatUsdAmount(1.234), "1.234");
+  assert.equal(formatUsdAmount(0.000001), "<0.0001");
+  assert.equal(formatUsdAmount(-1), null);
+  assert.equal(formatUsdAmount(NaN), null);
+  assert.equal(formatUsdAmount("0.03"), null);
+  assert.equal(formatUsdAmount(null), null);
+});
+
+test("formatCost and formatElapsed", () => {
+  assert.equal(formatCost(0.03), "$0.03");
+  assert.equal(formatCost(0.00001), "<$0.0001");
+  assert.equal(formatCost(null), null);
+  assert.equal(formatElapsed(7.4), "7s");
+  assert.equal(formatElapsed(125), "2m 05s");
+  assert.equal(formatElapsed(3720), "1h 02m");
+  assert.equal(formatElapsed(-1), null);
+  assert.equal(formatElapsed(undefined), null);
+});
+
+test("priceQuery encodes the node class and model id", () => {
+  assert.equal(priceQuery({ nodeClass: "RunComfy_wan_ai_wan_2_6_image_to_image" }),
+    "/runcomfy/price?node_class=RunComfy_wan_ai_wan_2_6_image_to_image");
+  assert.equal(priceQuery({ modelId: "wan-ai/wan-2-6/image-to-image" }),
+    "/runcomfy/price?model_id=wan-ai%2Fwan-2-6%2Fimage-to-image");
+  assert.equal(priceQuery({ nodeClass: "A b", modelId: "x/y" }), "/runcomfy/price?node_class=A%20b&model_id=x%2Fy");
+  assert.equal(priceQuery({}), null);
+});
+
+test("priceText shows only the server's numeric price, else 'price unavailable'", () => {
+  assert.equal(priceText({ available: true, base_price_usd: 0.03, price_unit: "image" }), "$0.03 / image");
+  assert.equal(priceText({ available: true, base_price_usd: 0.03, price_unit: "per image" }), "$0.03 / image");
+  assert.equal(priceText({ available: true, base_price_usd: 0.5, price_unit: null }), "$0.50");
+  assert.equal(priceText({ available: true, base_price_usd: 0.0375, price_unit: "run" }), "$0.0375 / run");
+  // The server's text is not trusted blindly: no number, no price.
+  assert.equal(priceText({ available: true, text: "$0.03 / image" }), PRICE_UNAVAILABLE);
+  assert.equal(priceText({ available: false, text: "price unavailable" }), PRICE_UNAVAILABLE);
+  assert.equal(priceText({ available: false, base_price_usd: 0.03 }), PRICE_UNAVAILABLE);
+  assert.equal(priceText({ available: true, base_price_usd: "0.03" }), PRICE_UNAVAILABLE);
+  assert.equal(priceText(null), PRICE_UNAVAILABLE);
+  assert.equal(priceText("oops"), PRICE_UNAVAILABLE);
+});
+
+test("PriceCache keeps good answers for the TTL and failures briefly", async () => {
+  let now = 1000;
+  const cache = new PriceCache({ ttlMs: 300_000, failureTtlMs: 30_000, now: () => now });
+  let calls = 0;
+  const good = async () => { calls++; return { available: true, base_price_usd: 0.03 }; };
+  assert.deepEqual(await cache.load("A", good), { available: true, base_price_usd: 0.03 });
+  await cache.load("A", good);
+  assert.equal(calls, 1);
+  now += 299_000;
+  await cache.load("A", good);
+  assert.equal(calls, 1);
+  now += 2_000;
+  await cache.load("A", good);
+  assert.equal(calls, 2, "expired after the TTL");
+
+  let failures = 0;
+  const bad = async () => { failures++; throw new Error("offline"); };
+  const answer = await cache.load("B", bad);
+  assert.equal(answer.available, false);
+  assert.match(answer.error, /offline/);
+  await cache.load("B", bad);
+  assert.equal(failures, 1);
+  now += 31_000;
+  await cache.load("B", bad);
+  assert.equal(failures, 2, "failures are retried after the short TTL");
+});
+
+test("PriceCache de-duplicates concurrent lookups and drops answers from before clear()", async () => {
+  const cache = new PriceCache();
+  let calls = 0;
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  const slow = async () => { calls++; await gate; return { available: true, base_price_usd: 1 }; };
+  const a = cache.load("K", slow);
+  const b = cache.load("K", slow);
+  assert.equal(calls, 1);
+  cache.clear();
+  release();
+  await Promise.all([a, b]);
+  assert.equal(cache.get("K"), undefined, "a lookup started before clear() is not cached");
+  await cache.load("K", async () => { calls++; return { available: true, base_price_usd: 2 }; });
+  assert.equal(calls, 2);
+  assert.equal(cache.get("K").base_price_usd, 2);
+});
+
+test("tokenStatusLabel", () => {
+  assert.equal(tokenStatusLabel({ configured: true, source: "saved" }), "Token: saved");
+  assert.equal(tokenStatusLabel({ configured: true, source: "environment" }), "Token: from environment");
+  assert.equal(tokenStatusLabel({ configured: false, source: "none" }), "Token: not set");
+  assert.equal(tokenStatusLabel({ configured: false, source: "saved" }), "Token: not set");
+  assert.equal(tokenStatusLabel(null), "Token: status unavailable");
+  assert.equal(tokenStatusLabel({ source: "weird" }), "Token: status unavailable");
+});
+
+test("errorText prefers the server's message", () => {
+  assert.equal(errorText(400, { ok: false, error: "RunComfy rejected this token; it was not saved." }),
+    "RunComfy rejected this token; it was not saved.");
+  assert.equal(errorText(500, "<html>boom</html>", "Save failed"), "Save failed (HTTP 500)");
+  assert.equal(errorText(502, "Bad gateway"), "Bad gateway");
+  assert.equal(errorText(0, null, "Save failed"), "Save failed");
+});
+
+test("tokenActionResult: success, server errors and 'ok: false' on a 200 (Test)", () => {
+  const saved = tokenActionResult("save", 200, { ok: true, configured: true, source: "saved" });
+  assert.equal(saved.ok, true);
+  assert.deepEqual(saved.info, { configured: true, source: "saved" });
+  assert.match(saved.message, /saved/i);
+
+  const rejected = tokenActionResult("save", 400, { ok: false, error: "RunComfy rejected this token; it was not saved." });
+  assert.equal(rejected.ok, false);
+  assert.equal(rejected.message, "RunComfy rejected this token; it was not saved.");
+
+  const testBad = tokenActionResult("test", 200, { ok: false, configured: true, source: "environment",
+    error: "RunComfy rejected the configured token." });
+  assert.equal(testBad.ok, false);
+  assert.equal(testBad.message, "RunComfy rejected the configured token.");
+  assert.deepEqual(testBad.info, { configured: true, source: "environment" });
+
+  const cleared = tokenActionResult("clear", 200, { ok: true, configured: true, source: "environment" });
+  assert.equal(cleared.ok, true);
+  assert.match(cleared.message, /environment variable/);
+
+  const offline = tokenActionResult("clear", 0, { error: "Could not reach the ComfyUI server: x" });
+  assert.equal(offline.ok, false);
+  assert.match(offline.message, /Could not reach/);
+});
+
+test("parseStatusEvent cleans up the websocket payload", () => {
+  const s = parseStatusEvent({ node: "12", text: "queued · 3s", request_id: "req-1", state: "queued",
+    elapsed: 3.2, queue_position: 2, cost: null });
+  assert.deepEqual(s, { node: "12", text: "queued · 3s", state: "queued", requestId: "req-1", elapsed: 3.2,
+    queuePosition: 2, cost: null });
+  assert.equal(parseStatusEvent({ node: 7, text: "x" }).node, "7");
+  assert.equal(parseStatusEvent({ text: "no node" }), null);
+  assert.equal(parseStatusEvent(null), null);
+  const junk = parseStatusEvent({ node: "1", state: 5, elapsed: "3", queue_position: -1, cost: -2, request_id: "" });
+  assert.equal(junk.state, null);
+  assert.equal(junk.elapsed, null);
+  assert.equal(junk.queuePosition, null);
+  assert.equal(junk.cost, null);
+  assert.equal(junk.requestId, null);
+});
+
+test("mergeStatus: text-only events keep the run's details; a new run starts over", () => {
+  const running = parseStatusEvent({ node: "3", state: "running", request_id: "r1", elapsed: 10, text: "running" });
+  const stopped = mergeStatus(running, parseStatusEvent({ node: "3", text: "Stopped: the remote job was cancelled" }), 5);
+  assert.equal(stopped.requestId, "r1");
+  assert.equal(stopped.state, "running");
+  assert.equal(stopped.text, "Stopped: the remote job was cancelled");
+  assert.equal(stopped.at, 5);
+
+  const done = parseStatusEvent({ node: "3", state: "done", request_id: "r1", cost: 0.03, text: "done" });
+  const merged = mergeStatus(running, done);
+  assert.equal(merged.cost, 0.03);
+  const final = mergeStatus(merged, parseStatusEvent({ node: "3", state: "done", request_id: "r1", text: "done: 1 image(s)" }));
+  assert.equal(final.cost, 0.03, "the cost of the same request is kept");
+  assert.equal(final.elapsed, 10, "and so is its elapsed time");
+
+  const next = mergeStatus(final, parseStatusEvent({ node: "3", state: "submitting", text: "submitting" }));
+  assert.equal(next.requestId, null);
+  assert.equal(next.cost, null, "a new run does not inherit the last run's cost");
+  assert.equal(mergeStatus(null, null), null);
+});
+
+test("statusFromExecutionError / statusAfterInterrupt", () => {
+  const prev = parseStatusEvent({ node: "4", state: "running", request_id: "r9", elapsed: 3, text: "running" });
+  const err = statusFromExecutionError({ node_id: "4", node_type: "RunComfy_x", exception_message: "The remote job failed.\nmore" }, prev);
+  assert.equal(err.state, "error");
+  assert.equal(err.requestId, "r9");
+  assert.equal(err.text, "The remote job failed.\nmore");
+  assert.equal(statusFromExecutionError({ node_id: "4", node_type: "KSampler", exception_message: "x" }, prev), null);
+  assert.equal(statusFromExecutionError(null, prev), null);
+
+  assert.equal(statusAfterInterrupt(prev).state, "stopped");
+  const done = { ...prev, state: "done" };
+  assert.equal(statusAfterInterrupt(done), done);
+  assert.equal(statusAfterInterrupt(null), null);
+});
+
+test("statusLines summarise state, queue, time, cost and request id", () => {
+  const queued = parseStatusEvent({ node: "1", state: "queued", queue_position: 3, elapsed: 65, request_id: "abc" });
+  assert.deepEqual(statusLines(queued), ["RunComfy: queued · queue #3 · 1m 05s", "request abc"]);
+  const done = parseStatusEvent({ node: "1", state: "done", cost: 0.03, request_id: "abc", text: "done: 1 image(s)" });
+  assert.deepEqual(statusLines(done), ["RunComfy: done · cost $0.03", "request abc"]);
+  const err = statusFromExecutionError({ node_id: "1", node_type: "RunComfy_x", exception_message: "Bad token\ntrace" }, null);
+  assert.deepEqual(statusLines(err), ["RunComfy: error", "Bad token"]);
+  assert.deepEqual(statusLines(null), []);
+  assert.equal(stateTone("running"), "busy");
+  assert.equal(stateTone("done"), "ok");
+  assert.equal(stateTone("failed"), "error");
+  assert.equal(stateTone("whatever"), "idle");
+});
+
+test("wrapText breaks on words, splits long words and ellipsises", () => {
+  const measure = (s) => s.length; // one unit per character
+  assert.deepEqual(wrapText("aaa bbb ccc", 7, measure), ["aaa bbb", "ccc"]);
+  assert.deepEqual(wrapText("0123456789abcdef", 6, measure), ["012345", "6789ab", "cdef"]);
+  const cut = wrapText("one two three four five six seven", 9, measure, 2);
+  assert.equal(cut.length, 2);
+  assert.ok(cut[1].endsWith("…"));
+  assert.ok(cut.every((l) => measure(l) <= 9));
+  assert.deepEqual(wrapText("", 10, measure), []);
+});
+
+test("splitExecutionId", () => {
+  assert.deepEqual(splitExecutionId("12"), ["12"]);
+  assert.deepEqual(splitExecutionId("5:12"), ["5", "12"]);
+  assert.deepEqual(splitExecutionId(7), ["7"]);
+  assert.deepEqual(splitExecutionId(null), []);
+});

@@ -1,0 +1,353 @@
+// Pure helpers of the RunComfy extension: no DOM, no ComfyUI imports, so Node can test them
+// (`node --test tests/web/`). Everything that touches the page lives in ../runcomfy.js.
+
+export const NODE_PREFIX = "RunComfy_";
+export const PRICE_UNAVAILABLE = "price unavailable";
+export const PRICE_TTL_MS = 5 * 60 * 1000;
+// A failed price lookup is retried sooner than a good answer expires (the server does the same).
+export const PRICE_FAILURE_TTL_MS = 30 * 1000;
+
+/** Whether a node type / class name belongs to this pack. */
+export function isRunComfyType(type) {
+  return typeof type === "string" && type.startsWith(NODE_PREFIX) && type.length > NODE_PREFIX.length;
+}
+
+// --- money and time ---------------------------------------------------------------------
+
+function finiteNumber(value) {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/** "0.03", "1.50", "0.0375", "0.00125": cents when exact, else up to 4 significant digits. */
+export function formatUsdAmount(amount) {
+  const n = finiteNumber(amount);
+  if (n === null || n < 0) return null;
+  if (n === 0) return "0.00";
+  const cents = n.toFixed(2);
+  if (Math.abs(Number(cents) - n) < 1e-9) return cents;
+  if (n < 0.0001) return "<0.0001";
+  let text;
+  if (n >= 1) {
+    text = n.toFixed(4);
+  } else {
+    // toPrecision can answer in exponent form; toFixed with enough digits cannot.
+    const digits = Math.min(20, Math.max(2, 3 - Math.floor(Math.log10(n))));
+    text = Number(n.toPrecision(4)).toFixed(digits);
+  }
+  text = text.replace(/0+$/, "");
+  if (/\.\d$/.test(text)) text += "0";
+  return text.replace(/\.$/, ".00");
+}
+
+/** "$0.03" (or null when the value is not a usable amount). */
+export function formatCost(cost) {
+  const amount = formatUsdAmount(cost);
+  if (amount === null) return null;
+  return amount.startsWith("<") ? `<$${amount.slice(1)}` : `$${amount}`;
+}
+
+/** "7s", "2m 05s", "1h 02m". */
+export function formatElapsed(seconds) {
+  const n = finiteNumber(seconds);
+  if (n === null || n < 0) return null;
+  const s = Math.round(n);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+// --- price -------------------------------------------------------------------------------
+
+/** The route that answers a node's price: by node class (the server maps it to the model id),
+ *  and by model id when one is known. */
+export function priceQuery({ nodeClass, modelId } = {}) {
+  const params = [];
+  if (typeof nodeClass === "string" && nodeClass) params.push(`node_class=${encodeURIComponent(nodeClass)}`);
+  if (typeof modelId === "string" && modelId) params.push(`model_id=${encodeURIComponent(modelId)}`);
+  if (!params.length) return null;
+  return `/runcomfy/price?${params.join("&")}`;
+}
+
+function cleanUnit(unit) {
+  if (typeof unit !== "string") return "";
+  return unit.trim().replace(/^(per|\/)\s*/i, "").trim();
+}
+
+/** The badge text for an answer of GET /runcomfy/price: "$0.03 / image", or "price unavailable".
+ *  Only the server's numeric price is shown; anything else is "price unavailable". */
+export function priceText(answer) {
+  if (!answer || typeof answer !== "object" || answer.available !== true) return PRICE_UNAVAILABLE;
+  const amount = formatUsdAmount(answer.base_price_usd);
+  if (amount === null) return PRICE_UNAVAILABLE;
+  const unit = cleanUnit(answer.price_unit);
+  const money = amount.startsWith("<") ? `<$${amount.slice(1)}` : `$${amount}`;
+  return unit ? `${money} / ${unit}` : money;
+}
+
+/** A small TTL cache with in-flight de-duplication, keyed by model id / node class.
+ *  `now` is injectable so tests need no timers. */
+export class PriceCache {
+  constructor({ ttlMs = PRICE_TTL_MS, failureTtlMs = PRICE_FAILURE_TTL_MS, now = () => Date.now() } = {}) {
+    this.ttlMs = ttlMs;
+    this.failureTtlMs = failureTtlMs;
+    this.now = now;
+    this.entries = new Map();
+    this.pending = new Map();
+  }
+
+  get(key) {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    if (this.now() >= hit.expires) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  set(key, value) {
+    const ok = !!value && value.available === true;
+    this.entries.set(key, { value, expires: this.now() + (ok ? this.ttlMs : this.failureTtlMs) });
+  }
+
+  /** Forget everything, including lookups still under way (their answers are dropped):
+   *  used when the token changes, since the price needs a valid token. */
+  clear() {
+    this.entries = new Map();
+    this.pending = new Map();
+  }
+
+  /** The cached answer, or the loader's (called at most once at a time per key).
+   *  A loader that throws counts as "unavailable" and is cached for the failure TTL. */
+  async load(key, loader) {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    const running = this.pending.get(key);
+    if (running) return running;
+    const generation = this.entries;
+    const promise = (async () => {
+      let value;
+      try {
+        value = await loader();
+      } catch (err) {
+        value = { available: false, error: String(err && err.message ? err.message : err) };
+      }
+      // A clear() while loading (token changed) makes this answer stale: don't store it.
+      if (generation === this.entries) this.set(key, value);
+      return value;
+    })();
+    this.pending.set(key, promise);
+    try {
+      return await promise;
+    } finally {
+      if (this.pending.get(key) === promise) this.pending.delete(key);
+    }
+  }
+}
+
+// --- token -------------------------------------------------------------------------------
+
+/** The status line for GET /runcomfy/token's {configured, source}; never shows a token. */
+export function tokenStatusLabel(info) {
+  if (!info || typeof info !== "object") return "Token: status unavailable";
+  if (info.source === "saved" && info.configured !== false) return "Token: saved";
+  if (info.source === "environment" && info.configured !== false) return "Token: from environment";
+  if (info.source === "none" || info.configured === false) return "Token: not set";
+  return "Token: status unavailable";
+}
+
+/** The server's own error text from a JSON body, else a generic one with the HTTP status. */
+export function errorText(status, body, fallback = "Request failed") {
+  if (body && typeof body === "object") {
+    for (const key of ["error", "message", "detail"]) {
+      if (typeof body[key] === "string" && body[key].trim()) return body[key].trim();
+    }
+  }
+  if (typeof body === "string" && body.trim() && !/^\s*</.test(body)) return body.trim().slice(0, 300);
+  return status ? `${fallback} (HTTP ${status})` : fallback;
+}
+
+/** What a Save/Test/Clear reply means for the settings row: {ok, message, info}. */
+export function tokenActionResult(action, status, body) {
+  const ok = status >= 200 && status < 300 && !!body && body.ok === true;
+  const info = body && typeof body === "object" && "source" in body
+    ? { configured: body.configured, source: body.source } : null;
+  if (!ok) return { ok: false, message: errorText(status, body, `${action} failed`), info };
+  const done = {
+    save: "Token saved. It is kept on the ComfyUI server, never in the workflow or browser settings.",
+    test: "RunComfy accepted the token.",
+    clear: "Saved token removed.",
+  }[action] || "Done.";
+  let message = done;
+  if (action === "clear" && info && info.source === "environment") {
+    message += " The RUNCOMFY_API_TOKEN environment variable is still used.";
+  }
+  return { ok: true, message, info };
+}
+
+// --- node status -------------------------------------------------------------------------
+
+const STATE_LABELS = {
+  submitting: "submitting",
+  submitted: "submitted",
+  resuming: "resuming",
+  queued: "queued",
+  running: "running",
+  in_progress: "running",
+  downloading: "downloading",
+  succeeded: "succeeded",
+  done: "done",
+  cancelling: "cancelling",
+  cancelled: "cancelled",
+  stopped: "stopped",
+  interrupted: "stopped",
+  failed: "failed",
+  error: "error",
+};
+
+export const BUSY_STATES = new Set(["submitting", "submitted", "resuming", "queued", "running",
+  "in_progress", "downloading", "cancelling"]);
+const OK_STATES = new Set(["done", "succeeded"]);
+const BAD_STATES = new Set(["failed", "error", "cancelled", "stopped", "interrupted"]);
+
+/** "busy" | "ok" | "error" | "idle": picks the colour of the status line. */
+export function stateTone(state) {
+  if (BUSY_STATES.has(state)) return "busy";
+  if (OK_STATES.has(state)) return "ok";
+  if (BAD_STATES.has(state)) return "error";
+  return "idle";
+}
+
+export function stateLabel(state) {
+  if (typeof state !== "string" || !state) return null;
+  return STATE_LABELS[state] || state.replace(/_/g, " ");
+}
+
+function optString(value) {
+  return typeof value === "string" && value.trim() ? value.trim() : null;
+}
+
+/** A "runcomfy.status" event's detail -> a clean status object, or null when unusable.
+ *  Detail: {node, text, request_id?, state?, elapsed?, queue_position?, cost?}. */
+export function parseStatusEvent(detail) {
+  if (!detail || typeof detail !== "object") return null;
+  const rawNode = detail.node;
+  const node = typeof rawNode === "number" && Number.isFinite(rawNode) ? String(rawNode) : optString(rawNode);
+  if (!node) return null;
+  const queue = finiteNumber(detail.queue_position);
+  const elapsed = finiteNumber(detail.elapsed);
+  const cost = finiteNumber(detail.cost);
+  return {
+    node,
+    text: typeof detail.text === "string" ? detail.text : "",
+    state: optString(detail.state),
+    requestId: optString(detail.request_id),
+    elapsed: elapsed !== null && elapsed >= 0 ? elapsed : null,
+    queuePosition: queue !== null && queue >= 0 ? Math.floor(queue) : null,
+    cost: cost !== null && cost >= 0 ? cost : null,
+  };
+}
+
+/** The status a node keeps after `next` arrives. A text-only event (no state, e.g. the final
+ *  "Stopped: ..." message) keeps the request id, state and cost already known; a new run's
+ *  first event (a state without a request id, like "submitting") starts over. */
+export function mergeStatus(prev, next, at = Date.now()) {
+  if (!next) return prev || null;
+  if (!next.state && prev) {
+    return { ...prev, text: next.text || prev.text, at };
+  }
+  const sameRun = prev && next.requestId && prev.requestId === next.requestId;
+  return {
+    ...next,
+    // The final "done" event carries no elapsed time and may omit the cost: keep the run's.
+    elapsed: next.elapsed !== null ? next.elapsed : (sameRun ? prev.elapsed : null),
+    cost: next.cost !== null ? next.cost : (sameRun ? prev.cost : null),
+    at,
+  };
+}
+
+/** execution_error for one of our nodes -> a status (null for other nodes). */
+export function statusFromExecutionError(detail, prev) {
+  if (!detail || typeof detail !== "object" || !isRunComfyType(detail.node_type)) return null;
+  const node = detail.node_id === undefined || detail.node_id === null ? null : String(detail.node_id);
+  if (!node) return null;
+  const message = optString(detail.exception_message) || optString(detail.exception_type) || "error";
+  return {
+    node,
+    text: message,
+    state: "error",
+    requestId: prev && prev.node === node ? prev.requestId : null,
+    elapsed: prev && prev.node === node ? prev.elapsed : null,
+    queuePosition: null,
+    cost: prev && prev.node === node ? prev.cost : null,
+  };
+}
+
+/** After execution_interrupted, a node whose last status was still busy is "stopped". */
+export function statusAfterInterrupt(prev) {
+  if (!prev || !BUSY_STATES.has(prev.state)) return prev || null;
+  return { ...prev, state: "stopped", queuePosition: null, text: prev.text };
+}
+
+/** Lines drawn under a node: a summary and the request id. */
+export function statusLines(status) {
+  if (!status) return [];
+  const parts = [];
+  const label = stateLabel(status.state);
+  parts.push(label ? `RunComfy: ${label}` : "RunComfy");
+  if (status.state === "queued" && status.queuePosition !== null && status.queuePosition !== undefined) {
+    parts.push(`queue #${status.queuePosition}`);
+  }
+  const elapsed = formatElapsed(status.elapsed);
+  if (elapsed) parts.push(elapsed);
+  const cost = formatCost(status.cost);
+  if (cost) parts.push(`cost ${cost}`);
+  const lines = [parts.join(" · ")];
+  if (status.requestId) lines.push(`request ${status.requestId}`);
+  const bad = stateTone(status.state) === "error";
+  if ((bad || !status.state) && status.text) lines.push(firstLine(status.text));
+  return lines;
+}
+
+function firstLine(text) {
+  return String(text).split(/\r?\n/)[0].trim();
+}
+
+/** Words of `text` broken into lines no wider than `maxWidth`, measured by `measure(str)`;
+ *  at most `maxLines` (the last one ends in "…" when cut). Over-long words are split. */
+export function wrapText(text, maxWidth, measure, maxLines = 3) {
+  const words = String(text || "").split(/\s+/).filter(Boolean);
+  const lines = [];
+  let line = "";
+  const push = (l) => { if (l) lines.push(l); };
+  for (let word of words) {
+    while (measure(word) > maxWidth && word.length > 1) {
+      // split a long word (a request id, a URL) at the widest prefix that fits
+      let cut = word.length - 1;
+      while (cut > 1 && measure(word.slice(0, cut)) > maxWidth) cut--;
+      if (line) { push(line); line = ""; }
+      push(word.slice(0, cut));
+      word = word.slice(cut);
+    }
+    const candidate = line ? `${line} ${word}` : word;
+    if (measure(candidate) <= maxWidth) {
+      line = candidate;
+    } else {
+      push(line);
+      line = word;
+    }
+  }
+  push(line);
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  let last = kept[maxLines - 1];
+  while (last.length > 1 && measure(`${last}…`) > maxWidth) last = last.slice(0, -1);
+  kept[maxLines - 1] = `${last}…`;
+  return kept;
+}
+
+/** An execution id ("12" or "5:12" inside a subgraph) -> the node ids along the path. */
+export function splitExecutionId(id) {
+  if (id === null || id === undefined) return [];
+  return String(id).split(":").map((s) => s.trim()).filter(Boolean);
+}
