@@ -17,6 +17,7 @@ RESUME_INPUT = "resume_request_id"
 VARIATIONS_INPUT = "variations"
 UPLOAD_FORMAT_INPUT = "upload_format"
 UPLOAD_FORMATS = ["png (lossless)", "jpeg (quality 95)"]
+FIT_INPUT = "fit_inputs_to_limits"
 MAX_VARIATIONS = 8
 DEFAULT_TIMEOUT_S = 1800
 
@@ -87,6 +88,11 @@ def input_types(schema: ModelSchema) -> dict:
             "default": UPLOAD_FORMATS[0],
             "tooltip": "How connected images are sent: lossless PNG, or JPEG at quality 95 "
                        "(smaller for large photos, slightly lossy)."}],
+        FIT_INPUT: ["BOOLEAN", {
+            "default": False, "label_on": "resize to fit", "label_off": "refuse",
+            "tooltip": "When an image is outside the model's limits (side length, file size): refuse it "
+                       "(default), or scale it proportionally / send it as JPEG so it fits. Every change "
+                       "is shown on the node."}],
         VARIATIONS_INPUT: ["INT", {
             "default": 1, "min": 1, "max": MAX_VARIATIONS, "step": 1,
             "tooltip": "How many requests to run in parallel with consecutive seeds; each one is billed. "
@@ -140,5 +146,6 @@ def collect(schema: ModelSchema, kwargs: dict):
         "resume_request_id": (kwargs.get(RESUME_INPUT) or "").strip() or None,
         "variations": int(kwargs.get(VARIATIONS_INPUT) or 1),
         "image_format": "jpeg" if str(kwargs.get(UPLOAD_FORMAT_INPUT, "")).startswith("jpeg") else "png",
+        "fit_inputs": bool(kwargs.get(FIT_INPUT, False)),
     }
     return fields, tensors, urls, extras

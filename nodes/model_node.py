@@ -97,6 +97,7 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         gen = await runner.generate(
             schema, fields, images=arrays, image_urls=urls, image_format=extras["image_format"],
             variations=extras["variations"], resume_request_id=extras["resume_request_id"],
+            fit_inputs=extras["fit_inputs"],
             hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
     except Interrupted as exc:
         progress.text(str(exc), {"state": "stopped", "request_id": exc.request_id})

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import media
+from . import fitting, media
 from .client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStatus,
                      RunComfyClient)
 from .errors import (Interrupted, JobCancelledError, JobFailedError, JobTimeoutError, NotFoundError,
@@ -245,12 +245,32 @@ class Runner:
 
     # --- a whole generation: images in, images out ----------------------------------------
 
+    async def _fit_and_encode(self, schema: ModelSchema, images: dict, image_format: str,
+                              notes: list[str]) -> dict[str, list[media.EncodedImage]]:
+        """Scale each image into the model's limits, then encode it under the byte limit."""
+        async def one(f, i, arr):
+            label = f"{f.name}[{i + 1}]" if f.is_image_list else f.name
+            lim = fitting.limits_of(f)
+            try:
+                arr, geo_note = await _thread(fitting.fit_geometry, arr, lim, label)
+                enc, size_note = await _thread(fitting.fit_bytes, arr, lim, label, image_format)
+            except ValueError as exc:
+                raise ValidationError([Problem(label, "could not be fitted", message=str(exc))]) from None
+            return enc, [n for n in (geo_note, size_note) if n]
+        out: dict[str, list[media.EncodedImage]] = {}
+        for f in schema.image_fields:
+            results = await asyncio.gather(*(one(f, i, a) for i, a in enumerate(images.get(f.name, []))))
+            out[f.name] = [enc for enc, _ in results]
+            notes.extend(n for _, ns in results for n in ns)
+        return out
+
     async def generate(self, schema: ModelSchema, fields: dict, *,
                        images: dict[str, list[np.ndarray]] | None = None,
                        image_urls: dict[str, list[str]] | None = None,
                        host: ImageHost | None = None, image_format: str = "png", jpeg_quality: int = 95,
                        variations: int = 1, seed_field: str = "seed",
-                       resume_request_id: str | None = None, hooks: Hooks | None = None) -> Generation:
+                       resume_request_id: str | None = None, hooks: Hooks | None = None,
+                       fit_inputs: bool = False) -> Generation:
         images = images or {}
         image_urls = image_urls or {}
         host = host or DataUriHost()
@@ -273,11 +293,14 @@ class Runner:
 
         t0 = time.monotonic()
         encoded: dict[str, list[media.EncodedImage]] = {}
-        flat = [(name, a) for name, arrs in images.items() for a in arrs]
-        if flat:
-            enc = await _thread(media.encode_many, [a for _, a in flat], image_format, jpeg_quality)
-            for (name, _), e in zip(flat, enc):
-                encoded.setdefault(name, []).append(e)
+        if fit_inputs:
+            encoded = await self._fit_and_encode(schema, images, image_format, notes)
+        else:
+            flat = [(name, a) for name, arrs in images.items() for a in arrs]
+            if flat:
+                enc = await _thread(media.encode_many, [a for _, a in flat], image_format, jpeg_quality)
+                for (name, _), e in zip(flat, enc):
+                    encoded.setdefault(name, []).append(e)
         timings["encode"] = time.monotonic() - t0
 
         payload = {k: v for k, v in fields.items() if v is not None}

@@ -232,3 +232,28 @@ def test_stop_during_retry_backoff_still_cancels():
         assert time.monotonic() - t0 < 2.5
         assert ei.value.cancel_outcome == "cancelled" and emu.count("cancel") == 1
         assert blocker.request_id != ei.value.request_id
+
+
+def test_fit_inputs_on_request_resizes_with_a_note(emu):
+    r = make_runner(emu)
+    gen = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((300, 400))}, fit_inputs=True))
+    from runcomfy import media
+    _, data = media.parse_data_uri(emu.jobs[gen.request_ids[0]].payload["image_urls"][0])
+    assert media.probe(data)[:2] == (384, 512)
+    assert any("300x400 -> 384x512" in n for n in gen.notes), gen.notes
+
+
+def test_fit_inputs_jpeg_fallback_for_files_over_the_byte_limit(emu):
+    noise = np.random.default_rng(0).integers(0, 256, (1900, 1900, 3), dtype=np.uint8)
+    r = make_runner(emu)
+    with pytest.raises(ValidationError, match="MB"):
+        run(r.generate(SCHEMA, FIELDS, images={"image_urls": [noise]}))
+    gen = run(r.generate(SCHEMA, FIELDS, images={"image_urls": [noise]}, fit_inputs=True))
+    assert any("JPEG quality" in n for n in gen.notes), gen.notes
+    assert emu.jobs[gen.request_ids[0]].payload["image_urls"][0].startswith("data:image/jpeg;base64,")
+
+
+def test_fit_inputs_refuses_what_cannot_fit_without_distortion(emu):
+    with pytest.raises(ValidationError, match="crop"):
+        run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((6000, 400))}, fit_inputs=True))
+    assert emu.calls == []

@@ -1,0 +1,92 @@
+"""Fitting input images to a model's limits, only when the user asks for it.
+
+By default an image outside the limits is refused (nothing is changed behind the user's
+back). With fitting on, an image is scaled proportionally into the allowed side lengths and,
+if its PNG is still too large, sent as JPEG (quality 95, then lower); every change is
+reported as a note the node shows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import media
+from .schema import BYTES_PER_MB, Field
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_side: int | None = None
+    max_side: int | None = None
+    max_bytes: int | None = None
+
+
+def limits_of(field: Field) -> Limits:
+    lo = hi = nbytes = None
+    for rule in field.validations:
+        m = re.fullmatch(r"(file_size_mb|width_pixels|height_pixels)([<>])", str(rule.get("validation_rule", "")))
+        value = rule.get("validation_value")
+        if not m or not isinstance(value, (int, float)):
+            continue
+        what, op = m.groups()
+        if what == "file_size_mb" and op == "<":
+            nbytes = int(value * BYTES_PER_MB) - 1
+        elif op == ">":
+            lo = max(lo or 0, int(value))
+        elif op == "<":
+            hi = min(hi or int(value), int(value))
+    return Limits(lo, hi, nbytes)
+
+
+def fit_geometry(arr: np.ndarray, limits: Limits, label: str) -> tuple[np.ndarray, str | None]:
+    h, w = arr.shape[:2]
+    scale = 1.0
+    if limits.max_side and max(w, h) > limits.max_side:
+        scale = limits.max_side / max(w, h)
+    elif limits.min_side and min(w, h) < limits.min_side:
+        scale = limits.min_side / min(w, h)
+    if scale == 1.0:
+        return arr, None
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    # Rounding must not push the bounding side back across its bound.
+    if scale > 1:
+        if w <= h:
+            nw = max(nw, limits.min_side)
+        else:
+            nh = max(nh, limits.min_side)
+    else:
+        nw, nh = min(nw, limits.max_side), min(nh, limits.max_side)
+    if (limits.min_side and min(nw, nh) < limits.min_side) or (limits.max_side and max(nw, nh) > limits.max_side):
+        raise ValueError(f"{label}: {w}x{h} px cannot be scaled into {limits.min_side}..{limits.max_side} px per side "
+                         "without distorting it; crop it first")
+    resized = np.asarray(Image.fromarray(arr).resize((nw, nh), Image.Resampling.LANCZOS))
+    why = "larger" if scale < 1 else "smaller"
+    bound = limits.max_side if scale < 1 else limits.min_side
+    return resized, f"{label} resized {w}x{h} -> {nw}x{nh} px (was {why} than the model's {bound} px limit)"
+
+
+def fit_bytes(arr: np.ndarray, limits: Limits, label: str, fmt: str = "png") -> tuple[media.EncodedImage, str | None]:
+    """Encode ``arr``; if it is over the byte limit, fall back to JPEG, then shrink."""
+    first = media.encode_many([arr], fmt)[0]
+    if not limits.max_bytes or len(first.data) <= limits.max_bytes:
+        return first, None
+    current = arr
+    for _ in range(6):  # bounded: each round shrinks by ~15%
+        for quality in (95, 90, 80):
+            enc = media.encode_many([current], "jpeg", quality)[0]
+            if len(enc.data) <= limits.max_bytes:
+                h, w = current.shape[:2]
+                size = "" if current is arr else f", resized to {w}x{h} px"
+                return enc, (f"{label} sent as JPEG quality {quality}{size}: its {fmt.upper()} was "
+                             f"{len(first.data) / BYTES_PER_MB:.1f} MB, over the model's limit")
+        h, w = current.shape[:2]
+        nw, nh = math.floor(w * 0.85), math.floor(h * 0.85)
+        if limits.min_side and min(nw, nh) < limits.min_side:
+            break
+        current = np.asarray(Image.fromarray(current).resize((nw, nh), Image.Resampling.LANCZOS))
+    raise ValueError(f"{label}: could not bring the image under {limits.max_bytes / BYTES_PER_MB:.0f} MB")

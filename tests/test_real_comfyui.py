@@ -1,0 +1,609 @@
+"""Opt-in end-to-end check of the pack inside a real ComfyUI, against the local emulator.
+
+Skipped unless ``COMFYUI_DIR`` names a ComfyUI checkout (a directory with ``main.py``).
+ComfyUI runs with ``COMFYUI_PYTHON`` (default: ``<COMFYUI_DIR>/../comfyui-venv/bin/python`` if
+it exists, else this interpreter), on the CPU, on a free loopback port, with a temporary base
+directory whose ``custom_nodes`` holds only a copy of this pack::
+
+    COMFYUI_DIR=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/venv/bin/python \\
+        python -m pytest -q tests/test_real_comfyui.py
+
+Nothing is written into the ComfyUI checkout: inputs, outputs, the user directory and the
+pack's token/journal directory live in the temp dir, and ComfyUI's database is in memory.
+Every wait is bounded. No third-party websocket package is needed: a tiny stdlib client
+listens to ``/ws`` for the progress-text frames, and completion is read from ``/history``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
+PACK_NAME = "comfyui-runcomfy-model-api"       # the directory name a registry install would use
+EXAMPLE_STEM = "wan-2-6-image-to-image"
+SCHEMA_INPUTS = ("prompt", "image_1", "image_2", "image_3", "image_urls", "negative_prompt",
+                 "image_size", "seed", "prompt_extend")
+
+STARTUP_TIMEOUT = 120.0
+RUN_TIMEOUT = 90.0
+INTERRUPT_TIMEOUT = 10.0
+
+
+def _comfyui_dir() -> Path | None:
+    value = os.environ.get("COMFYUI_DIR", "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    return path if (path / "main.py").is_file() else None
+
+
+def _comfyui_python(comfy_dir: Path) -> str:
+    explicit = os.environ.get("COMFYUI_PYTHON", "").strip()
+    if explicit:
+        return explicit
+    venv = comfy_dir.parent / "comfyui-venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+COMFYUI_DIR = _comfyui_dir()
+
+pytestmark = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(COMFYUI_DIR is None,
+                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
+]
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _parse_size(text) -> tuple[int, int] | None:
+    m = re.search(r"(\d+)\s*[*xX×]\s*(\d+)", str(text or ""))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+class WSListener:
+    """A minimal RFC 6455 client (stdlib only) that records ComfyUI's websocket events:
+    JSON frames as dicts, and progress-text binary frames (event type 3) as
+    ``{"type": "progress_text", "node": ..., "text": ...}``."""
+
+    def __init__(self, host: str, port: int, client_id: str, timeout: float = 10.0):
+        self.events: list[dict] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self.error: str | None = None
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws?clientId={client_id} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("websocket handshake: connection closed")
+            buf += chunk
+        head, _, self._buf = buf.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(f"websocket handshake refused: {head[:80]!r}")
+        self.sock.settimeout(0.5)
+        self._thread = threading.Thread(target=self._loop, name="ws-listener", daemon=True)
+        self._thread.start()
+
+    def _read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            if self._closed.is_set():
+                raise ConnectionError("closed")
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise ConnectionError("connection closed by server")
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def _send(self, opcode: int, payload: bytes = b"") -> None:
+        mask = os.urandom(4)
+        header = bytes([0x80 | opcode])
+        n = len(payload)
+        header += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def _loop(self) -> None:
+        message, message_op = b"", 0
+        try:
+            while not self._closed.is_set():
+                b0, b1 = self._read(2)
+                opcode, n = b0 & 0x0F, b1 & 0x7F
+                if n == 126:
+                    n = struct.unpack(">H", self._read(2))[0]
+                elif n == 127:
+                    n = struct.unpack(">Q", self._read(8))[0]
+                mask = self._read(4) if b1 & 0x80 else None
+                payload = self._read(n)
+                if mask:
+                    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                if opcode == 8:
+                    return
+                if opcode == 9:
+                    self._send(10, payload)
+                    continue
+                if opcode in (1, 2):
+                    message, message_op = payload, opcode
+                elif opcode == 0:
+                    message += payload
+                else:
+                    continue
+                if b0 & 0x80:
+                    self._record(message_op, message)
+        except Exception as exc:  # noqa: BLE001 - the listener only observes
+            if not self._closed.is_set():
+                self.error = repr(exc)
+
+    def _record(self, opcode: int, payload: bytes) -> None:
+        event = None
+        if opcode == 1:
+            try:
+                event = json.loads(payload.decode("utf-8"))
+            except ValueError:
+                event = {"type": "unparsed", "raw": payload[:200]}
+        elif len(payload) >= 8 and struct.unpack(">I", payload[:4])[0] == 3:
+            n = struct.unpack(">I", payload[4:8])[0]
+            event = {"type": "progress_text", "node": payload[8:8 + n].decode("utf-8", "replace"),
+                     "text": payload[8 + n:].decode("utf-8", "replace")}
+        if event is not None:
+            with self._lock:
+                self.events.append(event)
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return list(self.events)
+
+    def types_for(self, prompt_id: str) -> list[str]:
+        return [e.get("type") for e in self.snapshot()
+                if isinstance(e.get("data"), dict) and e["data"].get("prompt_id") == prompt_id]
+
+    def texts_for(self, node_id: str) -> list[str]:
+        return [e["text"] for e in self.snapshot() if e.get("type") == "progress_text" and e["node"] == node_id]
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._send(8, struct.pack(">H", 1000))
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._thread.join(timeout=2)
+
+
+# --- the ComfyUI + emulator fixture -------------------------------------------------------
+
+class Comfy:
+    def __init__(self, base: Path, port: int, proc: subprocess.Popen, log_path: Path, emu, token: str,
+                 pack_dir: Path):
+        self.base, self.port, self.proc, self.log_path = base, port, proc, log_path
+        self.emu, self.token, self.pack_dir = emu, token, pack_dir
+        self.url = f"http://127.0.0.1:{port}"
+        import requests
+        self.http = requests.Session()
+        self.http.trust_env = False        # no proxy may see loopback traffic
+
+    def get(self, path: str, **kw):
+        return self.http.get(self.url + path, timeout=kw.pop("timeout", 15), **kw)
+
+    def post(self, path: str, **kw):
+        return self.http.post(self.url + path, timeout=kw.pop("timeout", 15), **kw)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def listen(self, client_id: str) -> WSListener | None:
+        try:
+            return WSListener("127.0.0.1", self.port, client_id)
+        except (OSError, ConnectionError):
+            return None
+
+    def queue(self, prompt: dict, client_id: str, workflow: dict | None = None) -> str:
+        body = {"prompt": prompt, "client_id": client_id}
+        if workflow is not None:
+            body["extra_data"] = {"extra_pnginfo": {"workflow": workflow}}
+        r = self.post("/prompt", json=body)
+        assert r.status_code == 200, f"/prompt refused the prompt: {r.status_code} {r.text[:2000]}"
+        answer = r.json()
+        assert not answer.get("node_errors"), answer
+        return answer["prompt_id"]
+
+    def history(self, prompt_id: str) -> dict | None:
+        r = self.get(f"/history/{prompt_id}")
+        if r.status_code != 200:
+            return None
+        entry = r.json().get(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None and (
+                entry["status"].get("status_str") in ("success", "error")):
+            return entry
+        return None
+
+    def wait_done(self, prompt_id: str, timeout: float) -> dict:
+        def done():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ComfyUI exited ({self.proc.returncode}):\n{self.log_tail()}")
+            return self.history(prompt_id)
+        try:
+            return _wait_until(done, timeout, 0.2, f"prompt {prompt_id} to finish")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- ComfyUI log tail ---\n{self.log_tail()}") from None
+
+
+def _copy_pack(dest: Path) -> None:
+    skip = {".git", ".venv", "venv", "tests", "__pycache__", ".pytest_cache", ".benchmarks", ".mypy_cache",
+            ".ruff_cache", "node_modules", "demo-output"}
+    shutil.copytree(ROOT, dest, ignore=lambda d, names: [n for n in names if n in skip or n.endswith(".pyc")])
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    pytest.importorskip("requests")
+    from runcomfy.emulator import Emulator
+
+    token = "rc-e2e-" + secrets.token_hex(16)
+    emu = Emulator(token=token, processing_time=2.0, workers=1).start()
+    base = tmp_path_factory.mktemp("comfy_base")
+    for sub in ("custom_nodes", "input", "output", "user", "temp", "models"):
+        (base / sub).mkdir(exist_ok=True)
+    pack_dir = base / "custom_nodes" / PACK_NAME
+    _copy_pack(pack_dir)
+    config_dir = base / "runcomfy_config"
+    config_dir.mkdir()
+    log_path = base / "comfyui.log"
+    port = _free_port()
+    env = dict(os.environ)
+    for k in [k for k in env if k.startswith("RUNCOMFY_")]:
+        del env[k]
+    env.update(RUNCOMFY_API_TOKEN=token, RUNCOMFY_MODEL_API_BASE=emu.base_url, RUNCOMFY_CONFIG_DIR=str(config_dir),
+               PYTHONUNBUFFERED="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    cmd = [_comfyui_python(COMFYUI_DIR), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+           "--disable-auto-launch", "--base-directory", str(base),
+           "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_NAME,
+           "--database-url", "sqlite:///:memory:"]
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=str(COMFYUI_DIR), env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    c = Comfy(base, port, proc, log_path, emu, token, pack_dir)
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"ComfyUI exited early ({proc.returncode}):\n{c.log_tail()}")
+            try:
+                return c.get("/object_info/" + NODE_CLASS, timeout=5).status_code == 200
+            except Exception:  # noqa: BLE001 - not listening yet
+                return False
+        try:
+            _wait_until(ready, STARTUP_TIMEOUT, 0.5, "ComfyUI to answer /object_info")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- ComfyUI log tail ---\n{c.log_tail()}") from None
+        yield c
+    finally:
+        c.http.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log_file.close()
+        emu.stop()
+
+
+# --- example workflows --------------------------------------------------------------------
+
+def _ui_example(pack: Path) -> dict | None:
+    path = pack / "example_workflows" / f"{EXAMPLE_STEM}.json"
+    if not path.exists():
+        found = sorted((pack / "example_workflows").glob("*.json"))
+        path = found[0] if found else None
+    return json.loads(path.read_text(encoding="utf-8")) if path else None
+
+
+def _api_prompt(pack: Path) -> dict:
+    path = pack / "example_workflows" / "api" / f"{EXAMPLE_STEM}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {   # the same graph as the shipped example: two LoadImage -> the node -> SaveImage
+        "1": {"class_type": "LoadImage", "inputs": {"image": "input_1.png"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "input_2.png"}},
+        "3": {"class_type": NODE_CLASS, "inputs": {
+            "prompt": "Put the animal from image 1 into the scene of image 2, photorealistic.",
+            "image_1": ["1", 0], "image_2": ["2", 0],
+            "negative_prompt": "low resolution, error, worst quality, low quality",
+            "image_size": "1280*720 (16:9)", "seed": 42, "prompt_extend": True}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "RunComfy/wan-2-6"}},
+    }
+
+
+def _write_inputs(comfy: Comfy) -> list[str]:
+    from PIL import Image, ImageDraw
+    names = []
+    for i, (size, color) in enumerate([((640, 512), (200, 60, 40)), ((512, 640), (40, 90, 210)),
+                                       ((600, 600), (40, 160, 60))], start=1):
+        img = Image.new("RGB", size, color)
+        ImageDraw.Draw(img).ellipse((size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4),
+                                    fill=(240, 240, 240))
+        name = f"e2e_input_{i}.png"
+        img.save(comfy.base / "input" / name)
+        names.append(name)
+    return names
+
+
+def _prepared_prompt(comfy: Comfy) -> tuple[dict, str, str]:
+    """The API example with its LoadImage names pointed at files written into the temp input
+    dir; returns (prompt, id of our node, id of the SaveImage node)."""
+    prompt = json.loads(json.dumps(_api_prompt(comfy.pack_dir)))
+    files = _write_inputs(comfy)
+    loaders = sorted((k for k, v in prompt.items() if v.get("class_type") == "LoadImage"), key=_node_order)
+    assert loaders, "the API example has no LoadImage node"
+    for k, name in zip(loaders, files):
+        prompt[k]["inputs"]["image"] = name
+    ours = [k for k, v in prompt.items() if v.get("class_type") == NODE_CLASS]
+    saves = [k for k, v in prompt.items() if v.get("class_type") == "SaveImage"]
+    assert len(ours) == 1 and len(saves) == 1, "expected one RunComfy node and one SaveImage node"
+    return prompt, ours[0], saves[0]
+
+
+def _node_order(key: str):
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def _dump_events(ws: WSListener, label: str) -> None:
+    """RUNCOMFY_E2E_DUMP=<dir>: keep the websocket events seen, for a report."""
+    where = os.environ.get("RUNCOMFY_E2E_DUMP")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        Path(where, f"ws_{label}.json").write_text(json.dumps(ws.snapshot(), indent=1, default=str))
+
+
+# --- a. what ComfyUI serves ---------------------------------------------------------------
+
+def test_object_info_lists_the_node_with_every_schema_input(comfy):
+    info = comfy.get("/object_info").json()
+    assert NODE_CLASS in info, f"{NODE_CLASS} missing from /object_info:\n{comfy.log_tail()}"
+    node = info[NODE_CLASS]
+    inputs = {**node["input"].get("required", {}), **node["input"].get("optional", {})}
+    missing = [n for n in SCHEMA_INPUTS if n not in inputs]
+    assert not missing, f"inputs missing: {missing}; has {sorted(inputs)}"
+    assert inputs["prompt"][0] == "STRING"
+    for name in ("image_1", "image_2", "image_3"):
+        assert inputs[name][0] == "IMAGE", name
+    assert "image_1" in node["input"]["required"], "image_urls needs at least one image"
+    assert inputs["image_urls"][0] == "STRING"
+    assert inputs["negative_prompt"][0] == "STRING"
+    assert isinstance(inputs["image_size"][0], list) and "1024*1024 (1:1)" in inputs["image_size"][0]
+    assert inputs["seed"][0] == "INT" and inputs["seed"][1]["max"] == 2147483647
+    assert inputs["prompt_extend"][0] == "BOOLEAN"
+    assert node["category"].startswith("RunComfy/"), node["category"]
+    assert node["output"][0] == "IMAGE"
+    assert node["python_module"] == f"custom_nodes.{PACK_NAME}"
+    pack_lines = [ln for ln in comfy.log().splitlines() if f"custom_nodes/{PACK_NAME}" in ln]
+    assert pack_lines and not any("IMPORT FAILED" in ln or "Cannot import" in ln for ln in pack_lines), \
+        "\n".join(pack_lines) or comfy.log_tail()
+
+
+def test_web_extension_is_served(comfy):
+    web = comfy.pack_dir / "web"    # the copy ComfyUI loaded (the work tree may change meanwhile)
+    scripts = sorted(p.relative_to(web).as_posix() for p in web.rglob("*.js")) if web.is_dir() else []
+    if not scripts:
+        pytest.skip("the pack has no web/*.js yet")
+    listed = comfy.get("/extensions").json()
+    for rel in scripts:
+        url = f"/extensions/{PACK_NAME}/{rel}"
+        assert url in listed, f"{url} not in /extensions: {listed}"
+        r = comfy.get(url)
+        assert r.status_code == 200 and r.content == (web / rel).read_bytes(), url
+
+
+def _deep_included(part, whole, path="") -> list[str]:
+    if isinstance(part, dict):
+        if not isinstance(whole, dict):
+            return [path or "/"]
+        out = []
+        for k, v in part.items():
+            out += [f"{path}/{k}"] if k not in whole else _deep_included(v, whole[k], f"{path}/{k}")
+        return out
+    return [] if part == whole else [path]
+
+
+def test_i18n_is_served(comfy):
+    locales = comfy.pack_dir / "locales"
+    langs = sorted(p for p in locales.glob("*/") if p.is_dir()) if locales.is_dir() else []
+    files = [(lang, f) for lang in langs for f in sorted(lang.glob("*.json"))]
+    if not files:
+        pytest.skip("the pack has no locales/<lang>/*.json yet")
+    served = comfy.get("/i18n").json()
+    for lang, f in files:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        where = served.get(lang.name, {})
+        if f.stem != "main":
+            where = where.get(f.stem, {})
+        assert not _deep_included(doc, where), f"{f.relative_to(comfy.pack_dir)} not (fully) in /i18n: {_deep_included(doc, where)[:5]}"
+    nodedefs = locales / "en" / "nodeDefs.json"
+    if nodedefs.exists():
+        assert NODE_CLASS in served["en"]["nodeDefs"]
+
+
+def test_workflow_template_is_listed(comfy):
+    folder = comfy.pack_dir / "example_workflows"
+    examples = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if not examples:
+        pytest.skip("the pack has no example_workflows/*.json yet")
+    listed = comfy.get("/workflow_templates").json()
+    assert sorted(listed.get(PACK_NAME, [])) == examples, listed
+    for stem in examples:
+        r = comfy.get(f"/api/workflow_templates/{PACK_NAME}/{stem}.json")
+        assert r.status_code == 200, stem
+        assert r.json() == json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+
+
+def test_token_route_reports_environment_without_the_token(comfy):
+    for path in ("/api/runcomfy/token", "/runcomfy/token"):
+        r = comfy.get(path)
+        assert r.status_code == 200, path
+        assert r.json() == {"configured": True, "source": "environment"}, r.text
+        assert comfy.token not in r.text
+    r = comfy.post("/api/runcomfy/token/test")
+    assert r.status_code == 200 and r.json().get("ok") is True, r.text
+    assert comfy.token not in r.text
+
+
+# --- b. a real run ------------------------------------------------------------------------
+
+def test_example_workflow_runs_and_leaks_no_token(comfy):
+    from PIL import Image
+    prompt, node_id, save_id = _prepared_prompt(comfy)
+    requested = _parse_size(prompt[node_id]["inputs"].get("image_size")) or (1024, 1024)
+    client_id = uuid.uuid4().hex
+    ws = comfy.listen(client_id)
+    try:
+        jobs_before = set(comfy.emu.jobs)
+        prompt_id = comfy.queue(prompt, client_id, _ui_example(comfy.pack_dir))
+        entry = comfy.wait_done(prompt_id, RUN_TIMEOUT)
+        time.sleep(0.3)   # the last websocket frames trail the history entry slightly
+    finally:
+        if ws:
+            ws.close()
+
+    status = entry["status"]
+    kinds = [m[0] for m in status.get("messages", [])]
+    assert status["status_str"] == "success" and "execution_success" in kinds, \
+        f"{json.dumps(status)[:3000]}\n--- ComfyUI log tail ---\n{comfy.log_tail()}"
+    if ws is not None:
+        _dump_events(ws, "run")
+        assert "execution_success" in ws.types_for(prompt_id), ws.types_for(prompt_id)
+        texts = ws.texts_for(node_id)
+        assert texts, f"no progress text for node {node_id}; events: {[e.get('type') for e in ws.snapshot()]}"
+        assert any(t.startswith("done") for t in texts), texts
+        assert not any(comfy.token in t for t in texts)
+
+    # The emulator got one job with what the graph asked for.
+    new = [comfy.emu.jobs[r] for r in set(comfy.emu.jobs) - jobs_before]
+    assert len(new) == 1, f"expected one remote job, got {len(new)}"
+    job = new[0]
+    assert job.state == "completed"
+    assert job.payload["prompt"] == prompt[node_id]["inputs"]["prompt"]
+    assert job.payload["seed"] == prompt[node_id]["inputs"]["seed"]
+    n_loaders = sum(1 for v in prompt.values() if v.get("class_type") == "LoadImage")
+    assert len(job.inputs) == n_loaders
+
+    # The saved PNG.
+    images = entry["outputs"][save_id]["images"]
+    assert len(images) == 1, images
+    out = comfy.base / "output" / images[0].get("subfolder", "") / images[0]["filename"]
+    assert out.is_file(), out
+    with Image.open(out) as img:
+        assert img.size == requested, (img.size, requested)
+        text = dict(img.text)
+    assert "prompt" in text, "SaveImage should embed the prompt"
+    assert not any(comfy.token in v for v in text.values()), "token in the PNG metadata"
+
+    # No token in the history nor in ComfyUI's log.
+    hist = comfy.get(f"/history/{prompt_id}").text
+    assert comfy.token not in hist, "token in /history"
+    assert comfy.token not in comfy.get("/history").text
+    assert comfy.token not in comfy.get("/api/runcomfy/token").text
+    log = comfy.log()
+    assert comfy.token not in log, "token in ComfyUI's log"
+    # The pack's journal (RUNCOMFY_CONFIG_DIR) and ComfyUI's user dir hold no copy of an env token.
+    for folder in (comfy.base / "runcomfy_config", comfy.base / "user"):
+        for f in folder.rglob("*"):
+            if f.is_file():
+                assert comfy.token.encode() not in f.read_bytes(), f"token written to {f}"
+    # (ComfyUI's own start-up may log tracebacks of optional core nodes; the run must add none.)
+    after_start = log.split("To see the GUI go to:", 1)[-1]
+    assert "Traceback" not in after_start, after_start[-4000:]
+
+
+# --- c. Stop cancels the remote job -------------------------------------------------------
+
+def test_interrupt_cancels_the_queued_remote_job(comfy):
+    prompt, node_id, _ = _prepared_prompt(comfy)
+    prompt[node_id]["inputs"]["seed"] = int(prompt[node_id]["inputs"].get("seed") or 0) + 1000
+    emu = comfy.emu
+    emu.stick_next_jobs(1)
+    cancels_before = emu.count("cancel")
+    jobs_before = set(emu.jobs)
+    client_id = uuid.uuid4().hex
+    ws = comfy.listen(client_id)
+    try:
+        prompt_id = comfy.queue(prompt, client_id)
+        new = _wait_until(lambda: [r for r in set(emu.jobs) - jobs_before], 60, 0.1,
+                          "the emulator to receive the job")
+        rid = new[0]
+        assert emu.jobs[rid].state == "in_queue"
+        time.sleep(0.5)   # the node is now polling a job that will never start
+        t0 = time.monotonic()
+        r = comfy.post("/interrupt", json={"prompt_id": prompt_id})
+        assert r.status_code == 200
+        entry = comfy.wait_done(prompt_id, INTERRUPT_TIMEOUT)
+        took = time.monotonic() - t0
+        time.sleep(0.3)
+    finally:
+        if ws:
+            ws.close()
+
+    kinds = [m[0] for m in entry["status"].get("messages", [])]
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    assert "execution_interrupted" in kinds and "execution_error" not in kinds, \
+        f"{kinds}\n--- ComfyUI log tail ---\n{comfy.log_tail()}"
+    assert took < INTERRUPT_TIMEOUT
+    assert emu.jobs[rid].state == "cancelled", emu.jobs[rid].state
+    assert emu.count("cancel") >= cancels_before + 1
+    if ws is not None:
+        _dump_events(ws, "interrupt")
+        assert "execution_interrupted" in ws.types_for(prompt_id), ws.types_for(prompt_id)
+        texts = ws.texts_for(node_id)
+        assert any("cancel" in t.lower() for t in texts), texts
+    assert comfy.token not in comfy.log()
