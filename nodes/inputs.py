@@ -18,6 +18,7 @@ VARIATIONS_INPUT = "variations"
 UPLOAD_FORMAT_INPUT = "upload_format"
 UPLOAD_FORMATS = ["png (lossless)", "jpeg (quality 95)"]
 FIT_INPUT = "fit_inputs_to_limits"
+DRY_RUN_INPUT = "dry_run"
 MAX_VARIATIONS = 8
 DEFAULT_TIMEOUT_S = 1800
 
@@ -97,6 +98,10 @@ def input_types(schema: ModelSchema) -> dict:
             "default": 1, "min": 1, "max": MAX_VARIATIONS, "step": 1,
             "tooltip": "How many requests to run in parallel with consecutive seeds; each one is billed. "
                        "All results come back as one batch."}],
+        DRY_RUN_INPUT: ["BOOLEAN", {
+            "default": False, "label_on": "dry run (nothing sent)", "label_off": "run (billed)",
+            "tooltip": "Check everything and show the exact request and its price on the node, without "
+                       "submitting or paying. The images output passes the reference images through."}],
         TIMEOUT_INPUT: ["INT", {
             "default": DEFAULT_TIMEOUT_S, "min": 10, "max": 24 * 3600, "step": 10,
             "tooltip": "Give up waiting after this many seconds (the remote job may still finish; "
@@ -147,5 +152,6 @@ def collect(schema: ModelSchema, kwargs: dict):
         "variations": int(kwargs.get(VARIATIONS_INPUT) or 1),
         "image_format": "jpeg" if str(kwargs.get(UPLOAD_FORMAT_INPUT, "")).startswith("jpeg") else "png",
         "fit_inputs": bool(kwargs.get(FIT_INPUT, False)),
+        "dry_run": bool(kwargs.get(DRY_RUN_INPUT, False)),
     }
     return fields, tensors, urls, extras

@@ -7,6 +7,7 @@ and Stop into the pipeline. Everything else lives in the library.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -97,7 +98,7 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         gen = await runner.generate(
             schema, fields, images=arrays, image_urls=urls, image_format=extras["image_format"],
             variations=extras["variations"], resume_request_id=extras["resume_request_id"],
-            fit_inputs=extras["fit_inputs"],
+            fit_inputs=extras["fit_inputs"], dry_run=extras["dry_run"],
             hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
     except Interrupted as exc:
         progress.text(str(exc), {"state": "stopped", "request_id": exc.request_id})
@@ -107,6 +108,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         # Keep the outcome on the node, not only in ComfyUI's error dialog.
         progress.text(f"error: {exc}", {"state": "error", "request_id": getattr(exc, "request_id", None)})
         raise
+    if gen.dry_run is not None:
+        return await _dry_run_outputs(gen, arrays, progress)
     batch = await asyncio.to_thread(tensors.arrays_to_tensor, gen.images)
     fit = tensors.describe_fit(gen.images)
     summary = [f"done: {len(gen.images)} image(s)"]
@@ -116,6 +119,30 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
     progress.text(" · ".join(summary + gen.notes + ([fit] if fit else [])),
                   {"request_id": gen.request_ids[0], "state": "done", "cost": gen.cost})
     return batch, "\n".join(gen.urls), "\n".join(gen.request_ids)
+
+
+async def _dry_run_outputs(gen, arrays: dict, progress):
+    """Nothing was sent: show the request and its price; pass the references through."""
+    from ..runcomfy import tensors
+
+    report = gen.dry_run
+    price = report["price"]
+    if price is None:
+        price_text = "price unavailable"
+    else:
+        unit = f" / {price['price_unit']}" if price.get("price_unit") else ""
+        price_text = f"${price['base_price_usd']:.4g}{unit} x {report['requests']} request(s)"
+    text = "\n".join([f"dry run: nothing sent, nothing charged · {price_text}"] + gen.notes +
+                      [json.dumps(report["payloads"][0], ensure_ascii=False, indent=1)])
+    progress.text(text, {"state": "dry_run"})
+    refs = [a for arrs in arrays.values() for a in arrs]
+    batch = await asyncio.to_thread(tensors.arrays_to_tensor, refs) if refs else torch_zeros()
+    return batch, "", ""
+
+
+def torch_zeros():
+    import torch
+    return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
 
 
 def make_node_class(schema: ModelSchema) -> type:

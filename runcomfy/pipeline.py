@@ -49,7 +49,8 @@ class Update:
             parts.append(f"[{self.index + 1}/{self.count}]")
         parts.append(self.state.replace("_", " "))
         if self.state == QUEUED and self.queue_position is not None:
-            parts.append(f"(queue position {self.queue_position})")
+            # The service does not say whether positions count from 0 or 1.
+            parts.append("(next in queue)" if self.queue_position <= 0 else f"(queue position {self.queue_position})")
         parts.append(f"{self.elapsed:.0f}s")
         if self.cost is not None:
             parts.append(f"cost ${self.cost:.4f}")
@@ -85,6 +86,19 @@ class Generation:
     cost: float | None
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    dry_run: dict | None = None  # what would have been sent, and its price, when nothing was
+
+
+def preview_payload(payload: dict) -> dict:
+    """The payload as sent, with inline images shortened to their type and size."""
+    def short(v):
+        if isinstance(v, str) and v.startswith("data:"):
+            head, _, body = v.partition(",")
+            return f"{head},<{len(body) * 3 // 4} bytes>"
+        if isinstance(v, list):
+            return [short(x) for x in v]
+        return v
+    return {k: short(v) for k, v in payload.items()}
 
 
 def fingerprint(model_id: str, payload: dict) -> str:
@@ -245,6 +259,18 @@ class Runner:
 
     # --- a whole generation: images in, images out ----------------------------------------
 
+    async def _dry_run_report(self, model_id: str, payloads: list[dict]) -> dict:
+        price = None
+        try:
+            info = await _thread(self.client.model_info, model_id)
+            amount = info.get("base_price_usd")
+            if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+                price = {"base_price_usd": float(amount), "price_unit": info.get("price_unit")}
+        except RunComfyError:
+            pass  # "price unavailable", never a guess
+        return {"model_id": model_id, "requests": len(payloads), "price": price,
+                "payloads": [preview_payload(p) for p in payloads]}
+
     async def _fit_and_encode(self, schema: ModelSchema, images: dict, image_format: str,
                               notes: list[str]) -> dict[str, list[media.EncodedImage]]:
         """Scale each image into the model's limits, then encode it under the byte limit."""
@@ -270,7 +296,7 @@ class Runner:
                        host: ImageHost | None = None, image_format: str = "png", jpeg_quality: int = 95,
                        variations: int = 1, seed_field: str = "seed",
                        resume_request_id: str | None = None, hooks: Hooks | None = None,
-                       fit_inputs: bool = False) -> Generation:
+                       fit_inputs: bool = False, dry_run: bool = False) -> Generation:
         images = images or {}
         image_urls = image_urls or {}
         host = host or DataUriHost()
@@ -335,6 +361,9 @@ class Runner:
                 payloads.append(p)
             for p in payloads:
                 check_payload(schema, p, infos)
+        if dry_run:
+            return Generation(images=[], urls=[], request_ids=[], cost=None, notes=notes, timings=timings,
+                              dry_run=await self._dry_run_report(schema.model_id, payloads))
 
         outs = await asyncio.gather(*(
             self.run_job(schema.model_id, p, hooks, resume_request_id=resume_request_id if i == 0 else None,

@@ -195,7 +195,7 @@ def test_our_node_widgets_follow_input_types_order(ui, defs):
     d = defs[OUR_CLASS]
     names = [name for role, name, *_ in widget_slots(d) if role == "value"]
     assert names == ["prompt", "negative_prompt", "image_size", "seed", "prompt_extend",
-                     "image_urls", "upload_format", "fit_inputs_to_limits", "variations", "timeout_seconds", "resume_request_id"]
+                     "image_urls", "upload_format", "fit_inputs_to_limits", "variations", "dry_run", "timeout_seconds", "resume_request_id"]
     values = node["widgets_values"]
     seed_at = [i for i, (role, name, *_) in enumerate(widget_slots(d)) if name == "seed"]
     assert [values[i] for i in seed_at][1] == "randomize", "the seed is followed by its control value"

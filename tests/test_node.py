@@ -185,3 +185,14 @@ def test_second_schema_file_gives_second_working_node(tmp_path, isolated_env, mo
         assert emu.jobs[rid].model_id == "acme/toy-model/edit"
         assert emu.jobs[rid].payload["strength"] == 0.25 and emu.jobs[rid].payload["image_url"].startswith("data:")
         assert images.shape[-1] == 3 and images.shape[0] == 1
+
+
+def test_dry_run_shows_request_and_price_without_paying(pack, emu, server):
+    cls = pack.NODE_CLASS_MAPPINGS[KEY]
+    a = tensor(400, 400, 1)
+    images, urls, rid = call(cls, **kwargs(image_1=a, dry_run=True, variations=2))
+    assert (urls, rid) == ("", "") and emu.submits_accepted == 0 and emu.count("submit") == 0
+    assert np.array_equal(to_u8(images), to_u8(a))  # references passed through
+    text = server.texts[-1][1]
+    assert "nothing charged" in text and "$0.03 / image x 2 request(s)" in text
+    assert '"seed": 7' in text and "data:image/png;base64,<" in text and "iVBOR" not in text
