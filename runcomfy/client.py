@@ -228,7 +228,6 @@ class RunComfyClient:
         self.should_abort = should_abort or (lambda: False)
         self._api = self._session(pool_size)
         self._files = self._session(pool_size)
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the token
         return f"RunComfyClient(base_url={self.base_url!r})"

@@ -9,12 +9,29 @@ URLs: never images, prompts or the token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: one ComfyUI process per user directory is the norm there
+    fcntl = None
+
+# One lock per journal file, shared by every Journal object of this process (each node run makes
+# its own), so concurrent read-modify-write cycles never drop an entry.
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _PATH_LOCKS_GUARD:
+        return _PATH_LOCKS.setdefault(key, threading.Lock())
 
 # States an entry can be in. "pending" and "succeeded" are resumable.
 SUBMITTING, SUBMIT_UNKNOWN, PENDING, SUCCEEDED = "submitting", "submit_unknown", "pending", "succeeded"
@@ -58,8 +75,23 @@ class Journal:
         self.max_entries = max_entries
         self.resume_ttl = resume_ttl
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = _lock_for(self.path)
         self.recovered_from: str | None = None
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """This process's lock, plus an advisory file lock against another process."""
+        with self._lock:
+            if fcntl is None:
+                yield
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
 
     # --- storage -------------------------------------------------------------------------
 
@@ -99,13 +131,13 @@ class Journal:
         atomic_write(self.path, json.dumps({"version": 1, "entries": entries}, indent=1).encode())
 
     def _mutate(self, fn) -> None:
-        with self._lock:
+        with self._locked():
             entries = self._load()
             fn(entries)
             self._save(entries)
 
     def entries(self) -> list[dict]:
-        with self._lock:
+        with self._locked():
             return self._load()
 
     # --- queries and updates ------------------------------------------------------------

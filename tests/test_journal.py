@@ -75,3 +75,31 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         t.join()
     assert len({e["request_id"] for e in j.entries()}) == 20
     assert all(e["state"] == PENDING for e in j.entries())
+
+
+def test_separate_journal_objects_on_one_file_lose_nothing(tmp_path):
+    # every node run opens its own Journal on the same file
+    path = tmp_path / "j.json"
+    threads = [threading.Thread(target=lambda i=i: Journal(path).record_submitted(f"fp{i}", "m/x", f"req-{i}"))
+               for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({e["request_id"] for e in Journal(path).entries()}) == 30
+
+
+def test_another_process_writing_at_the_same_time_loses_nothing(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "j.json"
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from runcomfy.journal import Journal\n"
+            "j = Journal(sys.argv[1])\n"
+            "for i in range(40): j.record_submitted(f'child{i}', 'm/x', f'child-{i}')\n")
+    root = str(__import__("conftest").ROOT)
+    child = subprocess.Popen([sys.executable, "-c", code, str(path), root])
+    j = Journal(path)
+    for i in range(40):
+        j.record_submitted(f"parent{i}", "m/x", f"parent-{i}")
+    assert child.wait(timeout=60) == 0
+    assert len({e["request_id"] for e in Journal(path).entries()}) == 80
