@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable

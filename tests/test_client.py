@@ -12,7 +12,7 @@ from runcomfy import media
 from runcomfy.client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, RetryPolicy, RunComfyClient,
                              output_urls)
 from runcomfy.emulator import Emulator
-from runcomfy.errors import (AuthError, BadResponseError, ConfigError, DownloadError, InsufficientBalanceError,
+from runcomfy.errors import (AuthError, ConfigError, DownloadError, InsufficientBalanceError,
                              NotFoundError, PermissionDeniedError, RateLimitError, RemoteValidationError,
                              ServerError, SubmitOutcomeUnknownError, TransportError, UnsafeUrlError)
 from runcomfy.samples import sample_image
