@@ -419,11 +419,12 @@ class RunComfyClient:
                 attempt += 1
                 if isinstance(exc, DownloadError) and not getattr(exc, "transient", False):
                     raise
-                if attempt >= self.retry.max_attempts + 2:
-                    raise DownloadError(f"Could not download {url} after {attempt} attempts: {exc.base_message}") from None
                 wait = self.retry.delay(attempt - 1, None)
-                if time.monotonic() - start + wait > self.retry.max_elapsed:
-                    raise DownloadError(f"Could not download {url}: {exc.base_message}") from None
+                if attempt >= self.retry.max_attempts + 2 or time.monotonic() - start + wait > self.retry.max_elapsed:
+                    final = DownloadError(f"Could not download {url} after {attempt} attempts: {exc.base_message}")
+                    # "The file is gone" (e.g. expired storage) differs from "the network is down".
+                    final.gone = getattr(exc, "http_status", None) == 404
+                    raise final from None
                 self._sleep(wait)
 
     def _download_once(self, url: str, limit: int) -> bytes:
@@ -444,7 +445,8 @@ class RunComfyClient:
                     continue
                 if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code == 429:
                     # Storage can lag behind the job's completion for a moment.
-                    raise _transient(f"Download of {current} answered HTTP {resp.status_code}.")
+                    raise _transient(f"Download of {current} answered HTTP {resp.status_code}.",
+                                     http_status=resp.status_code)
                 if resp.status_code != 200:
                     raise DownloadError(f"Download of {current} answered HTTP {resp.status_code}.")
                 declared = resp.headers.get("Content-Length")
@@ -466,9 +468,10 @@ class RunComfyClient:
         raise DownloadError(f"Too many redirects downloading {url}.")
 
 
-def _transient(message: str) -> DownloadError:
+def _transient(message: str, http_status: int | None = None) -> DownloadError:
     err = DownloadError(message)
     err.transient = True
+    err.http_status = http_status
     return err
 
 

@@ -20,9 +20,8 @@ import numpy as np
 from . import fitting, media
 from .client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStatus,
                      RunComfyClient)
-from .errors import (Interrupted, JobCancelledError, JobFailedError, JobTimeoutError, NotFoundError,
-                     Problem, RunComfyError, SubmitOutcomeUnknownError,
-                     ValidationError)
+from .errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
+                     NotFoundError, Problem, RunComfyError, SubmitOutcomeUnknownError, ValidationError)
 from .hosting import DataUriHost, ImageHost
 from .polling import PollPolicy
 from .schema import ImageInfo, ModelSchema, check_payload, validate_payload
@@ -170,13 +169,16 @@ class Runner:
         update("submitted" if not resumed else "resuming")
         try:
             outcome = await self._wait_and_fetch(model_id, rid, fp, hooks, started, update, index, count)
-        except NotFoundError as exc:
+        except (NotFoundError, DownloadError) as exc:
+            gone = isinstance(exc, NotFoundError) or getattr(exc, "gone", False)
+            if not gone:
+                raise
             if self.journal is not None:
                 self.journal.record_state(rid, "expired")
             if resumed and not resume_request_id:
-                # The journal pointed at a request that has expired: submit afresh.
+                # The journal pointed at a request (or result files) that expired: submit afresh.
                 return await self.run_job(model_id, payload, hooks, index=index, count=count)
-            raise exc
+            raise
         outcome.resumed = resumed
         outcome.timings.update(timings)
         return outcome

@@ -15,7 +15,7 @@ from PIL import Image
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.emulator.imagegen import render_output
-from runcomfy.errors import (Interrupted, JobFailedError, JobTimeoutError, SubmitOutcomeUnknownError,
+from runcomfy.errors import (DownloadError, Interrupted, JobFailedError, JobTimeoutError, SubmitOutcomeUnknownError,
                              ValidationError)
 from runcomfy.journal import Journal
 from runcomfy.pipeline import Hooks, Runner, fingerprint
@@ -257,3 +257,21 @@ def test_fit_inputs_refuses_what_cannot_fit_without_distortion(emu):
     with pytest.raises(ValidationError, match="crop"):
         run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((6000, 400))}, fit_inputs=True))
     assert emu.calls == []
+
+
+def test_resumed_request_whose_files_are_gone_is_submitted_afresh(emu, tmp_path):
+    r = make_runner(emu, tmp_path)
+    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    emu.faults.add("file", "not_found", times=r.client.retry.max_attempts + 2)  # storage expired the file
+    second = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert second.request_ids != first.request_ids and emu.submits_accepted == 2
+
+
+def test_resumed_request_survives_a_flaky_network_without_paying_again(emu, tmp_path):
+    r = make_runner(emu, tmp_path)
+    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    emu.faults.add("file", "drop_before", times=r.client.retry.max_attempts + 2)
+    with pytest.raises(DownloadError):
+        run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    again = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    assert again.request_ids == first.request_ids and emu.submits_accepted == 1
