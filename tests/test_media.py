@@ -407,3 +407,14 @@ def test_data_uri_host():
     assert [media.parse_data_uri(u) for u in urls] == [("image/png", e.data) for e in encs]
     assert urls[0] == "data:image/png;base64," + base64.b64encode(encs[0].data).decode()
     assert host.host([]) == []
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (5, 1), (3, 4), (257, 129)])
+def test_png_writer_is_valid_and_lossless_for_any_shape(h, w):
+    arr = np.random.default_rng(h * 1000 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    data = media.encode_png(arr)
+    with Image.open(io.BytesIO(data)) as im:
+        im.verify()  # checksums and chunk structure
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode == "RGB" and im.size == (w, h)
+        assert np.array_equal(np.asarray(im), arr)

@@ -730,6 +730,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as production HTTP servers set: otherwise a reply's body can wait ~40 ms
+    # for the client's delayed ACK after an idle pause, a stall the real service does not have.
+    disable_nagle_algorithm = True
     server_version = "RunComfyEmulator/1.0"
     sys_version = ""
 
