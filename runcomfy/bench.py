@@ -84,11 +84,11 @@ class Settings:
     inputs: int = 3
     side: int = 1024
     lengths: tuple[float, ...] = (2.0, 10.0, 60.0, 120.0)
-    notice_repeats: int = 40            # jobs per long length in section 3 (twice that per short one)
+    notice_repeats: int = 60            # jobs per long length in section 3 (twice that per short one)
     notice_scale: float = 1.0           # 1 = real time; <1 shrinks emulated time and the poll policy
     length_spread: float = 0.05         # each section-3 job lasts nominal x U(1 - spread, 1 + spread)
     concurrency: tuple[int, ...] = (1, 4, 8)
-    concurrency_repeats: int = 3
+    concurrency_repeats: int = 5
     memory_processing_time: float = 0.5
 
     @classmethod
