@@ -102,8 +102,16 @@ def preview_payload(payload: dict) -> dict:
 
 def fingerprint(model_id: str, payload: dict) -> str:
     """Identifies "the same inputs": a hash of the exact payload (images included), nothing
-    else of it is kept."""
-    canon = json.dumps({"model": model_id, "payload": payload}, sort_keys=True, separators=(",", ":"))
+    else of it is kept. Long strings (inline images) are hashed on their own first: hashlib
+    releases the GIL on large buffers, json.dumps of megabytes would not."""
+    def digest_long(v):
+        if isinstance(v, str) and len(v) > 4096:
+            return "sha256:" + hashlib.sha256(v.encode()).hexdigest()
+        if isinstance(v, list):
+            return [digest_long(x) for x in v]
+        return v
+    canon = json.dumps({"model": model_id, "payload": {k: digest_long(v) for k, v in payload.items()}},
+                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 

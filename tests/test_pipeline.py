@@ -275,3 +275,10 @@ def test_resumed_request_survives_a_flaky_network_without_paying_again(emu, tmp_
         run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
     again = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
     assert again.request_ids == first.request_ids and emu.submits_accepted == 1
+
+
+def test_fingerprint_sees_every_byte_of_inline_images():
+    img = "data:image/png;base64," + "A" * 10000
+    other = img[:-1] + "B"
+    assert fingerprint(MODEL, {"image_urls": [img]}) != fingerprint(MODEL, {"image_urls": [other]})
+    assert fingerprint(MODEL, {"image_urls": [img]}) == fingerprint(MODEL, {"image_urls": [img[:]]})
