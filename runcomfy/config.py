@@ -22,6 +22,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 def is_loopback_host(host: str | None) -> bool:
+    host = (host or "").strip().lower()
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):

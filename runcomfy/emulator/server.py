@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import ipaddress
 import json
 import re
 import socket
@@ -30,6 +29,7 @@ from typing import Callable
 
 from PIL import Image, UnidentifiedImageError
 
+from ..config import is_loopback_host
 from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_image_size, validate_payload
 from .faults import Fault, FaultPlan
 from .imagegen import DEFAULT_SIZE, encode_png, render_output
@@ -89,16 +89,6 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def is_loopback_host(host: str) -> bool:
-    host = (host or "").strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _InputError(Exception):
