@@ -121,6 +121,11 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
     return batch, "\n".join(gen.urls), "\n".join(gen.request_ids)
 
 
+def format_price(amount: float, unit: str | None) -> str:
+    """RunComfy's unit price as the node shows it: "$0.03 / image"."""
+    return f"${float(amount):.4g}" + (f" / {unit}" if unit else "")
+
+
 async def _dry_run_outputs(gen, arrays: dict, progress):
     """Nothing was sent: show the request and its price; pass the references through."""
     from ..runcomfy import tensors
@@ -130,8 +135,7 @@ async def _dry_run_outputs(gen, arrays: dict, progress):
     if price is None:
         price_text = "price unavailable"
     else:
-        unit = f" / {price['price_unit']}" if price.get("price_unit") else ""
-        price_text = f"${price['base_price_usd']:.4g}{unit} x {report['requests']} request(s)"
+        price_text = f"{format_price(price['base_price_usd'], price.get('price_unit'))} x {report['requests']} request(s)"
     text = "\n".join([f"dry run: nothing sent, nothing charged · {price_text}"] + gen.notes +
                       [json.dumps(report["payloads"][0], ensure_ascii=False, indent=1)])
     progress.text(text, {"state": "dry_run"})

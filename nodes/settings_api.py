@@ -12,7 +12,7 @@ from ..runcomfy import credentials
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.errors import AuthError, RunComfyError
 from ..runcomfy.config import resolve_base_url
-from .model_node import config_dir, shared_client
+from .model_node import config_dir, format_price, shared_client
 
 PRICE_TTL = 300.0
 _price_cache: dict = {}
@@ -85,9 +85,8 @@ def price(model_id: str) -> dict:
             doc = shared_client(info.token).model_info(model_id)
             amount, unit = doc.get("base_price_usd"), doc.get("price_unit")
             if isinstance(amount, (int, float)) and not isinstance(amount, bool):
-                unit_text = f" / {unit}" if unit else ""
                 answer = {"model_id": model_id, "available": True, "base_price_usd": float(amount),
-                          "price_unit": unit, "text": f"${float(amount):.4g}{unit_text}"}
+                          "price_unit": unit, "text": format_price(amount, unit)}
         except RunComfyError:
             pass
     with _price_lock:

@@ -9,14 +9,13 @@ reported as a note the node shows.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from . import media
-from .schema import BYTES_PER_MB, Field
+from .schema import BYTES_PER_MB, Field, parse_image_rule
 
 
 @dataclass(frozen=True)
@@ -29,11 +28,10 @@ class Limits:
 def limits_of(field: Field) -> Limits:
     lo = hi = nbytes = None
     for rule in field.validations:
-        m = re.fullmatch(r"(file_size_mb|width_pixels|height_pixels)([<>])", str(rule.get("validation_rule", "")))
-        value = rule.get("validation_value")
-        if not m or not isinstance(value, (int, float)):
+        parsed = parse_image_rule(rule)
+        if parsed is None:
             continue
-        what, op = m.groups()
+        what, op, value = parsed
         if what == "file_size_mb" and op == "<":
             nbytes = int(value * BYTES_PER_MB) - 1
         elif op == ">":

@@ -220,15 +220,26 @@ def _check_scalar(name: str, f: Field, value, problems: list[Problem], ftype: st
                                     f"{len(value)} characters"))
 
 
+_IMAGE_RULE = re.compile(r"(file_size_mb|width_pixels|height_pixels)([<>])")
+
+
+def parse_image_rule(rule: dict) -> tuple[str, str, float] | None:
+    """``{"validation_rule": "width_pixels>", "validation_value": 384}`` -> ("width_pixels", ">", 384);
+    None for a rule this pack does not know."""
+    m = _IMAGE_RULE.fullmatch(str(rule.get("validation_rule", "")))
+    value = rule.get("validation_value")
+    if not m or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return m.group(1), m.group(2), value
+
+
 def _rule_check(name: str, rule: dict, info: ImageInfo, index: int | None) -> Problem | None:
-    kind = str(rule.get("validation_rule", ""))
-    limit = rule.get("validation_value")
+    parsed = parse_image_rule(rule)
+    if parsed is None:
+        return None
+    what, op, limit = parsed
     label = name if index is None else f"{name}[{index + 1}]"
     where = f" ({info.source})" if info.source else ""
-    m = re.fullmatch(r"(file_size_mb|width_pixels|height_pixels)([<>])", kind)
-    if not m or limit is None:
-        return None
-    what, op = m.groups()
     if what == "file_size_mb":
         if info.nbytes is None:
             return None
