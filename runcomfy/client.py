@@ -25,6 +25,7 @@ from .errors import (ApiError, AuthError, BadResponseError, ConfigError, Downloa
                      InsufficientBalanceError, Interrupted, NotFoundError, PermissionDeniedError,
                      RateLimitError, RemoteValidationError, RunComfyError, ServerError,
                      SubmitOutcomeUnknownError, TransportError, UnsafeUrlError)
+from .jsonbody import dumps_bytes
 
 USER_AGENT = f"comfyui-runcomfy-model-api/{__version__}"
 
@@ -268,6 +269,10 @@ class RunComfyClient:
     def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
               context: str = "", fresh_connection: bool = False) -> dict:
         headers = self._auth_headers(url)
+        data = None
+        if json_body is not None:
+            data = dumps_bytes(json_body)
+            headers["Content-Type"] = "application/json"
         session = self._api
         if fresh_connection:
             # A pooled keep-alive connection that the server closed meanwhile fails exactly like
@@ -275,7 +280,7 @@ class RunComfyClient:
             session = self._session(1)
             headers["Connection"] = "close"
         try:
-            resp = session.request(method, url, json=json_body, params=params, headers=headers,
+            resp = session.request(method, url, data=data, params=params, headers=headers,
                                    timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             never = _never_connected(exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import io
 import os
@@ -107,23 +108,44 @@ class EncodedImage:
     mime: str
     width: int
     height: int
-    sha256: str  # of ``data``: a content address for caches and upload hosts
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Of ``data``: a content address for caches and upload hosts (on demand: ~1 ms/MB)."""
+        return hashlib.sha256(self.data).hexdigest()
 
     def info(self) -> ImageInfo:
         return ImageInfo(width=self.width, height=self.height, nbytes=len(self.data))
 
 
-def _content_key(arr: np.ndarray) -> bytes:
-    h = hashlib.sha256(repr((arr.shape, arr.dtype.str)).encode())
-    h.update(np.ascontiguousarray(arr).data)
-    return h.digest()
+def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if a.shape != b.shape:
+        return False
+    # A sparse sample first: distinct pictures almost always differ there, so the full
+    # comparison (one pass over both) is only paid for likely duplicates.
+    return np.array_equal(a[::61, ::59], b[::61, ::59]) and np.array_equal(a, b)
+
+
+def _first_copies(arrays: list[np.ndarray]) -> list[int]:
+    """For each array, the index of the first array with the same shape and bytes."""
+    owner: list[int] = []
+    firsts: list[int] = []
+    for i, a in enumerate(arrays):
+        j = next((j for j in firsts if _same_content(arrays[j], a)), None)
+        if j is None:
+            firsts.append(i)
+            j = i
+        owner.append(j)
+    return owner
 
 
 def encode_many(arrays: list[np.ndarray], fmt: str = "png", jpeg_quality: int = DEFAULT_JPEG_QUALITY,
                 max_workers: int | None = None) -> list[EncodedImage]:
     """Encode every array, in order. Identical arrays (same shape and bytes) are encoded once
-    and share one result. Distinct images are encoded in parallel threads: Pillow's zlib and
-    libjpeg work runs without the GIL (4 PNGs of 1024x1024 on 2 cores: 210 ms serial, 122-151 ms threaded)."""
+    and share one result. Distinct images are encoded in parallel threads: zlib and libjpeg
+    work runs without the GIL (4 PNGs of 1024x1024 on 2 cores: 210 ms serial, 122-151 ms threaded)."""
     fmt = fmt.lower()
     fmt = "jpeg" if fmt == "jpg" else fmt
     if fmt not in _MIME:
@@ -132,26 +154,22 @@ def encode_many(arrays: list[np.ndarray], fmt: str = "png", jpeg_quality: int = 
     if fmt == "jpeg":
         _check_quality(jpeg_quality)  # fail before spending time on any encode
 
-    keys = [_content_key(a) for a in arrays]
-    unique: dict[bytes, np.ndarray] = {}
-    for k, a in zip(keys, arrays):
-        unique.setdefault(k, a)
+    owner = _first_copies(arrays)
+    todo = sorted(set(owner))
 
     def work(arr: np.ndarray) -> EncodedImage:
         # Looked up at call time so tests can count encoder calls.
         data = encode_png(arr) if fmt == "png" else encode_jpeg(arr, jpeg_quality)
-        return EncodedImage(data=data, mime=_MIME[fmt], width=int(arr.shape[1]), height=int(arr.shape[0]),
-                            sha256=hashlib.sha256(data).hexdigest())
+        return EncodedImage(data=data, mime=_MIME[fmt], width=int(arr.shape[1]), height=int(arr.shape[0]))
 
-    todo = list(unique.items())
     workers = max_workers or min(len(todo), os.cpu_count() or 1, 8)
     if len(todo) <= 1 or workers <= 1:
-        done = [work(a) for _, a in todo]
+        done = [work(arrays[i]) for i in todo]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcomfy-encode") as pool:
-            done = list(pool.map(work, [a for _, a in todo]))
-    by_key = {k: e for (k, _), e in zip(todo, done)}
-    return [by_key[k] for k in keys]
+            done = list(pool.map(work, [arrays[i] for i in todo]))
+    by_index = dict(zip(todo, done))
+    return [by_index[j] for j in owner]
 
 
 # --- data URIs ------------------------------------------------------------------------------

@@ -214,6 +214,9 @@ def _big_bmp() -> bytes:
     ({"image_urls": [data_uri(png(400, 383))]}, "image_urls"),
     ({"image_urls": [data_uri(png(5001, 400))]}, "image_urls"),
     ({"image_urls": ["data:image/png;base64,!!!"]}, "image_urls"),
+    ({"image_urls": [data_uri(png())[:-3]]}, "image_urls"),                  # cut: bad padding
+    ({"image_urls": [data_uri(png()) + "=A"]}, "image_urls"),                 # data after padding
+    ({"image_urls": [data_uri(png())[:60] + "\u00e9" + data_uri(png())[61:]]}, "image_urls"),
     ({"image_urls": [data_uri(b"not an image")]}, "image_urls"),
     ({"image_urls": ["https://playgrounds-storage-public.runcomfy.net/x.png"]}, "image_urls"),
     ({"image_urls": ["ftp://example/x.png"]}, "image_urls"),
@@ -226,6 +229,14 @@ def test_validation_422_names_field(emu, http, override, field):
     assert body["error_code"] == 422001 and field in body["message"]
     assert any(d["loc"][:2] == ["body", field] and d["type"] == "value_error" for d in body["detail"]), body
     assert emu.submits_accepted == 0
+
+
+def test_line_wrapped_base64_is_accepted(emu, http):
+    b64 = data_uri(png()).partition(",")[2]
+    wrapped = "\r\n".join(b64[i:i + 76] for i in range(0, len(b64), 76))
+    r = submit(http, emu, payload(image_urls=["data:image/png;base64," + wrapped]))
+    assert r.status_code == 200, r.text
+    assert emu.jobs[r.json()["request_id"]].inputs == [png()]
 
 
 def test_validation_file_too_big(emu, http):

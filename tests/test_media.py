@@ -348,6 +348,19 @@ def test_encode_many_dedupes_identical_arrays(monkeypatch):
     assert np.array_equal(media.decode_image(out[2].data), a)
 
 
+def test_encode_many_tells_apart_arrays_that_differ_in_one_pixel(monkeypatch):
+    calls = []
+    real = media.encode_png
+    monkeypatch.setattr(media, "encode_png", lambda arr: calls.append(1) or real(arr))
+    a = rand_rgb(130, 130, seed=3)
+    b = a.copy()
+    b[1, 1, 2] ^= 1          # off the sparse sample grid: only the full comparison sees it
+    out = media.encode_many([a, b, a.copy()])
+    assert len(calls) == 2
+    assert out[0] is out[2] and out[1] is not out[0]
+    assert np.array_equal(media.decode_image(out[1].data), b)
+
+
 def test_encode_many_parallel_preserves_order(monkeypatch):
     real = media.encode_png
     threads = set()
