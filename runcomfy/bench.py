@@ -1,10 +1,12 @@
 """``python -m runcomfy bench``: what the pack costs on top of the remote model, measured.
 
-Everything runs on this machine against the emulator on loopback, in this process (the
-emulator's job timestamps use the same ``time.monotonic()`` clock as the client), except the
-memory section, whose emulator runs in a child process so only the client is measured. After
-one warm-up job the emulator serves that job's output to every later job instead of rendering
-each one: its rendering stands for remote GPU work and must not take this machine's CPU.
+Everything runs on this machine against the emulator on loopback, in a child process of its
+own (``bench_emulator.ChildEmulator``) in every section: like a remote server it has its own GIL
+and does not compete with the client for this process's, but unlike one it shares this machine's
+CPUs. Its job timestamps use ``time.monotonic()``, one system-wide clock on Linux, so they can be
+subtracted from the client's. After one warm-up job the emulator serves that job's output to every
+later job instead of rendering each one: its rendering stands for remote GPU work and must not
+take this machine's CPU.
 
 Sections (every figure is measured in this run; nothing is copied from elsewhere):
 
@@ -17,8 +19,10 @@ Sections (every figure is measured in this run; nothing is copied from elsewhere
 3. Completion-notice delay (noticed - finished) and /status calls per job for several job
    lengths with the pack's ``PollPolicy``; the lengths run side by side in one window as long
    as the longest job (see ``notice_plan``), in real time unless ``--notice-scale`` says otherwise.
-4. Wall time of 1, 4 and 8 concurrent full generations, as a ratio to one.
-5. Peak memory of one generation (tracemalloc, and the rise of the process's peak RSS).
+4. Wall time of 1, 4 and 8 concurrent full generations, as a ratio to one, and the CPU time
+   per job of the client (this process) and of the emulator (its child process).
+5. Peak memory of one generation (tracemalloc, and the rise of this process's peak RSS; the
+   emulator's memory is its child's, not counted).
 
 ``--json`` prints the same figures as JSON; ``--quick`` is a smoke run of every section
 (seconds, not minutes) whose figures are not meant to be compared with the goals.
@@ -37,13 +41,10 @@ import json
 import math
 import os
 import platform
-import queue
 import random
 import re
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 import uuid
@@ -55,6 +56,7 @@ import PIL
 import requests
 from PIL import Image
 
+from .bench_emulator import ChildEmulator
 from .client import RunComfyClient
 from .pipeline import Runner
 from .polling import PollPolicy
@@ -78,7 +80,7 @@ GOAL_CONCURRENCY_8 = 1.5
 @dataclass
 class Settings:
     quick: bool = False
-    repeats: int = 5                    # sequential jobs per client in sections 1-2
+    repeats: int = 7                    # sequential jobs per client in sections 1-2
     processing_time: float = 2.0        # s, emulated model time in sections 1, 2, 4
     naive_poll: float = 5.0             # s, the naive client's fixed sleep between polls
     inputs: int = 3
@@ -86,7 +88,7 @@ class Settings:
     lengths: tuple[float, ...] = (2.0, 10.0, 60.0, 120.0)
     notice_repeats: int = 60            # jobs per long length in section 3 (twice that per short one)
     notice_scale: float = 1.0           # 1 = real time; <1 shrinks emulated time and the poll policy
-    length_spread: float = 0.05         # each section-3 job lasts nominal x U(1 - spread, 1 + spread)
+    length_spread: float = 0.05         # section 1-3 jobs last nominal x U(1 - spread, 1 + spread)
     concurrency: tuple[int, ...] = (1, 4, 8)
     concurrency_repeats: int = 5
     memory_processing_time: float = 0.5
@@ -176,39 +178,44 @@ class _Seeds:
         return self.n
 
 
-def _status_calls(emu, rid: str) -> int:
-    tag = f"/requests/{rid}/status"
-    with emu._lock:
-        return sum(1 for c in emu.calls if c.endpoint == "status" and tag in c.path)
-
-
 def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --- one job, the pack's way ----------------------------------------------------------------------
 
-async def pack_job(runner: Runner, emu, schema, arrays: list[np.ndarray], seed: int) -> dict:
+async def pack_generate(runner: Runner, schema, arrays: list[np.ndarray], seed: int):
+    """One generation, timed; (wall seconds, Generation). Nothing else runs in its window."""
     t0 = time.monotonic()
     gen = await runner.generate(schema, _fields(seed), images={"image_urls": arrays})
     wall = time.monotonic() - t0
     if len(gen.images) != 1 or gen.images[0].shape[:2] != _output_shape():
         raise RuntimeError(f"unexpected result shape {[a.shape for a in gen.images]}")
-    rid = gen.request_ids[0]
-    job = emu.jobs[rid]
+    return wall, gen
+
+
+def pack_row(emu: ChildEmulator, wall: float, gen) -> dict:
+    """The figures of one pack generation; asks the emulator (a blocking pipe round trip), so it
+    is called outside the timed windows."""
+    job = emu.job(gen.request_ids[0])
     tm = gen.timings
-    processing = job.finished_at - job.started_at
+    processing = job["finished_at"] - job["started_at"]
     row = {"wall": wall, "processing": processing, "overhead": wall - processing,
-           "encode": tm["encode"], "submit": tm["submit"], "notice": tm["noticed_at"] - job.finished_at,
+           "encode": tm["encode"], "submit": tm["submit"], "notice": tm["noticed_at"] - job["finished_at"],
            "download": tm["download"], "decode": tm["decode"],
-           "queue_wait": job.started_at - job.accepted_at, "status_calls": _status_calls(emu, rid)}
+           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": job["status_calls"]}
     row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
     return row
 
 
+async def pack_job(runner: Runner, emu: ChildEmulator, schema, arrays: list[np.ndarray], seed: int) -> dict:
+    wall, gen = await pack_generate(runner, schema, arrays, seed)
+    return pack_row(emu, wall, gen)
+
+
 # --- one job, the naive way ---------------------------------------------------------------------
 
-def naive_job(session: requests.Session, emu, token: str, arrays: list[np.ndarray], seed: int,
+def naive_job(session: requests.Session, emu: ChildEmulator, token: str, arrays: list[np.ndarray], seed: int,
               poll: float, timeout: float = 300.0) -> dict:
     """What a straightforward client does: default PNG, one thing after another, fixed sleeps."""
     base = emu.base_url
@@ -256,11 +263,11 @@ def naive_job(session: requests.Session, emu, token: str, arrays: list[np.ndarra
     wall = time.monotonic() - t_start
     if len(images) != 1 or images[0].shape[:2] != _output_shape():
         raise RuntimeError(f"naive client: unexpected result shape {[a.shape for a in images]}")
-    job = emu.jobs[rid]
-    processing = job.finished_at - job.started_at
+    job = emu.job(rid)
+    processing = job["finished_at"] - job["started_at"]
     row = {"wall": wall, "processing": processing, "overhead": wall - processing, "encode": encode,
-           "submit": submit, "notice": noticed - job.finished_at, "download": download, "decode": decode,
-           "queue_wait": job.started_at - job.accepted_at, "status_calls": calls}
+           "submit": submit, "notice": noticed - job["finished_at"], "download": download, "decode": decode,
+           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": calls}
     row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
     return row
 
@@ -276,36 +283,25 @@ def _summary(rows: list[dict]) -> dict:
 
 # --- emulator helpers ----------------------------------------------------------------------------
 
-def _new_emulator(token: str, processing_time: float, workers: int):
-    from .emulator import Emulator
-    emu = Emulator(token=token, processing_time=processing_time, workers=workers).start()
-    emu.bench_tuning = {"prerendered_output": False}
-    return emu
+def _new_emulator(token: str, processing_time: float, workers: int) -> ChildEmulator:
+    return ChildEmulator(token=token, processing_time=processing_time, workers=workers)
 
 
-def _check_emulator(emu) -> None:
-    if emu.internal_errors:
-        raise RuntimeError("emulator internal error:\n" + emu.internal_errors[0])
+def _check_emulator(emu: ChildEmulator) -> None:
+    errors = emu.internal_errors()
+    if errors:
+        raise RuntimeError("emulator internal error:\n" + errors[0])
 
 
-async def _warm_up(runner: Runner, emu, schema, arrays: list[np.ndarray], seed: int) -> bool:
+async def _warm_up(runner: Runner, emu: ChildEmulator, schema, arrays: list[np.ndarray], seed: int) -> dict:
     """One short unmeasured job (imports, codecs, thread pools, keep-alive connections); then
     the emulator answers every later job with that job's output, rendered once from these real
     inputs. Its per-job rendering stands for the remote GPU's work: left in, it would compete with
-    the client for this machine's CPU, which the real service never does. Returns whether that
-    was possible (it relies on the emulator's internal ``_render``)."""
+    the client for this machine's CPU, which the real service never does. Returns the emulator's
+    tuning: whether that was possible (it relies on the emulator's internal ``_render``)."""
     emu.queue_processing_times([0.05])
     gen = await runner.generate(schema, _fields(seed), images={"image_urls": arrays})
-    render = getattr(emu, "_render", None)
-    if not callable(render):
-        return False
-    try:
-        files = render(emu.jobs[gen.request_ids[0]])
-    except Exception:
-        return False
-    emu._render = lambda job: list(files)
-    emu.bench_tuning["prerendered_output"] = True
-    return True
+    return {"prerendered_output": bool(emu.reuse_output(gen.request_ids[0]))}
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -318,15 +314,22 @@ async def section_overhead(cfg: Settings, schema, arrays: list[np.ndarray], seed
     session.trust_env = False     # loopback only: no proxy from the environment
     try:
         runner = Runner(client)
-        await _warm_up(runner, emu, schema, arrays, seeds())
+        tuning = await _warm_up(runner, emu, schema, arrays, seeds())
         buf = io.BytesIO()                                    # the naive client's warm-up
         Image.fromarray(arrays[0]).save(buf, "PNG")
         np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
         session.get(f"{emu.base_url}/models", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         pack_rows, naive_rows = [], []
+        # Each pair of jobs lasts processing_time +/- length_spread (the same for both): with one
+        # exact length every job would end at the same point of the pack's poll schedule, and its
+        # notice delay would be that one phase's, lucky or not.
+        rng = random.Random(20261124)
         for i in range(cfg.repeats):      # interleaved, so drift hits both alike
-            pack_rows.append(await pack_job(runner, emu, schema, arrays, seeds()))
-            naive_rows.append(await asyncio.to_thread(naive_job, session, emu, token, arrays, seeds(),
+            seed_pack, seed_naive = seeds(), seeds()
+            length = cfg.processing_time * rng.uniform(1 - cfg.length_spread, 1 + cfg.length_spread)
+            emu.set_lengths({seed_pack: length, seed_naive: length})
+            pack_rows.append(await pack_job(runner, emu, schema, arrays, seed_pack))
+            naive_rows.append(await asyncio.to_thread(naive_job, session, emu, token, arrays, seed_naive,
                                                       cfg.naive_poll))
             _log(f"overhead run {i + 1}/{cfg.repeats}: pack {pack_rows[-1]['overhead']:.3f}s, "
                  f"naive {naive_rows[-1]['overhead']:.3f}s")
@@ -334,10 +337,10 @@ async def section_overhead(cfg: Settings, schema, arrays: list[np.ndarray], seed
     finally:
         session.close()
         client.close()
-        emu.stop()
+        emu.close()
     pack, naive = _summary(pack_rows), _summary(naive_rows)
     return {"pack": pack, "naive": naive, "ratio": naive["overhead"] / pack["overhead"],
-            "input_png_kib": [media_png_size(a) for a in arrays], "emulator_tuning": dict(emu.bench_tuning),
+            "input_png_kib": [media_png_size(a) for a in arrays], "emulator_tuning": tuning,
             "pack_runs": pack_rows, "naive_runs": naive_rows}
 
 
@@ -415,49 +418,56 @@ async def section_notice(cfg: Settings, schema, seeds: _Seeds) -> dict:
     token = "bench-" + uuid.uuid4().hex
     s = cfg.notice_scale
     plan = notice_plan(cfg.lengths, cfg.notice_repeats)
-    workers = sum(size for _, _, _, size in plan) + 4
+    workers = sum(size for _, _, _, size in plan) + 4      # every job of the busiest moment runs at once
     emu = _new_emulator(token, 0.05 * s, workers=workers)
-    length_of: dict[int, float] = {}
-    emu.processing_time_hook = lambda job: length_of.get(job.payload.get("seed"))
     client = _TimedClient(token, emu.base_url)
     small = [sample_image(1, 512, 512), sample_image(2, 512, 512)]
     runner = Runner(client, poll=scaled_policy(s), timeout=max(cfg.lengths) * s * (1 + cfg.length_spread) + 300)
-    results: list[tuple[float, float, int]] = []
-    # Real jobs do not last exactly N s. With one exact length every job of a group would end at
-    # nearly the same point of the (almost deterministic) poll schedule, and the group's delays
-    # would measure that one phase, not the policy: so each job's length varies a little.
-    rng = random.Random(20261123)
+    finished: list[tuple[float, str, float]] = []           # (nominal length, request id, noticed_at)
 
-    async def one(length: float) -> None:
-        seed = seeds()
-        length_of[seed] = length * s * rng.uniform(1 - cfg.length_spread, 1 + cfg.length_spread)
+    async def one(length: float, seed: int) -> None:
         gen = await runner.generate(schema, _fields(seed), images={"image_urls": small})
-        rid = gen.request_ids[0]
-        job = emu.jobs[rid]
-        results.append((length, (gen.timings["noticed_at"] - job.finished_at) / s, _status_calls(emu, rid)))
+        finished.append((length, gen.request_ids[0], gen.timings["noticed_at"]))
 
-    async def group(length: float, offset: float, waves: int, size: int) -> None:
+    async def group(length: float, offset: float, waves: list[list[int]]) -> None:
         await asyncio.sleep(offset * s)
-        for _ in range(waves):
-            await asyncio.gather(*(one(length) for _ in range(size)))
+        for wave in waves:
+            await asyncio.gather(*(one(length, seed) for seed in wave))
 
     try:
         await _warm_up(runner, emu, schema, small, seeds())
-        _log(f"notice: {sum(w * n for _, _, w, n in plan)} jobs, "
-             f"{max(cfg.lengths) * s:.1f}s of real time at least")
+        # Real jobs do not last exactly N s. With one exact length every job of a group would end at
+        # nearly the same point of the (almost deterministic) poll schedule, and the group's delays
+        # would measure that one phase, not the policy: so each job's length varies a little. Every
+        # job's seed and length is drawn here, before any starts, and handed to the emulator at once.
+        rng = random.Random(20261123)
+        length_of: dict[int, float] = {}
+        groups = []
+        for length, offset, n_waves, size in plan:
+            waves = [[seeds() for _ in range(size)] for _ in range(n_waves)]
+            for seed in (x for wave in waves for x in wave):
+                length_of[seed] = length * s * rng.uniform(1 - cfg.length_spread, 1 + cfg.length_spread)
+            groups.append((length, offset, waves))
+        emu.set_lengths(length_of)
+        _log(f"notice: {len(length_of)} jobs, {max(cfg.lengths) * s:.1f}s of real time at least")
         client.status_seconds.clear()
         lag: list[float] = []
         stop = asyncio.Event()
         monitor = asyncio.ensure_future(_loop_lag(lag, stop))
         try:
-            await asyncio.gather(*(group(*g) for g in plan))
+            await asyncio.gather(*(group(*g) for g in groups))
         finally:
             stop.set()
             await monitor
+        # Asked only now, so no pipe round trip runs among the polling jobs; no job polls any more.
+        results: list[tuple[float, float, int]] = []
+        for length, rid, noticed_at in finished:
+            job = emu.job(rid)
+            results.append((length, (noticed_at - job["finished_at"]) / s, job["status_calls"]))
         _check_emulator(emu)
     finally:
         client.close()
-        emu.stop()
+        emu.close()
     rows = []
     for length in sorted(cfg.lengths):
         delays = [d for ln, d, _ in results if ln == length]
@@ -483,19 +493,22 @@ async def section_concurrency(cfg: Settings, schema, sets: list[list[np.ndarray]
     client = RunComfyClient(token, emu.base_url)
     runner = Runner(client)
     walls: dict[int, list[float]] = {k: [] for k in cfg.concurrency}
-    cpus: dict[int, list[float]] = {k: [] for k in cfg.concurrency}
+    cpus: dict[int, list[float]] = {k: [] for k in cfg.concurrency}       # this process (the client)
+    emu_cpus: dict[int, list[float]] = {k: [] for k in cfg.concurrency}   # the emulator's child process
     overheads: dict[int, list[float]] = {k: [] for k in cfg.concurrency}
 
     async def round_(k: int) -> None:
+        e0 = emu.cpu_seconds()
         t0, c0 = time.monotonic(), time.process_time()
-        rows = await asyncio.gather(*(pack_job(runner, emu, schema, sets[j % len(sets)], seeds())
+        done = await asyncio.gather(*(pack_generate(runner, schema, sets[j % len(sets)], seeds())
                                       for j in range(k)))
         walls[k].append(time.monotonic() - t0)
         cpus[k].append(time.process_time() - c0)
-        overheads[k].extend(r["overhead"] for r in rows)
+        emu_cpus[k].append(emu.cpu_seconds() - e0)
+        overheads[k].extend(pack_row(emu, wall, gen)["overhead"] for wall, gen in done)
 
     try:
-        await _warm_up(runner, emu, schema, sets[0], seeds())
+        tuning = await _warm_up(runner, emu, schema, sets[0], seeds())
         for r in range(cfg.concurrency_repeats):
             for k in cfg.concurrency:
                 await round_(k)
@@ -504,51 +517,14 @@ async def section_concurrency(cfg: Settings, schema, sets: list[list[np.ndarray]
         _check_emulator(emu)
     finally:
         client.close()
-        emu.stop()
+        emu.close()
     one = median(walls[min(cfg.concurrency)])
-    return {"processing_time_s": cfg.processing_time, "emulator_tuning": dict(emu.bench_tuning),
+    return {"processing_time_s": cfg.processing_time, "emulator_tuning": tuning,
             "levels": [{"jobs": k, "wall_s": median(walls[k]), "ratio": median(walls[k]) / one,
                         "median_job_overhead_s": median(overheads[k]),
-                        "cpu_s_per_job": median(cpus[k]) / k, "rounds": len(walls[k])}
+                        "client_cpu_s_per_job": median(cpus[k]) / k,
+                        "emulator_cpu_s_per_job": median(emu_cpus[k]) / k, "rounds": len(walls[k])}
                        for k in cfg.concurrency]}
-
-
-class _ChildEmulator:
-    """``python -m runcomfy emulator`` in a child process, so its memory is not ours."""
-
-    def __init__(self, token: str, processing_time: float):
-        root = Path(__file__).resolve().parents[1]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runcomfy", "emulator", "--host", "127.0.0.1", "--port", "0",
-             "--token", token, "--processing-time", str(processing_time), "--workers", "2",
-             "--duration", "300"],
-            cwd=str(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
-        self.base_url = None
-        deadline = time.monotonic() + 60
-        while self.base_url is None and time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            m = re.search(r"emulator at (http://\S+)", line)
-            if m:
-                self.base_url = m.group(1)
-        if self.base_url is None:
-            self.close()
-            raise RuntimeError("the child emulator did not start within 60 s")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 def _proc_status_kib(key: str) -> int | None:
@@ -580,7 +556,7 @@ def _reset_peak_rss() -> bool:
 
 async def section_memory(cfg: Settings, schema, arrays: list[np.ndarray], seeds: _Seeds) -> dict:
     token = "bench-" + uuid.uuid4().hex
-    child = _ChildEmulator(token, cfg.memory_processing_time)
+    child = ChildEmulator(token=token, processing_time=cfg.memory_processing_time, workers=2)
     client = RunComfyClient(token, child.base_url)
     runner = Runner(client)
     out: dict = {"inputs_mb": sum(a.nbytes for a in arrays) / 2**20, "inputs": len(arrays)}
@@ -676,8 +652,8 @@ def render_text(res: dict) -> str:
     if la0 and la1:
         add(f"load       1-min load average {la0[0]:.2f} at start, {la1[0]:.2f} at end "
             "(other processes on this machine share its CPUs)")
-    add(f"emulator   in-process on 127.0.0.1 (section 5: child process); processing time "
-        f"{st['processing_time']:g} s per job in sections 1, 2, 4")
+    add(f"emulator   on 127.0.0.1 in a child process of its own in every section (its own GIL, but it shares "
+        f"this machine's CPUs); processing time {st['processing_time']:g} s per job in sections 1, 2, 4")
     tuning = ov.get("emulator_tuning") or {}
     tuned = ([("output rendered once and served to every job (its render CPU is the remote GPU's, not ours)")]
              if tuning.get("prerendered_output") else []) + \
@@ -692,7 +668,9 @@ def render_text(res: dict) -> str:
         add("NOTE       --quick smoke run: tiny times and repeats; its figures are not comparable to the goals.")
     add("")
     add(f"1-2. Overhead per job = wall - emulator processing time; median of {p['runs']} runs each, "
-        "pack and naive interleaved")
+        "pack and naive interleaved;")
+    add(f"     each pair of jobs lasts {st['processing_time']:g} s +/-{100 * st.get('length_spread', 0):g}% "
+        "(uniform; the same for both), so jobs end at random points of the poll schedule")
     add(f"     naive = Pillow default PNG, sequential, /status every {st['naive_poll']:g} s, one /result, "
         "sequential download, PIL decode")
     add(f"     {'':<24}{'pack':>10}{'naive':>10}{'naive/pack':>12}")
@@ -734,15 +712,16 @@ def render_text(res: dict) -> str:
     add("")
     add(f"4. Concurrent generations: full generate path each, own {st['inputs']} inputs each, processing "
         f"{co['processing_time_s']:g} s, emulator workers >= 8")
-    add(f"     {'jobs':>5}{'wall (median)':>15}{'vs 1 job':>10}{'job overhead':>14}{'CPU s/job':>11}{'rounds':>8}")
+    add(f"     {'jobs':>5}{'wall (median)':>15}{'vs 1 job':>10}{'job overhead':>14}"
+        f"{'CPU s/job: client':>19}{'emulator':>10}{'rounds':>8}")
     for lv in co["levels"]:
         add(f"     {lv['jobs']:>5}{lv['wall_s']:>14.3f}s{lv['ratio']:>9.2f}x{lv['median_job_overhead_s']:>13.3f}s"
-            f"{lv['cpu_s_per_job']:>10.3f}s{lv['rounds']:>8}")
-    add(f"     (CPU s/job: this process's CPU time per job, client plus the in-process emulator's request "
-        f"handling; {m['cpus']} CPUs)")
+            f"{lv['client_cpu_s_per_job']:>18.3f}s{lv['emulator_cpu_s_per_job']:>9.3f}s{lv['rounds']:>8}")
+    add(f"     (CPU s/job, medians over rounds: client = this process; emulator = its child process, its side "
+        f"of every request with the output prerendered; both share this machine's {m['cpus']} CPUs)")
     add("")
     add(f"5. Memory of one generation ({me['inputs']} inputs of {me['inputs_mb'] / me['inputs']:.1f} MB each "
-        "already in memory; emulator in a child process)")
+        "already in memory; the emulator's memory is its child process's, not counted)")
     add(f"     tracemalloc peak     {me['tracemalloc_peak_mb']:>6.1f} MB  (Python objects and numpy arrays; "
         "Pillow's internal image buffers are not traced)")
     if "rss_peak_rise_mb" in me:
@@ -797,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run of every section (seconds)")
     ap.add_argument("--repeats", type=int, default=None,
-                    help="runs per client in sections 1-2 (default 5); section 3 then runs 8N jobs per "
+                    help="runs per client in sections 1-2 (default 7); section 3 then runs 8N jobs per "
                          "length of at least half the longest and 16N per shorter length, section 4 "
                          "(N+1)//2 rounds per level")
     ap.add_argument("--processing-time", type=float, default=None, help="emulated seconds per job (default 2)")

@@ -52,8 +52,13 @@ def test_overhead_figures(quick_run):
         assert row["runs"] == quick_run["settings"]["repeats"]
         assert row["status_calls"] >= 1
         assert row["wall"] > row["processing"]
+        # the emulator's timestamps (another process's clock readings) fit the client's own
+        assert row["processing"] >= quick_run["settings"]["processing_time"] - 1e-3
+        assert row["processing"] < quick_run["settings"]["processing_time"] + 1.0
+        assert row["queue_wait"] >= 0
     assert _positive(ov["ratio"])
     assert ov["ratio"] == pytest.approx(ov["naive"]["overhead"] / ov["pack"]["overhead"])
+    assert ov["emulator_tuning"] == {"prerendered_output": True}
 
 
 def test_notice_figures(quick_run):
@@ -76,8 +81,11 @@ def test_concurrency_and_memory_figures(quick_run):
     assert [lv["jobs"] for lv in levels] == list(quick_run["settings"]["concurrency"])
     assert levels[0]["ratio"] == pytest.approx(1.0)
     for lv in levels:
-        for k in ("wall_s", "ratio", "median_job_overhead_s", "cpu_s_per_job"):
+        for k in ("wall_s", "ratio", "median_job_overhead_s", "client_cpu_s_per_job", "emulator_cpu_s_per_job"):
             assert _positive(lv[k]), (lv["jobs"], k, lv[k])
+        # the emulator runs in its own process: its CPU is not the client's
+        assert "cpu_s_per_job" not in lv
+    assert quick_run["concurrency"]["emulator_tuning"] == {"prerendered_output": True}
     mem = quick_run["memory"]
     assert _positive(mem["tracemalloc_peak_mb"])
     if "rss_peak_rise_mb" in mem:
@@ -93,8 +101,10 @@ def test_goals_are_judged(quick_run):
 
 def test_text_report_renders(quick_run):
     text = bench.render_text(quick_run)
-    for needle in ("1-2. Overhead", "3. Completion-notice", "4. Concurrent", "5. Memory", "Goals", "--quick"):
+    for needle in ("1-2. Overhead", "3. Completion-notice", "4. Concurrent", "5. Memory", "Goals", "--quick",
+                   "child process", "CPU s/job: client"):
         assert needle in text
+    assert "in-process" not in text
 
 
 def test_median_ci_and_plan():
