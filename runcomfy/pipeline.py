@@ -148,7 +148,7 @@ class Runner:
         hooks = hooks or Hooks()
         started = time.monotonic()
         timings: dict = {}
-        fp = fingerprint(model_id, payload)
+        fp = await _thread(fingerprint, model_id, payload)      # hashes megabytes of inline images
         rid = resume_request_id
         resumed = bool(rid)
         if not rid and self.journal is not None:
@@ -341,9 +341,11 @@ class Runner:
 
         payload = {k: v for k, v in fields.items() if v is not None}
         infos: dict[str, list[ImageInfo]] = {}
+        # Base64 of megabytes holds the GIL: a thread, so the loop can serve other nodes meanwhile.
+        hosted = await _thread(lambda: {name: host.host(encs) for name, encs in encoded.items() if encs})
         for f in schema.image_fields:
             encs = encoded.get(f.name, [])
-            urls = host.host(encs) if encs else []
+            urls = list(hosted.get(f.name, []))
             urls += list(image_urls.get(f.name, []))
             infos[f.name] = [e.info() for e in encs] + [ImageInfo(source=u[:80]) for u in image_urls.get(f.name, [])]
             if f.is_image_list:
