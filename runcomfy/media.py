@@ -4,6 +4,8 @@ bench_notes (1024x1024 RGB, 2-core CPU; photo content):
   Pillow PNG level 6 (its default): ~118 ms; Pillow level 1 + Z_RLE: ~100 ms in the full bench,
   most of it Pillow choosing a filter per row. Our writer (one Up filter for the whole image in
   numpy, zlib level 1 + Z_RLE, both outside the GIL): ~28 ms, files ~0.5% bigger. JPEG q95: ~4 ms.
+  An image encoded alone is compressed in parallel parts on the idle CPUs (2 threads: 1024x1024
+  ~28 -> ~22 ms, 2048x2048 ~150-180 -> ~98 ms), a few bytes bigger.
 No torch here: this module works on numpy arrays so it can be tested and reused without it.
 """
 
@@ -34,6 +36,9 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # advice for filtered PNG rows. Lossless either way: only speed and size are traded.
 PNG_COMPRESS_LEVEL = 1
 PNG_ZLIB_STRATEGY = zlib.Z_RLE
+# A large image alone is compressed in parallel parts of at least this size: smaller parts
+# would cost more in thread start-up and lost context than they save.
+PNG_PART_MIN_BYTES = 1 << 20
 # Quality 95 with Pillow's default 4:2:0 subsampling: visually clean for photos at a third to a
 # half the size of the PNG above, ~10x faster to encode. Only used when a caller opts in.
 DEFAULT_JPEG_QUALITY = 95
@@ -79,8 +84,32 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
-def encode_png(arr: np.ndarray) -> bytes:
-    """Lossless 8-bit RGB PNG of a uint8 HxWx3 array, written directly (see bench_notes)."""
+def _deflate(data: memoryview, pieces: int) -> bytes:
+    """A zlib stream of ``data``. With ``pieces`` > 1 the data is cut into that many parts
+    compressed in parallel threads (pigz's method): each part is raw deflate ending on a byte
+    boundary (Z_SYNC_FLUSH), the last one final, so their concatenation is one valid stream.
+    Each part starts without the previous one's 32 KiB window, which costs well under 0.1%."""
+    if pieces <= 1:
+        z = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, 15, 8, PNG_ZLIB_STRATEGY)
+        return z.compress(data) + z.flush()
+    n = len(data)
+    cuts = [n * i // pieces for i in range(pieces + 1)]
+
+    def part(i: int) -> bytes:
+        z = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, -15, 8, PNG_ZLIB_STRATEGY)
+        out = z.compress(data[cuts[i]:cuts[i + 1]])
+        return out + z.flush(zlib.Z_FINISH if i == pieces - 1 else zlib.Z_SYNC_FLUSH)
+
+    with ThreadPoolExecutor(max_workers=pieces, thread_name_prefix="runcomfy-deflate") as pool:
+        parts = list(pool.map(part, range(pieces)))
+    # zlib header for deflate with a 32 KiB window at the fastest level, as compressobj(1) writes.
+    return b"\x78\x01" + b"".join(parts) + struct.pack(">I", zlib.adler32(data))
+
+
+def encode_png(arr: np.ndarray, threads: int = 1) -> bytes:
+    """Lossless 8-bit RGB PNG of a uint8 HxWx3 array, written directly (see bench_notes).
+    ``threads`` > 1 compresses a large image in that many parallel parts (at least
+    PNG_PART_MIN_BYTES each); the file decodes to the same pixels either way."""
     arr = _check_rgb_u8(arr)
     h, w, _ = arr.shape
     rows = arr.reshape(h, w * 3)
@@ -88,8 +117,8 @@ def encode_png(arr: np.ndarray) -> bytes:
     filtered[:, 0] = 2  # filter type "Up" on every row
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:], dtype=np.uint8, casting="unsafe")  # mod 256
-    z = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, 15, 8, PNG_ZLIB_STRATEGY)
-    idat = z.compress(filtered.data) + z.flush()
+    pieces = max(1, min(int(threads), filtered.nbytes // PNG_PART_MIN_BYTES))
+    idat = _deflate(memoryview(filtered).cast("B"), pieces)
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit, truecolour, no interlace
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
@@ -116,6 +145,13 @@ class EncodedImage:
 
     def info(self) -> ImageInfo:
         return ImageInfo(width=self.width, height=self.height, nbytes=len(self.data))
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))   # honours CPU pinning (containers, taskset)
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
@@ -157,12 +193,16 @@ def encode_many(arrays: list[np.ndarray], fmt: str = "png", jpeg_quality: int = 
     owner = _first_copies(arrays)
     todo = sorted(set(owner))
 
+    cpus = _usable_cpus()
+    # Fewer distinct images than CPUs: each large PNG is itself compressed in parallel parts.
+    png_threads = max(1, cpus // max(1, len(todo)))
+
     def work(arr: np.ndarray) -> EncodedImage:
         # Looked up at call time so tests can count encoder calls.
-        data = encode_png(arr) if fmt == "png" else encode_jpeg(arr, jpeg_quality)
+        data = encode_png(arr, threads=png_threads) if fmt == "png" else encode_jpeg(arr, jpeg_quality)
         return EncodedImage(data=data, mime=_MIME[fmt], width=int(arr.shape[1]), height=int(arr.shape[0]))
 
-    workers = max_workers or min(len(todo), os.cpu_count() or 1, 8)
+    workers = max_workers or min(len(todo), cpus, 8)
     if len(todo) <= 1 or workers <= 1:
         done = [work(arrays[i]) for i in todo]
     else:

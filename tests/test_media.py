@@ -334,9 +334,9 @@ def test_encode_many_dedupes_identical_arrays(monkeypatch):
     calls = []
     real = media.encode_png
 
-    def counting(arr):
+    def counting(arr, **kw):
         calls.append(arr.shape)
-        return real(arr)
+        return real(arr, **kw)
 
     monkeypatch.setattr(media, "encode_png", counting)
     a, b = rand_rgb(seed=1), rand_rgb(seed=2)
@@ -348,10 +348,47 @@ def test_encode_many_dedupes_identical_arrays(monkeypatch):
     assert np.array_equal(media.decode_image(out[2].data), a)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_png_in_parallel_parts_decodes_to_the_same_pixels(threads):
+    rng = np.random.default_rng(threads)
+    smooth = np.linspace(0, 255, 1500 * 1000 * 3).reshape(1500, 1000, 3).astype(np.uint8)
+    arr = (smooth + rng.integers(0, 6, smooth.shape, dtype=np.uint8)).astype(np.uint8)
+    whole = media.encode_png(arr)
+    parts = media.encode_png(arr, threads=threads)
+    assert parts != whole                                   # really written in parts
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(parts)).convert("RGB")), arr)
+    assert len(parts) < len(whole) * 1.002                  # the lost context costs almost nothing
+    # A strict reader of the zlib stream (checksum included) agrees with Pillow.
+    idat = parts[parts.index(b"IDAT") + 4:parts.index(b"IEND") - 8]
+    raw = zlib.decompress(idat)
+    assert len(raw) == 1500 * (1000 * 3 + 1) and raw[0] == 2
+
+
+def test_png_parts_only_for_large_images(monkeypatch):
+    seen = []
+    real = media._deflate
+    monkeypatch.setattr(media, "_deflate", lambda data, pieces: seen.append(pieces) or real(data, pieces))
+    media.encode_png(rand_rgb(64, 64), threads=8)           # 12 KB: one part
+    media.encode_png(rand_rgb(1024, 1024), threads=8)       # 3 MB: at most 3 parts of >= 1 MiB
+    media.encode_png(rand_rgb(1024, 1024), threads=1)
+    assert seen == [1, 3, 1]
+
+
+def test_encode_many_splits_a_lone_large_image_across_cpus(monkeypatch):
+    seen = []
+    real = media.encode_png
+    monkeypatch.setattr(media, "_usable_cpus", lambda: 4)
+    monkeypatch.setattr(media, "encode_png", lambda arr, **kw: seen.append(kw.get("threads")) or real(arr, **kw))
+    media.encode_many([rand_rgb(64, 64)])
+    media.encode_many([rand_rgb(64, 64, seed=1), rand_rgb(64, 64, seed=2)])
+    media.encode_many([rand_rgb(8, 8, seed=s) for s in range(5)])
+    assert seen == [4, 2, 2, 1, 1, 1, 1, 1]
+
+
 def test_encode_many_tells_apart_arrays_that_differ_in_one_pixel(monkeypatch):
     calls = []
     real = media.encode_png
-    monkeypatch.setattr(media, "encode_png", lambda arr: calls.append(1) or real(arr))
+    monkeypatch.setattr(media, "encode_png", lambda arr, **kw: calls.append(1) or real(arr, **kw))
     a = rand_rgb(130, 130, seed=3)
     b = a.copy()
     b[1, 1, 2] ^= 1          # off the sparse sample grid: only the full comparison sees it
@@ -365,10 +402,10 @@ def test_encode_many_parallel_preserves_order(monkeypatch):
     real = media.encode_png
     threads = set()
 
-    def slow(arr):
+    def slow(arr, **kw):
         threads.add(threading.get_ident())
         time.sleep(random.uniform(0.0, 0.03))  # finish out of order
-        return real(arr)
+        return real(arr, **kw)
 
     monkeypatch.setattr(media, "encode_png", slow)
     arrays = [np.full((4, 5, 3), i * 10, np.uint8) for i in range(12)]
@@ -398,9 +435,9 @@ def test_encode_many_runs_encoders_concurrently(monkeypatch):
     spans = []
     real = media.encode_png
 
-    def timed(arr):
+    def timed(arr, **kw):
         t0 = time.perf_counter()
-        data = real(arr)
+        data = real(arr, **kw)
         spans.append((t0, time.perf_counter()))
         return data
 
