@@ -144,6 +144,30 @@ async def _dry_run_outputs(gen, arrays: dict, progress):
     return batch, "", ""
 
 
+def run_blocking(make_coro):
+    """Runs a coroutine to the end from synchronous code. Normally no event loop runs in the
+    calling thread; if one does (an async-capable ComfyUI whose version was not recognised),
+    asyncio.run would refuse, so the coroutine gets a loop of its own in a worker thread:
+    slower for the graph, but the node still works."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    box: dict = {}
+
+    def worker():
+        try:
+            box["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+    t = threading.Thread(target=worker, name="runcomfy-sync-node", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def torch_zeros():
     import torch
     return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
@@ -158,7 +182,7 @@ def make_node_class(schema: ModelSchema) -> type:
 
     def run_sync(self, unique_id=None, **kwargs):
         # ComfyUI before 0.3.45 calls node functions synchronously.
-        return asyncio.run(run_node(schema, kwargs, unique_id))
+        return run_blocking(lambda: run_node(schema, kwargs, unique_id))
 
     attrs = {
         "__doc__": schema.description or schema.display_name,

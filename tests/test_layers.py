@@ -43,6 +43,32 @@ def test_old_comfyui_gets_synchronous_node_functions(monkeypatch, start_emulator
     assert out[2] in emu.jobs
 
 
+def test_synchronous_node_function_also_works_inside_a_running_loop(monkeypatch, start_emulator):
+    """Were an async-capable ComfyUI mistaken for an old one, it would call the synchronous
+    function on its event loop's thread, where asyncio.run refuses to start."""
+    old_execution = types.ModuleType("execution")
+    old_execution.get_output_data = lambda *a, **k: None
+    monkeypatch.setitem(sys.modules, "execution", old_execution)
+    pack = load_pack(ROOT)
+    cls = pack.NODE_CLASS_MAPPINGS[KEY]
+    fn = getattr(cls(), cls.FUNCTION)
+    emu = start_emulator("tok-old-comfy-loop", as_env=True, processing_time=0.1)
+    import torch
+
+    async def on_the_loop():
+        return fn(prompt="x", image_1=torch.rand(1, 400, 400, 3), negative_prompt="",
+                  image_size="1024*1024 (1:1)", seed=2, prompt_extend=False, unique_id="6")
+    out = asyncio.run(on_the_loop())
+    assert tuple(out[0].shape) == (1, 1024, 1024, 3) and out[2] in emu.jobs
+    # Errors still reach the caller.
+    async def bad():
+        return fn(prompt="", image_1=torch.rand(1, 400, 400, 3), unique_id="7")
+    import pytest
+    with pytest.raises(Exception, match="'prompt': is required") as info:
+        asyncio.run(bad())
+    assert type(info.value).__name__ == "ValidationError"
+
+
 def test_new_comfyui_gets_async_node_functions(monkeypatch):
     new_execution = types.ModuleType("execution")
 

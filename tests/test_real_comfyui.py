@@ -291,7 +291,7 @@ def comfy(tmp_path_factory):
     from runcomfy.emulator import Emulator
 
     token = "rc-e2e-" + secrets.token_hex(16)
-    emu = Emulator(token=token, processing_time=2.0, workers=1).start()
+    emu = Emulator(token=token, processing_time=2.0, workers=2).start()
     base = tmp_path_factory.mktemp("comfy_base")
     for sub in ("custom_nodes", "input", "output", "user", "temp", "models"):
         (base / sub).mkdir(exist_ok=True)
@@ -566,7 +566,41 @@ def test_example_workflow_runs_and_leaks_no_token(comfy):
     assert "Traceback" not in after_start, after_start[-4000:]
 
 
-# --- c. Stop cancels the remote job -------------------------------------------------------
+# --- c. two RunComfy nodes of one graph run at the same time -----------------------------
+
+def test_two_nodes_of_one_graph_run_at_once(comfy):
+    """ComfyUI (0.3.45+) runs async nodes concurrently: the second node's remote job must be
+    submitted while the first one's is still running, not after it."""
+    prompt, node_id, save_id = _prepared_prompt(comfy)
+    twin = str(max(int(k) for k in prompt if k.isdigit()) + 1)
+    prompt[twin] = json.loads(json.dumps(prompt[node_id]))
+    prompt[twin]["inputs"]["seed"] = int(prompt[node_id]["inputs"].get("seed") or 0) + 2000
+    prompt[node_id]["inputs"]["seed"] = int(prompt[node_id]["inputs"].get("seed") or 0) + 3000
+    prompt[str(int(twin) + 1)] = {"class_type": "SaveImage",
+                                 "inputs": {"images": [twin, 0], "filename_prefix": "RunComfy/twin"}}
+    emu = comfy.emu
+    jobs_before = set(emu.jobs)
+    started = time.monotonic()
+    prompt_id = comfy.queue(prompt, uuid.uuid4().hex)
+    entry = comfy.wait_done(prompt_id, RUN_TIMEOUT)
+    wall = time.monotonic() - started
+    assert entry["status"]["status_str"] == "success", \
+        f"{json.dumps(entry['status'])[:3000]}\n--- ComfyUI log tail ---\n{comfy.log_tail()}"
+    jobs = sorted((emu.jobs[r] for r in set(emu.jobs) - jobs_before), key=lambda j: j.accepted_at)
+    assert len(jobs) == 2, f"expected two remote jobs, got {len(jobs)}"
+    first, second = jobs
+    assert {first.payload["seed"], second.payload["seed"]} == {prompt[node_id]["inputs"]["seed"],
+                                                                prompt[twin]["inputs"]["seed"]}
+    # Submitted and processed while the other was still being processed (2 s each).
+    assert second.accepted_at < first.finished_at, (
+        f"the second job was submitted {second.accepted_at - first.finished_at:.2f}s after the first "
+        "finished: the nodes ran one after another")
+    assert second.started_at < first.finished_at
+    print(f"two nodes: wall {wall:.2f}s, remote jobs overlapped "
+          f"{first.finished_at - second.started_at:.2f}s of {first.processing_time:g}s")
+
+
+# --- d. Stop cancels the remote job -------------------------------------------------------
 
 def test_interrupt_cancels_the_queued_remote_job(comfy):
     prompt, node_id, _ = _prepared_prompt(comfy)
