@@ -115,6 +115,12 @@ def fingerprint(model_id: str, payload: dict) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
+def _inline_bytes(payload: dict) -> int:
+    """Roughly the request's size: the length of its strings (inline images dominate)."""
+    return sum(len(x) for v in payload.values() for x in (v if isinstance(v, list) else [v])
+               if isinstance(x, str))
+
+
 async def _thread(fn, *args, **kwargs):
     return await asyncio.to_thread(fn, *args, **kwargs)
 
@@ -160,7 +166,9 @@ class Runner:
         if hooks.is_interrupted():
             raise Interrupted("Stopped before submitting; nothing was sent or charged.")
         if not rid:
-            update("submitting")
+            # On a home uplink, megabytes of inline images take seconds to send: say so.
+            mb = _inline_bytes(payload) / 1e6
+            update("submitting", note=f"sending {mb:.1f} MB" if mb >= 1 else "")
             t0 = time.monotonic()
             if self.journal is not None:
                 self.journal.record_submitting(fp, model_id)

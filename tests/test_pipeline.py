@@ -59,6 +59,20 @@ def test_inputs_really_travel(emu):
     assert sent["prompt_extend"] is False
 
 
+def test_submitting_update_says_how_much_is_sent(emu):
+    seen = []
+    big = [np.random.default_rng(1).integers(0, 256, (800, 800, 3), dtype=np.uint8)]   # ~1.9 MB PNG
+    run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": big},
+                                  hooks=Hooks(on_update=lambda u: seen.append(u))))
+    sub = next(u for u in seen if u.state == "submitting")
+    sent = len(emu.jobs[seen[-1].request_id].payload["image_urls"][0])
+    assert sub.note == f"sending {sent / 1e6:.1f} MB" and sub.note in sub.text()
+    seen.clear()
+    run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
+                                  hooks=Hooks(on_update=lambda u: seen.append(u))))
+    assert next(u for u in seen if u.state == "submitting").note == ""      # small: nothing to say
+
+
 def test_seed_changes_output(emu):
     r = make_runner(emu)
     a = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
