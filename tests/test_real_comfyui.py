@@ -600,6 +600,23 @@ def test_two_nodes_of_one_graph_run_at_once(comfy):
           f"{first.finished_at - second.started_at:.2f}s of {first.processing_time:g}s")
 
 
+def test_variations_run_at_once_and_come_back_as_one_batch(comfy):
+    prompt, node_id, save_id = _prepared_prompt(comfy)
+    base_seed = int(prompt[node_id]["inputs"].get("seed") or 0) + 4000
+    prompt[node_id]["inputs"].update(seed=base_seed, variations=2)
+    emu = comfy.emu
+    jobs_before = set(emu.jobs)
+    prompt_id = comfy.queue(prompt, uuid.uuid4().hex)
+    entry = comfy.wait_done(prompt_id, RUN_TIMEOUT)
+    assert entry["status"]["status_str"] == "success", \
+        f"{json.dumps(entry['status'])[:3000]}\n--- ComfyUI log tail ---\n{comfy.log_tail()}"
+    jobs = sorted((emu.jobs[r] for r in set(emu.jobs) - jobs_before), key=lambda j: j.accepted_at)
+    assert [j.payload["seed"] for j in sorted(jobs, key=lambda j: j.payload["seed"])] == [base_seed, base_seed + 1]
+    assert jobs[1].started_at < jobs[0].finished_at, "the variations ran one after another"
+    saved = entry["outputs"][save_id]["images"]
+    assert len(saved) == 2, saved                       # one batch of two images reached SaveImage
+
+
 # --- d. Stop cancels the remote job -------------------------------------------------------
 
 def test_interrupt_cancels_the_queued_remote_job(comfy):
