@@ -88,7 +88,7 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         if frac is not None:
             progress.fraction(frac)
         progress.text(u.text(), {"request_id": u.request_id, "state": u.state, "elapsed": round(u.elapsed, 1),
-                                 "queue_position": u.queue_position, "cost": u.cost})
+                                 "queue_position": u.queue_position, "cost": u.cost, "note": u.note})
 
     client = shared_client(token.token)
     runner = Runner(client, timeout=extras["timeout"], journal=Journal(config_dir() / "journal.json"))

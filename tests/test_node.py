@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import json
 import shutil
 
@@ -73,6 +74,16 @@ def test_registered_with_display_name(pack):
     assert KEY in pack.NODE_CLASS_MAPPINGS
     assert pack.NODE_DISPLAY_NAME_MAPPINGS[KEY] == "RunComfy Wan 2.6 Image to Image"
     assert pack.WEB_DIRECTORY == "./web"
+
+
+def test_status_events_say_how_much_a_large_submit_sends(pack, emu, server):
+    cls = pack.NODE_CLASS_MAPPINGS[KEY]
+    call(cls, **kwargs(image_1=tensor(900, 900, 5)))      # noise: ~2.4 MB of PNG
+    sub = [d for e, d in server.events if e == "runcomfy.status" and d.get("state") == "submitting"]
+    assert sub and re.fullmatch(r"sending \d+\.\d MB", sub[0]["note"]), sub
+    assert any(sub[0]["note"] in t for _, t in server.texts)
+    assert all(not d.get("note") for e, d in server.events
+               if e == "runcomfy.status" and d.get("state") not in (None, "submitting"))
 
 
 def test_every_schema_field_is_an_input(pack):

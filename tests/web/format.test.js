@@ -172,7 +172,7 @@ test("parseStatusEvent cleans up the websocket payload", () => {
   const s = parseStatusEvent({ node: "12", text: "queued · 3s", request_id: "req-1", state: "queued",
     elapsed: 3.2, queue_position: 2, cost: null });
   assert.deepEqual(s, { node: "12", text: "queued · 3s", state: "queued", requestId: "req-1", elapsed: 3.2,
-    queuePosition: 2, cost: null });
+    queuePosition: 2, cost: null, note: null });
   assert.equal(parseStatusEvent({ node: 7, text: "x" }).node, "7");
   assert.equal(parseStatusEvent({ text: "no node" }), null);
   assert.equal(parseStatusEvent(null), null);
@@ -228,6 +228,10 @@ test("statusLines summarise state, queue, time, cost and request id", () => {
   const err = statusFromExecutionError({ node_id: "1", node_type: "RunComfy_x", exception_message: "Bad token\ntrace" }, null);
   assert.deepEqual(statusLines(err), ["RunComfy: error", "Bad token"]);
   assert.deepEqual(statusLines(null), []);
+  const sending = parseStatusEvent({ node: "1", state: "submitting", elapsed: 2, note: "sending 7.3 MB" });
+  assert.deepEqual(statusLines(sending), ["RunComfy: submitting · 2s · sending 7.3 MB"]);
+  const doneWithNote = parseStatusEvent({ node: "1", state: "done", note: "sending 7.3 MB" });
+  assert.deepEqual(statusLines(doneWithNote), ["RunComfy: done"], "a note only shows while busy");
   assert.equal(stateTone("running"), "busy");
   assert.equal(stateTone("done"), "ok");
   assert.equal(stateTone("failed"), "error");

@@ -245,6 +245,7 @@ export function parseStatusEvent(detail) {
     elapsed: elapsed !== null && elapsed >= 0 ? elapsed : null,
     queuePosition: queue !== null && queue >= 0 ? Math.floor(queue) : null,
     cost: cost !== null && cost >= 0 ? cost : null,
+    note: optString(detail.note),
   };
 }
 
@@ -302,6 +303,8 @@ export function statusLines(status) {
   if (elapsed) parts.push(elapsed);
   const cost = formatCost(status.cost);
   if (cost) parts.push(`cost ${cost}`);
+  // e.g. "sending 7.3 MB" while a large submit goes out: only while the node is busy.
+  if (status.note && BUSY_STATES.has(status.state)) parts.push(status.note);
   const lines = [parts.join(" · ")];
   if (status.requestId) lines.push(`request ${status.requestId}`);
   const bad = stateTone(status.state) === "error";
