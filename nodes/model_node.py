@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..runcomfy import credentials
@@ -153,19 +154,8 @@ def run_blocking(make_coro):
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(make_coro())
-    box: dict = {}
-
-    def worker():
-        try:
-            box["value"] = asyncio.run(make_coro())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-    t = threading.Thread(target=worker, name="runcomfy-sync-node", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runcomfy-sync-node") as pool:
+        return pool.submit(lambda: asyncio.run(make_coro())).result()   # re-raises the node's error
 
 
 def torch_zeros():

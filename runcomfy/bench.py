@@ -194,18 +194,25 @@ async def pack_generate(runner: Runner, schema, arrays: list[np.ndarray], seed: 
     return wall, gen
 
 
+def _job_row(job: dict, wall: float, noticed_at: float, status_calls: int, *, encode: float,
+             submit: float, download: float, decode: float) -> dict:
+    """One job's figures, either client's: the emulator's processing and queue wait (from its
+    timestamps, ``emu.job``), and the overhead around them split into PARTS."""
+    processing = job["finished_at"] - job["started_at"]
+    row = {"wall": wall, "processing": processing, "overhead": wall - processing, "encode": encode,
+           "submit": submit, "notice": noticed_at - job["finished_at"], "download": download, "decode": decode,
+           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": status_calls}
+    row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
+    return row
+
+
 def pack_row(emu: ChildEmulator, wall: float, gen) -> dict:
     """The figures of one pack generation; asks the emulator (a blocking pipe round trip), so it
     is called outside the timed windows."""
     job = emu.job(gen.request_ids[0])
     tm = gen.timings
-    processing = job["finished_at"] - job["started_at"]
-    row = {"wall": wall, "processing": processing, "overhead": wall - processing,
-           "encode": tm["encode"], "submit": tm["submit"], "notice": tm["noticed_at"] - job["finished_at"],
-           "download": tm["download"], "decode": tm["decode"],
-           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": job["status_calls"]}
-    row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
-    return row
+    return _job_row(job, wall, tm["noticed_at"], job["status_calls"], encode=tm["encode"], submit=tm["submit"],
+                    download=tm["download"], decode=tm["decode"])
 
 
 async def pack_job(runner: Runner, emu: ChildEmulator, schema, arrays: list[np.ndarray], seed: int) -> dict:
@@ -263,13 +270,8 @@ def naive_job(session: requests.Session, emu: ChildEmulator, token: str, arrays:
     wall = time.monotonic() - t_start
     if len(images) != 1 or images[0].shape[:2] != _output_shape():
         raise RuntimeError(f"naive client: unexpected result shape {[a.shape for a in images]}")
-    job = emu.job(rid)
-    processing = job["finished_at"] - job["started_at"]
-    row = {"wall": wall, "processing": processing, "overhead": wall - processing, "encode": encode,
-           "submit": submit, "notice": noticed - job["finished_at"], "download": download, "decode": decode,
-           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": calls}
-    row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
-    return row
+    return _job_row(emu.job(rid), wall, noticed, calls, encode=encode, submit=submit, download=download,
+                    decode=decode)
 
 
 def _summary(rows: list[dict]) -> dict:
