@@ -61,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], metavar="ENDPOINT:KIND[:TIMES[:key=val,...]]",
                    help="inject a fault, e.g. submit:drop_after:1 or status:http:3:status=503,retry_after=1 "
                         "(TIMES '*' = always; repeatable)")
+    p.add_argument("--uplink-mbps", type=float, default=None,
+                   help="emulated client uplink in Mbit/s: every request byte it reads (default unlimited)")
+    p.add_argument("--downlink-mbps", type=float, default=None,
+                   help="emulated client downlink in Mbit/s: every answer and file byte (default unlimited)")
+    p.add_argument("--rtt-ms", type=float, default=0.0,
+                   help="emulated round-trip time: one per request, two per new connection (TCP + TLS)")
+    p.add_argument("--catalog", default=None, metavar="FILE",
+                   help="serve exactly the entries of this saved catalog answer ({'models': [...], 'total'}) "
+                        "instead of the shipped schemas")
+    p.add_argument("--samples", action="store_true",
+                   help="also serve the emulator's sample catalog (every schema dialect; not RunComfy models)")
+    p.add_argument("--unknown-model-status", type=int, choices=(400, 404), default=400,
+                   help="answer an unknown model id with 400/400001 (default) or 404/404001")
+    p.add_argument("--public-catalog", action="store_true",
+                   help="serve the catalog reads without a token, as RunComfy documents them")
     p.add_argument("--duration", type=float, default=0.0, help="serve this many seconds, then exit (0 = until Ctrl-C)")
     return p
 
@@ -80,7 +95,20 @@ def make_emulator(args: argparse.Namespace) -> tuple[Emulator, str]:
                    auth_error_status=args.auth_error_status, balance_error_status=args.balance_error_status,
                    price_usd=args.price, result_ttl=args.result_ttl, extra_output_sizes=args.extra_output_size,
                    queue_position_base=args.queue_position_base, message_key=args.message_key,
-                   strict_formats=args.strict_formats, failed_status=args.failed_status)
+                   strict_formats=args.strict_formats, failed_status=args.failed_status,
+                   uplink_mbps=args.uplink_mbps, downlink_mbps=args.downlink_mbps, rtt_ms=args.rtt_ms)
+    if args.catalog:
+        from .catalog import load_catalog_file
+        try:
+            entries = load_catalog_file(args.catalog)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--catalog {args.catalog}: {exc}") from None
+        emu.serve_catalog(entries, replace=True)
+    if args.samples:
+        from .catalog import sample_entries
+        emu.serve_catalog(sample_entries(), replace=False)
+    emu.unknown_model_status = args.unknown_model_status
+    emu.catalog_public = args.public_catalog
     if args.balance is not None:
         emu.set_balance(token, args.balance)
     if args.fail_next:
@@ -113,9 +141,12 @@ def main(argv: list[str] | None = None, *, stop_event: threading.Event | None = 
     print(f"RunComfy Model API emulator at {emu.base_url}", flush=True)
     print(f"  set RUNCOMFY_MODEL_API_BASE={emu.base_url}", flush=True)
     print(f"  accepted token: from {source}", flush=True)
-    print(f"  models: {', '.join(emu.model_ids)}", flush=True)
+    ids = emu.model_ids
+    print(f"  models: {', '.join(ids) if len(ids) <= 12 else f'{len(ids)} runnable models'}", flush=True)
     if emu.faults.active:
         print("  fault injection is ON", flush=True)
+    if emu.link.active:
+        print(f"  link emulation: {emu.link.describe()}", flush=True)
     stop_event = stop_event or threading.Event()
     try:
         stop_event.wait(args.duration if args.duration > 0 else None)
