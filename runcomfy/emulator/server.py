@@ -33,6 +33,7 @@ from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_ima
 from .faults import Fault, FaultPlan
 from .imagegen import DEFAULT_SIZE, encode_png, render_output
 from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
+from .shaping import Link
 
 ENDPOINT_NAMES = ("submit", "status", "result", "cancel", "model", "models", "file")
 
@@ -103,7 +104,8 @@ class Emulator:
                  extra_output_sizes: list[tuple[int, int]] | None = None, queue_position_base: int = 0,
                  message_key: str = "auto", strict_formats: bool = False, idle_timeout: float = 120.0,
                  max_body_bytes: int = 64 * 1024 * 1024, fetch_timeout: float = 10.0,
-                 failed_status: str = "failed"):
+                 failed_status: str = "failed", uplink_mbps: float | None = None,
+                 downlink_mbps: float | None = None, rtt_ms: float = 0.0, link: Link | None = None):
         if not is_loopback_host(host):
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         _choice("status_vocabulary", status_vocabulary, ("status", "result"))
@@ -136,6 +138,8 @@ class Emulator:
         self.idle_timeout = idle_timeout
         self.max_body_bytes = int(max_body_bytes)
         self.fetch_timeout = fetch_timeout
+        # Bandwidth and latency of the client's link (shaping.py); replaceable while running.
+        self.link: Link = link or Link(uplink_mbps, downlink_mbps, rtt_ms)
         # Per-job processing time: hook(job) wins, then queued values, then processing_time.
         self.processing_time_hook: Callable[[Job], float | None] | None = None
         self._next_times: deque[float] = deque()
@@ -733,6 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.emu.idle_timeout
         super().setup()
+        self.server.emu.link.wrap_handler(self, self.server.emu._stop)
 
     def handle(self):
         try:
@@ -783,6 +788,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         emu: Emulator = self.server.emu
         t = time.monotonic()
+        emu.link.request_delay(emu._stop)
         split = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(split.query))
         endpoint, args = emu.classify(method, split.path)
