@@ -185,7 +185,11 @@ def encode_many(arrays: list[np.ndarray], fmt: str = "png", jpeg_quality: int = 
     fmt = fmt.lower()
     fmt = "jpeg" if fmt == "jpg" else fmt
     if fmt not in _MIME:
-        raise ValueError(f"unknown upload format {fmt!r}; use 'png' or 'jpeg'")
+        from . import imageformats    # lossless WebP and auto (lossless): see imageformats.py
+        if fmt in imageformats.EXTRA:
+            return imageformats.encode_many(arrays, fmt, max_workers=max_workers)
+        raise ValueError(f"unknown upload format {fmt!r}; use 'png', 'jpeg', "
+                         + ", ".join(repr(f) for f in imageformats.EXTRA))
     arrays = [_check_rgb_u8(a) for a in arrays]
     if fmt == "jpeg":
         _check_quality(jpeg_quality)  # fail before spending time on any encode
