@@ -1,15 +1,38 @@
 """The pack's HTTP routes on ComfyUI's server (used by the settings UI and the node's price
-badge). Registered only when ComfyUI's PromptServer is running."""
+badge). Registered only when ComfyUI's PromptServer is running.
+
+Every route goes through ``origin_guard``: writes (POST/DELETE) need this server's own Host, a
+same-origin or absent Origin, ``X-RunComfy-Request: 1`` and JSON; reads (GET) need the Host and
+Origin checks only. Every answer is JSON, errors included."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from . import comfy, settings_api
+from .origin_guard import same_origin_read, same_origin_write
 
 log = logging.getLogger("runcomfy")
 _registered = False
+
+
+def _json_errors(handler):
+    """A bug in a route answers JSON the settings page can show, not aiohttp's HTML 500."""
+    @functools.wraps(handler)
+    async def wrapped(request):
+        from aiohttp import web
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the route must answer
+            log.exception("runcomfy: route %s %s failed", request.method, request.path)
+            return web.json_response({"ok": False, "error": f"The RunComfy pack failed on this request "
+                                                            f"({type(exc).__name__}); see the ComfyUI log."},
+                                     status=500, headers={"Cache-Control": "no-store"})
+    return wrapped
 
 
 def register(node_classes: dict | None = None) -> bool:
@@ -28,27 +51,37 @@ def register(node_classes: dict | None = None) -> bool:
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
     @routes.get("/runcomfy/token")
+    @same_origin_read
+    @_json_errors
     async def get_token(request):
-        return web.json_response(settings_api.token_status(), headers={"Cache-Control": "no-store"})
+        return reply((200, await asyncio.to_thread(settings_api.token_status)))
 
     @routes.post("/runcomfy/token")
+    @same_origin_write
+    @_json_errors
     async def post_token(request):
         try:
             body = await request.json()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any unparsable body
             return reply((400, {"ok": False, "error": "Send JSON: {\"token\": \"...\"}"}))
         token = body.get("token") if isinstance(body, dict) else None
         return reply(await asyncio.to_thread(settings_api.save_token, token if isinstance(token, str) else ""))
 
     @routes.delete("/runcomfy/token")
+    @same_origin_write
+    @_json_errors
     async def delete_token(request):
         return reply(await asyncio.to_thread(settings_api.clear_token))
 
     @routes.post("/runcomfy/token/test")
+    @same_origin_write
+    @_json_errors
     async def test_token(request):
         return reply(await asyncio.to_thread(settings_api.check_token))
 
     @routes.get("/runcomfy/price")
+    @same_origin_read
+    @_json_errors
     async def get_price(request):
         model_id = request.query.get("model_id", "")
         node_class = request.query.get("node_class")
@@ -56,8 +89,8 @@ def register(node_classes: dict | None = None) -> bool:
             cls = (node_classes or {}).get(node_class)
             model_id = cls.MODEL_ID if cls is not None else ""
         if not model_id:
-            return web.json_response({"model_id": None, "available": False, "text": "price unavailable"})
-        return web.json_response(await asyncio.to_thread(settings_api.price, model_id))
+            return reply((200, {"model_id": None, "available": False, "text": "price unavailable"}))
+        return reply(await asyncio.to_thread(settings_api.price_answer, model_id))
 
     _registered = True
     return True

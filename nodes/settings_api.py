@@ -1,17 +1,20 @@
 """What the pack's server routes do, as plain functions (testable without ComfyUI/aiohttp).
 
 The browser may learn whether a token is set and where it comes from, never the token.
+Every function answers a JSON-able body: configuration problems (a bad RUNCOMFY_MODEL_API_BASE,
+an unusable token, an unwritable config folder) come back as a clear "error" text.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 from ..runcomfy import credentials
 from ..runcomfy.client import RunComfyClient
-from ..runcomfy.errors import AuthError, RunComfyError
-from ..runcomfy.config import resolve_base_url
+from ..runcomfy.errors import AuthError, ConfigError, RunComfyError, UnsafeUrlError
+from ..runcomfy.config import check_model_id, resolve_base_url, token_problem
 from .model_node import config_dir, format_price, shared_client
 
 PRICE_TTL = 300.0
@@ -20,7 +23,21 @@ _price_lock = threading.Lock()
 
 
 def token_status() -> dict:
-    return credentials.resolve_token(config_dir()).public()
+    try:
+        return credentials.resolve_token(config_dir()).public()
+    except ConfigError as exc:
+        # The token that would be used is unusable: say so instead of "not set".
+        return {"configured": False, "source": _failing_source(), "error": str(exc)}
+
+
+def _failing_source() -> str:
+    return credentials.SAVED if credentials.credentials_path(config_dir()).exists() else credentials.ENVIRONMENT
+
+
+def _write_failed(action: str, exc: OSError) -> dict:
+    path = credentials.credentials_path(config_dir())
+    return {"ok": False, "error": f"Could not {action} {path}: {exc.strerror or exc}. The folder must be "
+                                  f"writable by ComfyUI (or set {credentials.TOKEN_ENV} instead)."}
 
 
 def _probe(token: str) -> None:
@@ -36,8 +53,14 @@ def save_token(token: str) -> tuple[int, dict]:
     token = (token or "").strip()
     if not token:
         return 400, {"ok": False, "error": "Paste a token first."}
+    problem = token_problem(token)
+    if problem:
+        # Before any network call: requests would refuse the header and the read would be retried.
+        return 400, {"ok": False, "error": problem + " It was not saved."}
     try:
         _probe(token)
+    except ConfigError as exc:
+        return 400, {"ok": False, "error": f"The token was not saved: {exc.base_message}"}
     except AuthError:
         return 400, {"ok": False, "error": "RunComfy rejected this token; it was not saved. "
                                            "Copy it again from your RunComfy profile page."}
@@ -46,19 +69,26 @@ def save_token(token: str) -> tuple[int, dict]:
                                            f"{exc.base_message}"}
     try:
         credentials.save_token(config_dir(), token)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         return 400, {"ok": False, "error": str(exc)}
+    except OSError as exc:
+        return 400, _write_failed("save the token in", exc)
     with _price_lock:
         _price_cache.clear()
     return 200, {"ok": True, **token_status()}
 
 
 def check_token() -> tuple[int, dict]:
-    info = credentials.resolve_token(config_dir())
+    try:
+        info = credentials.resolve_token(config_dir())
+    except ConfigError as exc:
+        return 200, {"ok": False, "configured": False, "source": _failing_source(), "error": str(exc)}
     if info.token is None:
         return 200, {"ok": False, **info.public(), "error": credentials.missing_token_message()}
     try:
         _probe(info.token)
+    except ConfigError as exc:
+        return 200, {"ok": False, **info.public(), "error": exc.base_message}
     except AuthError:
         return 200, {"ok": False, **info.public(), "error": "RunComfy rejected the configured token."}
     except RunComfyError as exc:
@@ -67,28 +97,47 @@ def check_token() -> tuple[int, dict]:
 
 
 def clear_token() -> tuple[int, dict]:
-    credentials.clear_token(config_dir())
+    try:
+        credentials.clear_token(config_dir())
+    except OSError as exc:
+        return 400, _write_failed("remove", exc)
     return 200, {"ok": True, **token_status()}
+
+
+def price_answer(model_id: str) -> tuple[int, dict]:
+    """(HTTP status, body) for GET /runcomfy/price: 400 for a model id that may not go into a URL."""
+    try:
+        check_model_id(model_id)
+    except UnsafeUrlError as exc:
+        return 400, {"model_id": None, "available": False, "text": "price unavailable", "error": str(exc)}
+    return 200, price(model_id)
 
 
 def price(model_id: str) -> dict:
     """The model's unit price from GET /models/{id}; never a made-up number."""
+    try:
+        check_model_id(model_id)
+    except UnsafeUrlError as exc:
+        return {"model_id": None, "available": False, "text": "price unavailable", "error": str(exc)}
     now = time.monotonic()
     with _price_lock:
         hit = _price_cache.get(model_id)
         if hit and now - hit[0] < PRICE_TTL:
             return hit[1]
-    info = credentials.resolve_token(config_dir())
     answer = {"model_id": model_id, "available": False, "text": "price unavailable"}
-    if info.token is not None:
-        try:
+    try:
+        info = credentials.resolve_token(config_dir())
+        if info.token is not None:
             doc = shared_client(info.token).model_info(model_id)
             amount, unit = doc.get("base_price_usd"), doc.get("price_unit")
-            if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+            if (isinstance(amount, (int, float)) and not isinstance(amount, bool)
+                    and math.isfinite(amount) and amount >= 0):  # NaN would break the browser's JSON.parse
                 answer = {"model_id": model_id, "available": True, "base_price_usd": float(amount),
                           "price_unit": unit, "text": format_price(amount, unit)}
-        except RunComfyError:
-            pass
+    except ConfigError as exc:
+        answer["error"] = exc.base_message
+    except RunComfyError:
+        pass
     with _price_lock:
         # Failures are cached briefly too, so a broken network is not hammered by every redraw.
         _price_cache[model_id] = (now if answer["available"] else now - PRICE_TTL + 30, answer)

@@ -223,7 +223,7 @@ class RunComfyClient:
         self._origin = origin_of(self.base_url)
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
-        self.download_hosts = download_hosts(extra_download_hosts)
+        self.download_hosts = download_hosts(extra_download_hosts, api_base=self.base_url)
         self.max_download_bytes = max_download_bytes
         self.should_abort = should_abort or (lambda: False)
         self._api = self._session(pool_size)

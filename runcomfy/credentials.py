@@ -1,6 +1,8 @@
 """Where the API token comes from: a saved server-side setting first, then the
 ``RUNCOMFY_API_TOKEN`` environment variable. The saved file is owner-only (0600) and
-written atomically; nothing here ever returns the token to a caller that displays it."""
+written atomically; nothing here ever returns the token to a caller that displays it.
+A token that an HTTP header cannot carry is refused when saved and reported as a ConfigError
+when found in the file or the environment, so it never reaches the network layer."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TOKEN_ENV
+from .config import TOKEN_ENV, token_problem
+from .errors import ConfigError
 from .journal import atomic_write
 
 CREDENTIALS_FILE = "credentials.json"
@@ -38,26 +41,39 @@ def read_saved(config_dir: Path | str | None) -> str | None:
         return None
     try:
         doc = json.loads(credentials_path(config_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
     token = doc.get("api_token") if isinstance(doc, dict) else None
-    return token.strip() if isinstance(token, str) and token.strip() else None
+    token = token.strip() if isinstance(token, str) and token.strip() else None
+    problem = token_problem(token) if token else None
+    if problem:
+        raise ConfigError(f"The saved RunComfy token in {credentials_path(config_dir)} is unusable: {problem} "
+                          "Save it again in Settings > RunComfy, or delete that file.")
+    return token
 
 
 def resolve_token(config_dir: Path | str | None = None) -> TokenInfo:
+    """The token to use. Raises ConfigError (naming the file or the variable, never showing the
+    token) when the one that would be used cannot be sent in an HTTP header."""
     saved = read_saved(config_dir)
     if saved:
         return TokenInfo(saved, SAVED)
     env = os.environ.get(TOKEN_ENV, "").strip()
     if env:
+        problem = token_problem(env)
+        if problem:
+            raise ConfigError(f"The environment variable {TOKEN_ENV} is unusable: {problem} "
+                              "Fix it and restart ComfyUI, or save a token in Settings > RunComfy.")
         return TokenInfo(env, ENVIRONMENT)
     return TokenInfo(None, NONE)
 
 
 def save_token(config_dir: Path | str, token: str) -> None:
+    """Raises ValueError with a clear text for a token an HTTP header cannot carry."""
     token = (token or "").strip()
-    if not token or any(c.isspace() for c in token) or len(token) > 512:
-        raise ValueError("The token must be 1 to 512 characters without spaces.")
+    problem = token_problem(token)
+    if problem:
+        raise ValueError(problem)
     atomic_write(credentials_path(config_dir), json.dumps({"api_token": token}).encode(), mode=0o600)
 
 

@@ -216,7 +216,7 @@ def test_token_route_reports_environment_without_the_token(comfy):
         assert r.status_code == 200, path
         assert r.json() == {"configured": True, "source": "environment"}, r.text
         assert comfy.token not in r.text
-    r = comfy.post("/api/runcomfy/token/test")
+    r = comfy.post("/api/runcomfy/token/test", headers={"X-RunComfy-Request": "1"})
     assert r.status_code == 200 and r.json().get("ok") is True, r.text
     assert comfy.token not in r.text
 

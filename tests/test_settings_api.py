@@ -62,3 +62,61 @@ def test_price_from_model_endpoint_cached_and_never_made_up(api, monkeypatch):
     sa.price("wan-ai/wan-2-6/image-to-image")
     assert emu.count("model") == calls  # cached
     assert sa.price("nobody/none")["text"] == "price unavailable"
+
+
+@pytest.mark.parametrize("bad,what", [("tok\nen", "line break"), ("tok\u00e9n", "U+00E9"), ("to\x01ken", "U+0001"),
+                                      ("tok en", "a space")])
+def test_a_token_a_header_cannot_carry_is_refused_before_any_call(api, bad, what):
+    sa, emu, cfg = api
+    status, body = sa.save_token(bad)
+    assert status == 400 and body["ok"] is False and what in body["error"] and "not saved" in body["error"]
+    assert emu.calls == [] and not (cfg / "credentials.json").exists()
+
+
+def test_an_unusable_environment_token_is_reported_not_retried(api, monkeypatch):
+    sa, emu, cfg = api
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", "good-part\nbad-part")
+    status, body = sa.check_token()
+    assert status == 200 and body["ok"] is False and "RUNCOMFY_API_TOKEN" in body["error"]
+    assert "line break" in body["error"] and "good-part" not in json.dumps(body)
+    st = sa.token_status()
+    assert st["configured"] is False and st["source"] == "environment" and "RUNCOMFY_API_TOKEN" in st["error"]
+    assert sa.price("wan-ai/wan-2-6/image-to-image")["text"] == "price unavailable"
+    assert emu.calls == []
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:99999/v1", "https://model-api.runcomfy.net:notaport/v1"])
+def test_a_bad_base_url_port_is_a_json_error_on_every_route(api, monkeypatch, base):
+    sa, emu, cfg = api
+    monkeypatch.setenv("RUNCOMFY_MODEL_API_BASE", base)
+    status, body = sa.save_token(TOKEN)
+    assert status == 400 and "RUNCOMFY_MODEL_API_BASE" in body["error"] and base in body["error"]
+    assert not (cfg / "credentials.json").exists()
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+    status, body = sa.check_token()
+    assert status == 200 and body["ok"] is False and "RUNCOMFY_MODEL_API_BASE" in body["error"]
+    answer = sa.price("wan-ai/wan-2-6/image-to-image")
+    assert answer["available"] is False and "RUNCOMFY_MODEL_API_BASE" in answer["error"]
+    assert TOKEN not in json.dumps(answer)
+
+
+@pytest.mark.parametrize("mid", ["wan-ai/../../requests/x", "a", "a/b?c=d", "a/%2e%2e/b", "a/b/c/d/e"])
+def test_price_model_id_is_validated_before_it_goes_into_a_url(api, monkeypatch, mid):
+    sa, emu, cfg = api
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+    status, body = sa.price_answer(mid)
+    assert status == 400 and body["available"] is False and "Model id" in body["error"]
+    assert emu.calls == []
+    status, body = sa.price_answer("wan-ai/wan-2-6/image-to-image")
+    assert status == 200 and body["available"] is True
+
+
+def test_an_unwritable_config_folder_is_a_clear_error(api, monkeypatch, tmp_path):
+    sa, emu, cfg = api
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(blocker))
+    status, body = sa.save_token(TOKEN)
+    assert status == 400 and body["ok"] is False and str(blocker) in body["error"] and "writable" in body["error"]
+    status, body = sa.clear_token()
+    assert status == 400 and "writable" in body["error"]

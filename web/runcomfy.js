@@ -50,7 +50,8 @@ function setting(id, fallback) {
 async function callJson(path, options = {}) {
   let response;
   try {
-    response = await api.fetchApi(path, options);
+    // The pack's routes refuse writes without this header: a cross-site page cannot send it.
+    response = await api.fetchApi(path, { ...options, headers: { ...(options.headers || {}), "X-RunComfy-Request": "1" } });
   } catch (err) {
     return { status: 0, body: { error: `Could not reach the ComfyUI server: ${err?.message || err}` } };
   }

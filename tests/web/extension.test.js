@@ -166,6 +166,11 @@ test("token row: shows the status, sends the token to the server only, shows ser
   assert.equal(input.value, "", "the field is emptied once saved");
   const post = fetchCalls.filter((c) => c.options.method === "POST" && c.route === "/runcomfy/token").at(-1);
   assert.deepEqual(JSON.parse(post.options.body), { token: "good-token" });
+  // The routes refuse writes without JSON and the pack's header (nodes/origin_guard.py).
+  assert.equal(post.options.headers["Content-Type"], "application/json");
+  for (const c of fetchCalls) {
+    assert.equal(c.options.headers?.["X-RunComfy-Request"], "1", `${c.route} sends X-RunComfy-Request: 1`);
+  }
 
   button("Test").click();
   await flush(); await flush();
