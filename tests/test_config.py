@@ -115,3 +115,34 @@ def test_tokens_a_header_cannot_carry(token, what):
 def test_header_safe_tokens_pass():
     assert token_problem("rc_AbC-123.def_~+/=") is None
     assert token_problem("0f8fad5b-d9cb-469f-a165-70867728950e") is None
+
+
+def test_a_client_of_the_real_api_never_fetches_a_result_from_this_machine(start_emulator):
+    """Over real sockets: the emulator's own client downloads its result; a client configured for
+    the real HTTPS API refuses the very same loopback URL without opening a connection."""
+    import time
+
+    from runcomfy import media
+    from runcomfy.client import SUCCEEDED, RunComfyClient
+    from runcomfy.samples import sample_image
+
+    token = "tok-loopback-rule-1"
+    emu = start_emulator(token, processing_time=0.1)
+    local = RunComfyClient(token, emu.base_url)
+    uri = media.to_data_uri(media.encode_png(sample_image(1, 400, 400)), "image/png")
+    rid = local.submit("wan-ai/wan-2-6/image-to-image",
+                       {"prompt": "x", "image_urls": [uri], "image_size": "1024*1024 (1:1)"}).request_id
+    end = time.monotonic() + 10
+    while local.status(rid).state != SUCCEEDED:
+        assert time.monotonic() < end, "job did not finish"
+        time.sleep(0.05)
+    url = local.result(rid).output_urls[0]
+    assert local.download(url) == emu.file_bytes(rid, 0)
+    files = emu.count("file")
+    real = RunComfyClient(token, DEFAULT_BASE_URL)
+    for candidate in (url, url.replace("127.0.0.1", "localhost")):
+        with pytest.raises(UnsafeUrlError, match="only when RUNCOMFY_MODEL_API_BASE is itself a loopback"):
+            real.download(candidate)
+    assert emu.count("file") == files
+    local.close()
+    real.close()
