@@ -202,7 +202,7 @@ def _writes_to_file(fn):
 
 @_writes_to_file
 def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioClip | None = None, *,
-                  dst: str | os.PathLike | None = None) -> bytes | None:
+                  dst: str | os.PathLike | None = None, metadata: dict | None = None) -> bytes | None:
     """uint8 ``NxHxWx3`` RGB frames (an array, or an iterable of ``HxWx3`` arrays, so a caller can
     convert in chunks) at ``fps`` -> MP4 with ``H264_SETTINGS``, plus the audio clip as AAC
     (kept whole, even when longer or shorter than the frames: nothing of it is cut).
@@ -218,6 +218,7 @@ def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioCl
     h, w = first.shape[:2]
     out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
     try:
+        out.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
         vs = _add_video_stream(out, rate, w, h)
         as_ = _add_audio_stream(out, audio.sample_rate, audio.layout_name) if audio is not None else None
         sent = 0          # audio samples muxed so far
