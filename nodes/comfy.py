@@ -119,3 +119,40 @@ class Progress:
                           getattr(srv, "client_id", None))
         except Exception as exc:
             log.debug("runcomfy: could not send progress text: %s", exc)
+
+
+def register_node_classes(classes: dict, display_names: dict, like: type | None = None) -> bool:
+    """Adds (or replaces) node classes in ComfyUI's own registry after start-up, so /object_info
+    lists them and prompts can use them; the browser still has to reload its node definitions.
+    ComfyUI reads ``nodes.NODE_CLASS_MAPPINGS`` on every /object_info and every prompt, which is
+    what makes this work; it must run on the server's event loop thread (see
+    ``call_on_server_loop``) so no request iterates the dict while it changes. False when
+    ComfyUI's registry is not there (tests, scripts)."""
+    import sys
+    registry = sys.modules.get("nodes")     # ComfyUI's nodes.py, imported long before custom nodes
+    if not hasattr(registry, "load_custom_node"):
+        return False
+    mapping = getattr(registry, "NODE_CLASS_MAPPINGS", None)
+    names = getattr(registry, "NODE_DISPLAY_NAME_MAPPINGS", None)
+    if not isinstance(mapping, dict) or not isinstance(names, dict) or mapping is classes:
+        return False
+    module = getattr(like, "RELATIVE_PYTHON_MODULE", None)
+    for key, cls in classes.items():
+        if module and not hasattr(cls, "RELATIVE_PYTHON_MODULE"):
+            cls.RELATIVE_PYTHON_MODULE = module   # what ComfyUI sets on classes it loaded itself
+        mapping[key] = cls
+    names.update({k: v for k, v in display_names.items() if k in classes})
+    return True
+
+
+def call_on_server_loop(fn) -> bool:
+    """Runs ``fn()`` on ComfyUI's event loop thread (from any thread); False without a server."""
+    srv = prompt_server()
+    loop = getattr(srv, "loop", None)
+    if loop is None:
+        return False
+    try:
+        loop.call_soon_threadsafe(fn)
+        return True
+    except RuntimeError:     # loop closed: ComfyUI is shutting down
+        return False

@@ -398,10 +398,10 @@ class _TimedClient(RunComfyClient):
         super().__init__(*args, **kwargs)
         self.status_seconds: list[float] = []
 
-    def status(self, request_id):
+    def status(self, request_id, **kwargs):
         t = time.monotonic()
         try:
-            return super().status(request_id)
+            return super().status(request_id, **kwargs)
         finally:
             self.status_seconds.append(time.monotonic() - t)
 

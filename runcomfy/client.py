@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import random
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from . import __version__
 from .config import (check_download_url, check_request_id, download_hosts, origin_of,
                      resolve_base_url)
-from .errors import (ApiError, AuthError, BadResponseError, ConfigError, DownloadError,
+from .errors import (AnswerTooLargeError, ApiError, AuthError, BadResponseError, ConfigError, DownloadError,
                      InsufficientBalanceError, Interrupted, NotFoundError, PermissionDeniedError,
                      RateLimitError, RemoteValidationError, RunComfyError, ServerError,
                      SubmitOutcomeUnknownError, TransportError, UnsafeUrlError)
 from .jsonbody import dumps_bytes
+from .transport.answers import (MAX_JSON_BYTES, NotJson, TooLarge, finite_number, parse_json, read_capped,
+                                redact, redact_text)
+from .transport.deadlines import Call, TrackedAdapter, running
 
 USER_AGENT = f"comfyui-runcomfy-model-api/{__version__}"
 
@@ -41,6 +47,15 @@ _STATE_NAMES = {
 }
 
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+# Total deadlines, seconds, whatever the server does (one call, not its retries). A submit
+# carries up to 64 MB of inline media, which takes minutes on a slow uplink.
+CALL_DEADLINE = 60.0
+SUBMIT_DEADLINE = 600.0
+DOWNLOAD_DEADLINE = 600.0
+CANCEL_DEADLINE = 15.0
+# Numbers outside these ranges are treated as "not reported", never trusted or crashed on.
+MAX_QUEUE_POSITION = 1_000_000
+MAX_COST_USD = 100_000.0
 _MESSAGE_KEYS = ("error_message", "message", "error", "detail", "msg")
 
 
@@ -98,6 +113,8 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     max_elapsed: float = 120.0
     submit_max_attempts: int = 4
+    # Result files may 404 for a while after the job succeeded (storage lag): keep trying this long.
+    download_window: float = 120.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
@@ -180,6 +197,9 @@ def error_from_response(http_status: int, body: Any, *, request_id: str | None =
         return NotFoundError(f"{what}: not found.", **kw)
     if code == 422001 or http_status == 422:
         return RemoteValidationError(f"{what}: the inputs were rejected.", **kw)
+    if http_status == 413:
+        from .errors import RequestTooLargeError
+        return RequestTooLargeError(f"{what}: the request is too large for the service.", **kw)
     if http_status == 429:
         return RateLimitError(f"{what}: rate limited.", retry_after=retry_after, **kw)
     if code == 500001 or http_status >= 500:
@@ -188,6 +208,8 @@ def error_from_response(http_status: int, body: Any, *, request_id: str | None =
 
 
 def _is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, AnswerTooLargeError):
+        return False   # asking again would only fetch the same oversized answer
     return isinstance(exc, (RateLimitError, ServerError, BadResponseError, TransportError))
 
 
@@ -214,17 +236,25 @@ class RunComfyClient:
                  retry: RetryPolicy | None = None,
                  extra_download_hosts: tuple[str, ...] = (),
                  max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+                 max_json_bytes: int = MAX_JSON_BYTES,
+                 call_deadline: float = CALL_DEADLINE, submit_deadline: float = SUBMIT_DEADLINE,
+                 download_deadline: float = DOWNLOAD_DEADLINE,
                  should_abort: Callable[[], bool] | None = None,
-                 pool_size: int = 32):
-        if not token or not str(token).strip():
+                 pool_size: int = 32, allow_anonymous: bool = False):
+        # allow_anonymous: reads of the public catalog go out without a token when none is set.
+        if (not token or not str(token).strip()) and not allow_anonymous:
             raise ConfigError("No RunComfy API token is configured.")
-        self._token = str(token).strip()
+        self._token = str(token).strip() if token and str(token).strip() else None
         self.base_url = resolve_base_url(base_url)
         self._origin = origin_of(self.base_url)
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
-        self.download_hosts = download_hosts(extra_download_hosts, api_base=self.base_url)
+        self.download_hosts = download_hosts(extra_download_hosts, self.base_url)
         self.max_download_bytes = max_download_bytes
+        self.max_json_bytes = max_json_bytes
+        self.call_deadline = call_deadline
+        self.submit_deadline = submit_deadline
+        self.download_deadline = download_deadline
         self.should_abort = should_abort or (lambda: False)
         self._api = self._session(pool_size)
         self._files = self._session(pool_size)
@@ -236,7 +266,7 @@ class RunComfyClient:
     def _session(pool_size: int) -> requests.Session:
         s = requests.Session()
         s.trust_env = False  # no proxy/.netrc credentials injected behind our back
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = TrackedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         s.mount("https://", adapter)
         s.mount("http://", adapter)
         s.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -254,79 +284,137 @@ class RunComfyClient:
     def _auth_headers(self, url: str) -> dict:
         if origin_of(url) != self._origin:
             raise UnsafeUrlError("Refusing to send the API token to a host other than the configured API origin.")
+        if self._token is None:
+            return {}
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _sleep(self, seconds: float) -> None:
+    def _secrets(self) -> tuple[str, ...]:
+        if self._token is None:       # an anonymous catalog read has nothing to hide
+            return ()
+        return (self._token, quote(self._token, safe=""))
+
+    def scrub(self, exc: BaseException) -> BaseException:
+        """Remove the token from an error's texts: servers sometimes echo the Authorization
+        header (or the whole request) in their error message."""
+        sec = self._secrets()
+        if isinstance(exc, RunComfyError):
+            for attr in ("base_message", "server_message"):
+                val = getattr(exc, attr, None)
+                if isinstance(val, str):
+                    setattr(exc, attr, redact_text(val, sec))
+            if getattr(exc, "detail", None) is not None:
+                exc.detail = redact(exc.detail, sec)
+        exc.args = tuple(redact_text(a, sec) if isinstance(a, str) else a for a in exc.args)
+        return exc
+
+    def _sleep(self, seconds: float, abortable: bool = True) -> None:
         end = time.monotonic() + seconds
         while True:
-            if self.should_abort():
+            if abortable and self.should_abort():
                 raise Interrupted("Stopped by the user while waiting to retry.")
             left = end - time.monotonic()
             if left <= 0:
                 return
             time.sleep(min(0.05, left))
 
+    def _deadline(self, budget: float, until: float | None) -> float:
+        end = time.monotonic() + budget
+        return min(end, until) if until is not None else end
+
+    def _timeouts(self, call: Call) -> tuple[float, float]:
+        left = max(0.05, call.remaining())
+        return (min(self.timeout[0], left), min(self.timeout[1], left))
+
+    def _killed_error(self, call: Call, context: str, request_id, budget_text: str) -> RunComfyError:
+        if call.killed == "stopped":
+            return Interrupted(f"{context}: stopped by the user while the call was in flight.", request_id=request_id)
+        return TransportError(f"{context}: no complete answer within the total deadline ({budget_text}); "
+                              "the connection was closed.", maybe_received=True, request_id=request_id)
+
     def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
-              context: str = "", fresh_connection: bool = False) -> dict:
+              context: str = "", fresh_connection: bool = False, until: float | None = None,
+              budget: float | None = None, abortable: bool = True) -> dict:
         headers = self._auth_headers(url)
         data = None
         if json_body is not None:
             data = dumps_bytes(json_body)
             headers["Content-Type"] = "application/json"
+        what = context or "RunComfy API"
         session = self._api
         if fresh_connection:
             # A pooled keep-alive connection that the server closed meanwhile fails exactly like
             # "sent, answer lost"; a submit must never become ambiguous for that reason.
             session = self._session(1)
             headers["Connection"] = "close"
+        budget = self.call_deadline if budget is None else budget
+        call = Call(self._deadline(budget, until), self.should_abort if abortable else None)
+        budget_text = f"{max(0.0, call.remaining()):.0f} s"
         try:
-            resp = session.request(method, url, data=data, params=params, headers=headers,
-                                   timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            never = _never_connected(exc)
-            kind = "could not connect" if never else "connection lost or timed out"
-            raise TransportError(f"{context or 'RunComfy API'}: {kind} ({type(exc).__name__}).",
-                                 maybe_received=not never, request_id=request_id) from None
+            with running(call):
+                if call.killed:
+                    raise self._killed_error(call, what, request_id, budget_text)
+                try:
+                    resp = session.request(method, url, data=data, params=params, headers=headers,
+                                           timeout=self._timeouts(call), allow_redirects=False, stream=True)
+                    try:
+                        raw = read_capped(resp, self.max_json_bytes)
+                    finally:
+                        resp.close()
+                except TooLarge as exc:
+                    raise AnswerTooLargeError(
+                        f"{what}: refused an answer {exc}: the client accepts at most "
+                        f"{self.max_json_bytes // (1024 * 1024)} MB of JSON.",
+                        http_status=resp.status_code, request_id=request_id) from None
+                except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+                    if call.killed:
+                        raise self._killed_error(call, what, request_id, budget_text) from None
+                    never = isinstance(exc, requests.RequestException) and _never_connected(exc)
+                    kind = "could not connect" if never else "connection lost or timed out"
+                    raise TransportError(f"{what}: {kind} ({type(exc).__name__}).",
+                                         maybe_received=not never, request_id=request_id) from None
         finally:
             if session is not self._api:
                 session.close()
-        text = resp.text
+        text = redact_text(raw.decode("utf-8", errors="replace"), self._secrets())
+        problem = None
         try:
-            body = json.loads(text) if text.strip() else {}
-        except ValueError:
-            body = None
+            body = redact(parse_json(text), self._secrets()) if text.strip() else {}
+        except NotJson as exc:
+            body, problem = None, str(exc)
         if resp.status_code >= 400 or resp.status_code in (301, 302, 303, 307, 308):
             raise error_from_response(resp.status_code, body if body is not None else text[:300],
                                       request_id=request_id,
                                       retry_after=_parse_retry_after(resp.headers.get("Retry-After")),
                                       context=context)
         if not isinstance(body, dict):
-            raise BadResponseError(f"{context or 'RunComfy API'}: the answer was not the expected JSON object.",
+            why = problem or "it is not a JSON object"
+            raise BadResponseError(f"{what}: the answer was not the expected JSON object: {why}.",
                                    http_status=resp.status_code, request_id=request_id)
         if body.get("error_code") not in (None, 0, "0", ""):
-            # Some RunComfy services report errors with HTTP 200.
-            raise error_from_response(resp.status_code if resp.status_code >= 400 else 0, body,
-                                      request_id=request_id, context=context)
+            # Some RunComfy services report errors with HTTP 200: show the real status.
+            raise error_from_response(resp.status_code, body, request_id=request_id, context=context)
         return body
 
     def _read(self, method: str, path: str, *, params=None, request_id=None, context="",
-              json_body=None) -> dict:
-        """A call that changes nothing billable: retried on transient failures."""
+              json_body=None, until: float | None = None, abortable: bool = True) -> dict:
+        """A call that changes nothing billable: retried on transient failures, within
+        ``retry.max_elapsed`` and the absolute ``until`` (time.monotonic())."""
         url = self._url(path)
         start = time.monotonic()
         attempt = 0
         while True:
             try:
                 return self._once(method, url, params=params, request_id=request_id, context=context,
-                                  json_body=json_body)
+                                  json_body=json_body, until=until, abortable=abortable)
             except RunComfyError as exc:
                 attempt += 1
                 if not _is_retryable(exc) or attempt >= self.retry.max_attempts:
-                    raise
+                    raise self.scrub(exc)
                 wait = self.retry.delay(attempt - 1, getattr(exc, "retry_after", None))
-                if time.monotonic() - start + wait > self.retry.max_elapsed:
-                    raise
-                self._sleep(wait)
+                now = time.monotonic()
+                if now - start + wait > self.retry.max_elapsed or (until is not None and now + wait >= until):
+                    raise self.scrub(exc)
+                self._sleep(wait, abortable)
 
     # --- endpoints --------------------------------------------------------------------
 
@@ -338,11 +426,25 @@ class RunComfyClient:
         return "/models/" + "/".join(quote(s, safe="") for s in segments)
 
     def submit(self, model_id: str, payload: dict) -> Submission:
+        if self._token is None:
+            raise ConfigError("No RunComfy API token is configured.")
+        try:
+            return self._submit(model_id, payload)
+        except RunComfyError as exc:
+            if getattr(exc, "http_status", None) == 413:
+                # Which parts made it too large is what the user needs to act on.
+                said = exc.server_message if not str(exc.server_message or "").lstrip().startswith("<") else None
+                exc = type(exc)(f"Submit: the request is too large ({exc.parts(payload)}).",
+                                http_status=413, error_code=exc.error_code, server_message=said)
+            raise self.scrub(exc)
+
+    def _submit(self, model_id: str, payload: dict) -> Submission:
         url = self._url(self.model_path(model_id))
         attempt = 0
         while True:
             try:
-                body = self._once("POST", url, json_body=payload, context="Submit", fresh_connection=True)
+                body = self._once("POST", url, json_body=payload, context="Submit", fresh_connection=True,
+                                  budget=self.submit_deadline)
                 break
             except (RateLimitError, TransportError) as exc:
                 # Only these two are certain "not taken" outcomes, and a transport error only
@@ -359,6 +461,11 @@ class RunComfyClient:
                 if attempt >= self.retry.submit_max_attempts:
                     raise
                 self._sleep(self.retry.delay(attempt - 1, getattr(exc, "retry_after", None)))
+            except Interrupted:
+                raise SubmitOutcomeUnknownError(
+                    "Stopped while the submit was being sent or answered: it may have reached RunComfy "
+                    "and been accepted (billed). It was NOT re-sent; if it was accepted it will appear in "
+                    "your RunComfy request history.") from None
             except (ServerError, BadResponseError) as exc:
                 raise SubmitOutcomeUnknownError(
                     f"The submit's outcome is unknown ({exc.base_message}). It was NOT re-sent, "
@@ -366,42 +473,63 @@ class RunComfyClient:
                     "request history.",
                     server_message=exc.server_message) from None
         rid = body.get("request_id")
-        if not isinstance(rid, str):
-            raise SubmitOutcomeUnknownError("The submit was answered without a request id; it was NOT re-sent.")
-        return Submission(request_id=check_request_id(rid), raw=body)
+        try:
+            rid = check_request_id(rid) if isinstance(rid, str) else None
+        except UnsafeUrlError:
+            rid = None
+        if rid is None:
+            shown = body.get("request_id")
+            shown = repr(shown)[:60] if shown is not None else "none"
+            raise SubmitOutcomeUnknownError(
+                f"The submit was answered with HTTP 200 but without a usable request id (got {shown}): it "
+                "may have been accepted and billed. It was NOT re-sent; look for it in your RunComfy "
+                "request history.")
+        return Submission(request_id=rid, raw=body)
 
-    def status(self, request_id: str) -> JobStatus:
+    def status(self, request_id: str, *, until: float | None = None) -> JobStatus:
         rid = check_request_id(request_id)
-        body = self._read("GET", f"/requests/{rid}/status", request_id=rid, context="Status")
+        body = self._read("GET", f"/requests/{rid}/status", request_id=rid, context="Status", until=until)
         raw_status = body.get("status")
-        qp = body.get("queue_position")
-        return JobStatus(rid, normalize_state(raw_status), str(raw_status),
-                         int(qp) if isinstance(qp, (int, float)) and not isinstance(qp, bool) else None, body)
+        qp = finite_number(body.get("queue_position"), 0, MAX_QUEUE_POSITION)
+        return JobStatus(rid, self._state(raw_status, rid), str(raw_status),
+                         int(qp) if qp is not None else None, body)
 
-    def result(self, request_id: str, include_cost: bool = True) -> JobResult:
+    def _state(self, raw, rid) -> str:
+        try:
+            return normalize_state(raw)
+        except BadResponseError as exc:
+            exc.request_id = rid
+            raise self.scrub(BadResponseError(exc.base_message, request_id=rid)) from None
+
+    def result(self, request_id: str, include_cost: bool = True, *, until: float | None = None) -> JobResult:
         rid = check_request_id(request_id)
         params = {"include_cost": "true"} if include_cost else None
-        body = self._read("GET", f"/requests/{rid}/result", params=params, request_id=rid, context="Result")
+        body = self._read("GET", f"/requests/{rid}/result", params=params, request_id=rid, context="Result",
+                          until=until)
         raw_status = body.get("status")
-        state = normalize_state(raw_status)
+        state = self._state(raw_status, rid)
         output = body.get("output") if isinstance(body.get("output"), dict) else {}
         urls = output_urls(output)
         err = body.get("error")
-        cost = body.get("cost")
+        created, finished = body.get("created_at"), body.get("finished_at")
         return JobResult(
             request_id=rid, state=state, raw_status=str(raw_status), output_urls=urls, output=output,
-            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
-            created_at=body.get("created_at"), finished_at=body.get("finished_at"),
-            error_message=message_of(err) if isinstance(err, dict) else (str(err) if err else None),
+            cost=finite_number(body.get("cost"), 0, MAX_COST_USD),
+            created_at=created if isinstance(created, str) else None,
+            finished_at=finished if isinstance(finished, str) else None,
+            error_message=message_of(err) if isinstance(err, dict) else (str(err)[:2000] if err else None),
             raw=body,
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:
         rid = check_request_id(request_id)
-        # Cancelling twice is harmless, so it is retried like a read.
-        body = self._read("POST", f"/requests/{rid}/cancel", request_id=rid, context="Cancel")
-        return CancelOutcome(rid, str(body.get("outcome") or body.get("status") or "unknown"),
-                             body.get("status"), body)
+        # Cancelling twice is harmless, so it is retried like a read. It is sent *because* the
+        # user pressed Stop, so Stop must not abort it; its own deadline bounds it.
+        body = self._read("POST", f"/requests/{rid}/cancel", request_id=rid, context="Cancel",
+                          until=time.monotonic() + CANCEL_DEADLINE, abortable=False)
+        outcome = body.get("outcome") or body.get("status") or "unknown"
+        status = body.get("status")
+        return CancelOutcome(rid, str(outcome)[:100], status if isinstance(status, str) else None, body)
 
     def model_info(self, model_id: str) -> dict:
         return self._read("GET", self.model_path(model_id), context="Model info")
@@ -412,65 +540,141 @@ class RunComfyClient:
 
     # --- downloads ------------------------------------------------------------------------
 
-    def download(self, url: str, *, max_bytes: int | None = None) -> bytes:
-        """Fetch one result file: no token, allow-listed hosts only, capped in size, retried."""
-        limit = max_bytes or self.max_download_bytes
-        attempt = 0
+    def download(self, url: str, *, max_bytes: int | None = None, window: float | None = None,
+                 until: float | None = None) -> bytes:
+        """Fetch one result file into memory: no token, allow-listed hosts only, capped in size,
+        retried (a 404 too: storage can trail the job) for up to ``window`` seconds."""
+        sink = _MemorySink()
+        self._download(url, sink, max_bytes or self.max_download_bytes, window, until)
+        return sink.value()
+
+    def download_to_file(self, url: str, path, *, max_bytes: int | None = None, window: float | None = None,
+                         until: float | None = None) -> int:
+        """Stream one result file to ``path`` (a temp file next to it, renamed when complete), with
+        the same host rules, retries, deadline and cap as ``download``. Returns the byte count."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sink = _FileSink(target)
+        try:
+            self._download(url, sink, max_bytes or self.max_download_bytes, window, until)
+            return sink.commit()
+        finally:
+            sink.discard()
+
+    def _download(self, url: str, sink, limit: int, window: float | None, until: float | None) -> None:
+        window = self.retry.download_window if window is None else window
         start = time.monotonic()
+        end = start + window if until is None else min(start + window, until)
+        attempt = 0
         while True:
             try:
-                return self._download_once(url, limit)
+                sink.reset()
+                return self._download_once(url, limit, sink, end)
             except (DownloadError, TransportError, ServerError) as exc:
                 attempt += 1
                 if isinstance(exc, DownloadError) and not getattr(exc, "transient", False):
-                    raise
-                wait = self.retry.delay(attempt - 1, None)
-                if attempt >= self.retry.max_attempts + 2 or time.monotonic() - start + wait > self.retry.max_elapsed:
-                    final = DownloadError(f"Could not download {url} after {attempt} attempts: {exc.base_message}")
-                    # "The file is gone" (e.g. expired storage) differs from "the network is down".
-                    final.gone = getattr(exc, "http_status", None) == 404
-                    raise final from None
+                    raise self.scrub(exc)
+                wait = min(self.retry.delay(min(attempt - 1, 6), None), self.retry.max_delay)
+                if time.monotonic() + wait >= end:
+                    final = DownloadError(f"Could not download {url} after {attempt} attempts over "
+                                          f"{time.monotonic() - start:.0f} s: {exc.base_message}")
+                    final.transient = True
+                    final.http_status = getattr(exc, "http_status", None)
+                    raise self.scrub(final) from None
                 self._sleep(wait)
 
-    def _download_once(self, url: str, limit: int) -> bytes:
+    def _download_once(self, url: str, limit: int, sink, end: float) -> None:
         current = url
         for _hop in range(5):
             check_download_url(current, self.download_hosts)
-            try:
-                resp = self._files.get(current, timeout=self.timeout, stream=True, allow_redirects=False,
-                                       headers={"Accept": "*/*"})
-            except requests.RequestException as exc:
-                raise TransportError(f"Download of {current}: {type(exc).__name__}", maybe_received=True) from None
-            with resp:
-                if resp.is_redirect:
-                    target = urljoin(current, resp.headers.get("Location", ""))
-                    if current.startswith("https://") and not target.startswith("https://"):
-                        raise UnsafeUrlError(f"Refusing redirect from https to {target!r}.")
-                    current = target
-                    continue
-                if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code == 429:
-                    # Storage can lag behind the job's completion for a moment.
-                    raise _transient(f"Download of {current} answered HTTP {resp.status_code}.",
-                                     http_status=resp.status_code)
-                if resp.status_code != 200:
-                    raise DownloadError(f"Download of {current} answered HTTP {resp.status_code}.")
-                declared = resp.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise DownloadError(f"Result file {current} is {int(declared)} bytes, over the {limit}-byte limit.")
-                chunks, total = [], 0
+            call = Call(min(end, time.monotonic() + self.download_deadline), self.should_abort)
+            with running(call):
                 try:
-                    for chunk in resp.iter_content(256 * 1024):
-                        total += len(chunk)
-                        if total > limit:
-                            raise DownloadError(f"Result file {current} is over the {limit}-byte limit.")
-                        chunks.append(chunk)
-                except requests.RequestException as exc:
-                    raise _transient(f"Download of {current} broke off ({type(exc).__name__}).") from None
-                data = b"".join(chunks)
-                if declared is not None and declared.isdigit() and len(data) != int(declared):
-                    raise _transient(f"Download of {current} was truncated ({len(data)} of {declared} bytes).")
-                return data
+                    resp = self._files.get(current, timeout=self._timeouts(call), stream=True,
+                                           allow_redirects=False, headers={"Accept": "*/*"})
+                except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+                    if call.killed == "stopped":
+                        raise Interrupted(f"Download of {current}: stopped by the user.") from None
+                    raise TransportError(f"Download of {current}: {type(exc).__name__}", maybe_received=True) from None
+                with resp:
+                    if resp.is_redirect:
+                        target = urljoin(current, resp.headers.get("Location", ""))
+                        if current.startswith("https://") and not target.startswith("https://"):
+                            raise UnsafeUrlError(f"Refusing redirect from https to {target!r}.")
+                        current = target
+                        continue
+                    if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code == 429:
+                        # Storage can lag behind the job's completion for a while.
+                        raise _transient(f"Download of {current} answered HTTP {resp.status_code}.",
+                                         http_status=resp.status_code)
+                    if resp.status_code != 200:
+                        raise DownloadError(f"Download of {current} answered HTTP {resp.status_code}.")
+                    declared = resp.headers.get("Content-Length")
+                    if declared is not None and declared.isdigit() and int(declared) > limit:
+                        raise DownloadError(f"Result file {current} is {int(declared)} bytes, over the {limit}-byte limit.")
+                    total = 0
+                    try:
+                        for chunk in resp.iter_content(256 * 1024):
+                            total += len(chunk)
+                            if total > limit:
+                                raise DownloadError(f"Result file {current} is over the {limit}-byte limit.")
+                            sink.write(chunk)
+                    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+                        if call.killed == "stopped":
+                            raise Interrupted(f"Download of {current}: stopped by the user.") from None
+                        why = "took longer than its deadline" if call.killed else f"broke off ({type(exc).__name__})"
+                        raise _transient(f"Download of {current} {why}.") from None
+                    if declared is not None and declared.isdigit() and total != int(declared):
+                        raise _transient(f"Download of {current} was truncated ({total} of {declared} bytes).")
+                    return
         raise DownloadError(f"Too many redirects downloading {url}.")
+
+
+class _MemorySink:
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def reset(self):
+        self._parts = []
+
+    def write(self, chunk: bytes):
+        self._parts.append(chunk)
+
+    def value(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class _FileSink:
+    def __init__(self, target: Path):
+        self.target = target
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+        self.tmp = Path(tmp)
+        self.fh = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def reset(self):
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.size = 0
+
+    def write(self, chunk: bytes):
+        self.fh.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> int:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self.tmp, self.target)
+        return self.size
+
+    def discard(self):
+        if not self.fh.closed:
+            self.fh.close()
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
 
 
 def _transient(message: str, http_status: int | None = None) -> DownloadError:

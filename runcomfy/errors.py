@@ -107,6 +107,30 @@ class RemoteValidationError(ApiError):
     hint = "The service rejected the inputs."
 
 
+class RequestTooLargeError(ApiError):
+    """HTTP 413: the service refused the request body for its size (nothing was accepted)."""
+
+    hint = ("Nothing was accepted or charged. Send large videos or audio as https URLs (a pre-signed "
+            "link works) instead of inline, or shorten them.")
+
+    @staticmethod
+    def parts(payload: dict) -> str:
+        """"2.4 MiB in total: videos[1] 1.9 MiB, image 0.5 MiB, other fields 0.0 MiB", largest first."""
+        sizes, rest = [], 0
+        for key, value in payload.items():
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                if isinstance(item, str) and item.startswith("data:"):
+                    sizes.append((f"{key}[{i + 1}]" if isinstance(value, list) else key, len(item)))
+                else:
+                    rest += len(str(item))
+        sizes.sort(key=lambda s: -s[1])
+        total = sum(n for _, n in sizes) + rest
+        text = ", ".join(f"{k} {n / 1048576:.1f} MiB" for k, n in sizes)
+        return f"{total / 1048576:.1f} MiB in total" + (f": {text}, other fields {rest / 1048576:.1f} MiB"
+                                                         if sizes else "")
+
+
 class RateLimitError(ApiError):
     def __init__(self, *args, retry_after: float | None = None, **kwargs):
         self.retry_after = retry_after
@@ -160,3 +184,35 @@ class DownloadError(RunComfyError):
 
 class UnsafeUrlError(RunComfyError):
     """A URL was refused: wrong scheme, host not allowed, or a malformed request id."""
+
+
+class AnswerTooLargeError(BadResponseError):
+    """An API answer was larger than the client accepts; it was not read to the end."""
+
+
+class EarlierSubmitUncertainError(RunComfyError):
+    """An earlier submit of exactly these inputs may have been accepted and billed, and its
+    answer never arrived: nothing is sent until the user says how to proceed."""
+
+    def __init__(self, message: str, *, resubmit_code: str | None = None, submitted_at: float | None = None):
+        self.resubmit_code = resubmit_code
+        self.submitted_at = submitted_at
+        super().__init__(message)
+
+
+class JournalError(RunComfyError):
+    """The journal cannot be read or written. Raised before a submit: nothing was sent."""
+
+
+class JournalWriteError(RunComfyError):
+    """A journal write failed after the server accepted a submit; the request id is kept in
+    this process's memory and carried by this error."""
+
+
+class ResultLimitError(RunComfyError):
+    """A finished job's results break a memory limit (file count, decoded pixels). The job was
+    paid for: ``urls`` lists every result file so nothing is lost."""
+
+    def __init__(self, message: str, *, urls: list[str] | None = None, request_id: str | None = None):
+        self.urls = list(urls or [])
+        super().__init__(message, request_id=request_id)

@@ -6,11 +6,17 @@ import threading
 from runcomfy.journal import PENDING, SUBMIT_UNKNOWN, SUCCEEDED, Journal
 
 
+def submitted(j, fp, rid, model="m/x"):
+    c = j.claim(fp, model)
+    assert c.action == "submit"
+    j.record_submitted(c, rid)
+
+
 def test_lifecycle_and_resume_lookup(tmp_path):
     j = Journal(tmp_path / "j.json")
-    j.record_submitting("fp1", "m/x")
-    assert j.find_resumable("fp1") is None
-    j.record_submitted("fp1", "m/x", "req-1")
+    c = j.claim("fp1", "m/x")
+    assert c.action == "submit" and j.find_resumable("fp1") is None
+    j.record_submitted(c, "req-1")
     assert j.find_resumable("fp1")["request_id"] == "req-1"
     j.record_succeeded("req-1", ["https://a.runcomfy.net/1.png"], 0.03)
     e = j.find_resumable("fp1")
@@ -21,25 +27,26 @@ def test_lifecycle_and_resume_lookup(tmp_path):
 
 def test_unknown_submit_is_remembered_not_resumed(tmp_path):
     j = Journal(tmp_path / "j.json")
-    j.record_submitting("fp", "m/x")
-    j.record_submit_failed("fp", unknown=True)
+    j.record_submit_failed(j.claim("fp", "m/x"), unknown=True, reason="answer lost")
     assert [e["state"] for e in j.entries()] == [SUBMIT_UNKNOWN]
     assert j.find_resumable("fp") is None
+    assert j.claim("fp", "m/x").action == "blocked"
 
 
 def test_file_is_owner_only_and_holds_no_payload(tmp_path):
     path = tmp_path / "sub" / "j.json"
     j = Journal(path)
-    j.record_submitted("fp", "m/x", "req-9")
+    submitted(j, "fp", "req-9")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     doc = json.loads(path.read_text())
-    assert set(doc["entries"][0]) == {"fingerprint", "model_id", "request_id", "state", "created", "updated"}
+    assert set(doc["entries"][0]) == {"fingerprint", "model_id", "request_id", "state", "created", "updated",
+                                      "claim"}
 
 
 def test_bounded(tmp_path):
     j = Journal(tmp_path / "j.json", max_entries=10)
     for i in range(25):
-        j.record_submitted(f"fp{i}", "m/x", f"req-{i}")
+        submitted(j, f"fp{i}", f"req-{i}")
     ids = [e["request_id"] for e in j.entries()]
     assert len(ids) == 10 and ids[-1] == "req-24" and "req-0" not in ids
 
@@ -47,13 +54,13 @@ def test_bounded(tmp_path):
 def test_survives_torn_write(tmp_path):
     path = tmp_path / "j.json"
     j = Journal(path)
-    j.record_submitted("fp1", "m/x", "req-1")
-    j.record_submitted("fp2", "m/x", "req-2")
+    submitted(j, "fp1", "req-1")
+    submitted(j, "fp2", "req-2")
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])  # a crash mid-write on a filesystem without atomic rename
     j2 = Journal(path)
     assert j2.find_resumable("fp1")["request_id"] == "req-1"  # from the backup
-    j2.record_submitted("fp3", "m/x", "req-3")
+    submitted(j2, "fp3", "req-3")
     assert {e["request_id"] for e in Journal(path).entries()} >= {"req-1", "req-3"}
     assert any(p.name.startswith("j.json.corrupt-") for p in tmp_path.iterdir())
 
@@ -61,14 +68,14 @@ def test_survives_torn_write(tmp_path):
 def test_expired_by_age(tmp_path):
     now = [1000.0]
     j = Journal(tmp_path / "j.json", resume_ttl=60, clock=lambda: now[0])
-    j.record_submitted("fp", "m/x", "req-1")
+    submitted(j, "fp", "req-1")
     now[0] += 61
     assert j.find_resumable("fp") is None
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
     j = Journal(tmp_path / "j.json")
-    threads = [threading.Thread(target=j.record_submitted, args=(f"fp{i}", "m/x", f"req-{i}")) for i in range(20)]
+    threads = [threading.Thread(target=submitted, args=(j, f"fp{i}", f"req-{i}")) for i in range(20)]
     for t in threads:
         t.start()
     for t in threads:
@@ -80,7 +87,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 def test_separate_journal_objects_on_one_file_lose_nothing(tmp_path):
     # every node run opens its own Journal on the same file
     path = tmp_path / "j.json"
-    threads = [threading.Thread(target=lambda i=i: Journal(path).record_submitted(f"fp{i}", "m/x", f"req-{i}"))
+    threads = [threading.Thread(target=lambda i=i: submitted(Journal(path), f"fp{i}", f"req-{i}"))
                for i in range(30)]
     for t in threads:
         t.start()
@@ -95,11 +102,57 @@ def test_another_process_writing_at_the_same_time_loses_nothing(tmp_path):
     path = tmp_path / "j.json"
     code = ("import sys; sys.path.insert(0, sys.argv[2]); from runcomfy.journal import Journal\n"
             "j = Journal(sys.argv[1])\n"
-            "for i in range(40): j.record_submitted(f'child{i}', 'm/x', f'child-{i}')\n")
+            "for i in range(40): j.record_submitted(j.claim(f'child{i}', 'm/x'), f'child-{i}')\n")
     root = str(__import__("conftest").ROOT)
     child = subprocess.Popen([sys.executable, "-c", code, str(path), root])
     j = Journal(path)
     for i in range(40):
-        j.record_submitted(f"parent{i}", "m/x", f"parent-{i}")
+        submitted(j, f"parent{i}", f"parent-{i}")
     assert child.wait(timeout=60) == 0
     assert len({e["request_id"] for e in Journal(path).entries()}) == 80
+
+
+def test_odd_entries_survive_and_keep_the_others(tmp_path):
+    # hand-edited or written by another version: odd timestamps, nested junk, wrong types
+    path = tmp_path / "j.json"
+    deep = {"a": 1}
+    for _ in range(500):
+        deep = {"a": deep}
+    good = {"fingerprint": "fp-good", "model_id": "m/x", "request_id": "req-good", "state": "pending",
+            "created": 1e18, "updated": 1e18}
+    odd = [
+        {"fingerprint": "fp-t", "request_id": "req-t", "state": "pending", "created": "yesterday", "updated": None},
+        {"fingerprint": "fp-n", "request_id": {"nested": deep}, "state": ["pending"], "created": [1], "urls": deep},
+        "not an entry", 42, None, {"no": "fingerprint"},
+    ]
+    path.write_text(json.dumps({"version": 1, "entries": odd + [good]}))
+    j = Journal(path, clock=lambda: 1e18 + 5)
+    assert j.find_resumable("fp-good")["request_id"] == "req-good"
+    assert j.find_resumable("fp-t") is None           # a timestamp that is not a number reads as very old
+    kept = {e["fingerprint"]: e for e in j.entries()}
+    assert set(kept) == {"fp-t", "fp-n", "fp-good"}
+    assert kept["fp-n"]["request_id"] is None and "urls" not in kept["fp-n"]
+    assert j.claim("fp-t", "m/x").action == "submit"  # and it blocks nothing
+
+
+def test_absurdly_nested_file_is_survived_from_the_backup(tmp_path):
+    path = tmp_path / "j.json"
+    j = Journal(path)
+    submitted(j, "fp1", "req-1")
+    submitted(j, "fp2", "req-2")
+    path.write_text('{"version": 1, "entries": [' + "[" * 200000 + "]" * 200000 + "]}")
+    assert Journal(path).find_resumable("fp1")["request_id"] == "req-1"
+
+
+def test_unusable_folder_is_a_clear_error_before_anything_is_sent(tmp_path):
+    from runcomfy.errors import JournalError
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    j = Journal(blocker / "sub" / "journal.json")     # its folder cannot exist: a file is in the way
+    try:
+        j.claim("fp", "m/x")
+    except JournalError as exc:
+        text = str(exc)
+    else:
+        raise AssertionError("claim() on an unusable folder must raise JournalError")
+    assert "cannot be written" in text and "Nothing was sent" in text and str(blocker) in text

@@ -273,20 +273,25 @@ def test_fit_inputs_refuses_what_cannot_fit_without_distortion(emu):
     assert emu.calls == []
 
 
-def test_resumed_request_whose_files_are_gone_is_submitted_afresh(emu, tmp_path):
-    r = make_runner(emu, tmp_path)
-    first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
-    emu.faults.add("file", "not_found", times=r.client.retry.max_attempts + 2)  # storage expired the file
+def test_resumed_request_that_result_says_is_gone_is_submitted_afresh(start_emulator, tmp_path):
+    emu = start_emulator(TOKEN, processing_time=0.1, workers=2, result_ttl=0.5)
+    first = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    time.sleep(0.6)        # RunComfy no longer keeps the request: /result answers 404001
     second = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
     assert second.request_ids != first.request_ids and emu.submits_accepted == 2
+    states = {e["request_id"]: e["state"] for e in Journal(tmp_path / "journal.json").entries()}
+    assert states[first.request_ids[0]] == "expired"
 
 
 def test_resumed_request_survives_a_flaky_network_without_paying_again(emu, tmp_path):
     r = make_runner(emu, tmp_path)
     first = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
-    emu.faults.add("file", "drop_before", times=r.client.retry.max_attempts + 2)
-    with pytest.raises(DownloadError):
-        run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    emu.faults.add("file", "drop_before", times=None)
+    r2 = make_runner(emu, tmp_path)
+    r2.client.retry.download_window = 0.5
+    with pytest.raises(DownloadError, match="paid for"):
+        run(r2.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
+    emu.faults.clear()
     again = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
     assert again.request_ids == first.request_ids and emu.submits_accepted == 1
 

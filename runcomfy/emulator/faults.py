@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 
 ENDPOINTS = ("submit", "status", "result", "cancel", "model", "models", "file")
 KINDS = ("http", "drop_before", "drop_after", "slow", "malformed_json", "error_200", "truncated",
-         "not_found", "redirect")
+         "not_found", "redirect",
+         # A hostile or broken server (explicit rules only, never drawn at random):
+         "slow_after",      # process the call, then wait `delay` s before answering
+         "slow_drip",       # answer one byte every `interval` s (status line and headers too)
+         "oversized",       # the real answer padded to `bytes` bytes of valid JSON, streamed
+         "nested_json",     # process, then answer 200 with JSON nested `depth` levels deep
+         "not_json",        # process, then answer 200 with an HTML page
+         "bad_request_id",  # process, then answer with a request id that is not a valid id
+         "non_finite",      # process, then set `field` to the JSON-invalid literal `value` (NaN)
+         "echo_token",      # refuse with HTTP `status`, echoing the Authorization header back
+         "storage_lag")     # a file answers 404 until `seconds` after its job finished
+# Kinds that replace the whole way an answer is sent, or change a processed answer.
+SENDING_KINDS = ("slow_drip", "oversized")
+AFTER_KINDS = ("nested_json", "not_json", "bad_request_id", "non_finite", "oversized")
 
 # Kinds a correct client survives (retry, or report "outcome unknown" for a submit), per endpoint.
 # A file is not JSON, so the JSON-shaped faults make no sense there; "truncated" only there.
@@ -58,8 +71,21 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind {kind!r}; one of {KINDS}")
         if kind == "http":
             params.setdefault("status", 503)
-        if kind == "slow":
+        if kind in ("slow", "slow_after"):
             params.setdefault("delay", 1.0)
+        if kind == "slow_drip":
+            params.setdefault("interval", 1.5)
+        if kind == "oversized":
+            params.setdefault("bytes", 300 * 1024 * 1024)
+        if kind == "nested_json":
+            params.setdefault("depth", 100_000)
+        if kind == "non_finite":
+            params.setdefault("field", "queue_position")
+            params.setdefault("value", "NaN")
+        if kind == "echo_token":
+            params.setdefault("status", 401)
+        if kind == "storage_lag":
+            params.setdefault("seconds", 25.0)
         with self._lock:
             self._rules.append(_Rule(endpoint, kind, times, dict(params)))
         return self
@@ -152,8 +178,9 @@ class FaultPlan:
 def _applies(kind: str, endpoint: str) -> bool:
     # A file is raw bytes: JSON-shaped faults on it would not model anything real.
     if endpoint == "file":
-        return kind not in ("malformed_json", "error_200")
-    return True
+        return kind not in ("malformed_json", "error_200", "nested_json", "not_json", "bad_request_id",
+                            "non_finite", "echo_token")
+    return kind != "storage_lag"
 
 
 def parse_fault_spec(spec: str) -> tuple[str, str, int | None, dict]:

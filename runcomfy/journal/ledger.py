@@ -1,197 +1,297 @@
 """The request journal: every paid request is written down before the node starts waiting,
-so a restart, crash, timeout or lost connection never loses a result that was paid for.
+so a restart, crash, timeout or lost connection never loses a result that was paid for, and a
+submit whose outcome is uncertain is never silently sent again.
 
 One small JSON file, rewritten atomically (temp file, fsync, rename), owner-only (0600),
 bounded in entries. The previous good version is kept as ``.bak`` so a torn or corrupt file
 is survived. It holds request ids, model ids, input fingerprints (hashes), states and result
 URLs: never images, prompts or the token.
+
+"Look up, then record submitting" is one step under a lock shared with other processes
+(``claim``), so two ComfyUI instances on one journal never both submit the same new inputs.
+When a write fails after the server accepted a submit, the entry is kept in this process's
+memory (``_MEMORY``) and still found by later runs of this process.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
+import secrets
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: one ComfyUI process per user directory is the norm there
-    fcntl = None
+from ..errors import JournalError, JournalWriteError
+from . import owners
+from .store import atomic_write, default_journal_path, encode, locked, read_entries
 
-# One lock per journal file, shared by every Journal object of this process (each node run makes
-# its own), so concurrent read-modify-write cycles never drop an entry.
-_PATH_LOCKS: dict[str, threading.Lock] = {}
-_PATH_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(path: Path) -> threading.Lock:
-    key = os.path.abspath(path)
-    with _PATH_LOCKS_GUARD:
-        return _PATH_LOCKS.setdefault(key, threading.Lock())
-
-# States an entry can be in. "pending" and "succeeded" are resumable.
+# States an entry can be in. "pending" and "succeeded" are resumable; "submitting" (when its
+# process is gone) and "submit_unknown" block a re-run of the same inputs (see BLOCK_WINDOW).
 SUBMITTING, SUBMIT_UNKNOWN, PENDING, SUCCEEDED = "submitting", "submit_unknown", "pending", "succeeded"
+REJECTED, SUPERSEDED, EXPIRED = "rejected", "superseded", "expired"
 RESUMABLE = frozenset({PENDING, SUCCEEDED})
+UNCERTAIN = frozenset({SUBMITTING, SUBMIT_UNKNOWN})
 
 DEFAULT_MAX_ENTRIES = 500
 # RunComfy keeps results for a limited time; an older entry is not worth a status call.
 DEFAULT_RESUME_TTL = 7 * 24 * 3600.0
+# How long an uncertain submit blocks a re-run of exactly the same inputs. A day covers "the
+# machine crashed, I restarted and queued the same prompt"; after it the inputs are free again.
+BLOCK_WINDOW = 24 * 3600.0
+
+# Per-process fallback, by journal path: entries whose write to disk failed.
+_MEMORY: dict[str, dict[str, dict]] = {}
+_MEMORY_GUARD = threading.Lock()
 
 
-def default_journal_path() -> Path:
-    base = os.environ.get("RUNCOMFY_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "runcomfy")
-    return Path(base) / "journal.json"
+@dataclass
+class Claim:
+    """What ``claim`` decided: "submit" (this caller now owns a ``submitting`` entry),
+    "resume" (the entry has a request id), "wait" (another live process or task is submitting
+    these inputs right now) or "blocked" (an earlier submit of them may have been billed)."""
+
+    action: str
+    entry: dict
+    code_rejected: bool = False   # a submit_anyway code was given but matched no blocking entry
+
+    @property
+    def claim_id(self) -> str | None:
+        return self.entry.get("claim")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` so readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def new_resubmit_code() -> str:
+    return f"resubmit-{secrets.token_hex(3)}"
+
+
+def parse_codes(text) -> frozenset[str]:
+    """The codes typed into ``submit_anyway`` (several, for several variations)."""
+    if not text:
+        return frozenset()
+    if isinstance(text, (list, tuple, set, frozenset)):
+        text = " ".join(str(t) for t in text)
+    return frozenset(t for t in str(text).replace(",", " ").split() if t.startswith("resubmit-"))
 
 
 class Journal:
     def __init__(self, path: Path | str | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES,
-                 resume_ttl: float = DEFAULT_RESUME_TTL, clock=time.time):
+                 resume_ttl: float = DEFAULT_RESUME_TTL, block_window: float = BLOCK_WINDOW,
+                 clock=time.time):
         self.path = Path(path) if path else default_journal_path()
         self.backup = self.path.with_name(self.path.name + ".bak")
         self.max_entries = max_entries
         self.resume_ttl = resume_ttl
+        self.block_window = block_window
         self.clock = clock
-        self._lock = _lock_for(self.path)
         self.recovered_from: str | None = None
-
-    @contextlib.contextmanager
-    def _locked(self):
-        """This process's lock, plus an advisory file lock against another process."""
-        with self._lock:
-            if fcntl is None:
-                yield
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing releases the flock
+        self._key = os.path.abspath(self.path)
 
     # --- storage -------------------------------------------------------------------------
 
-    def _read_file(self, path: Path) -> list[dict] | None:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError):
-            return None
-        entries = doc.get("entries") if isinstance(doc, dict) else None
-        if not isinstance(entries, list):
-            return None
-        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("fingerprint"), str)]
-
     def _load(self) -> list[dict]:
-        entries = self._read_file(self.path)
+        entries = read_entries(self.path)
         if entries is None:
             # Torn or corrupt: keep it for inspection and fall back to the last good copy.
             try:
-                os.replace(self.path, self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}"))
+                os.replace(self.path, self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}"))
             except OSError:
                 pass
-            entries = self._read_file(self.backup) or []
+            entries = read_entries(self.backup) or []
             self.recovered_from = str(self.backup)
-            atomic_write(self.path, json.dumps({"version": 1, "entries": entries}, indent=1).encode())
+            atomic_write(self.path, encode(entries))
         return entries
 
     def _save(self, entries: list[dict]) -> None:
         entries = sorted(entries, key=lambda e: e.get("updated", 0))[-self.max_entries:]
         if self.path.exists():
             try:
-                if self._read_file(self.path) is not None:
+                if read_entries(self.path) is not None:
                     atomic_write(self.backup, self.path.read_bytes())
             except OSError:
                 pass
-        atomic_write(self.path, json.dumps({"version": 1, "entries": entries}, indent=1).encode())
+        atomic_write(self.path, encode(entries))
 
-    def _mutate(self, fn) -> None:
-        with self._locked():
-            entries = self._load()
-            fn(entries)
+    def _memory(self) -> dict[str, dict]:
+        with _MEMORY_GUARD:
+            return _MEMORY.setdefault(self._key, {})
+
+    def _merged(self, entries: list[dict]) -> list[dict]:
+        """Disk entries, with this process's in-memory ones (newer) in place of theirs."""
+        with _MEMORY_GUARD:
+            mem = dict(_MEMORY.get(self._key, {}))
+        if not mem:
+            return entries
+        out = [e for e in entries if (e.get("claim") or e.get("request_id")) not in mem]
+        return sorted(out + [dict(e) for e in mem.values()], key=lambda e: e.get("updated", 0))
+
+    def _mutate(self, fn):
+        """Apply ``fn`` to the entries under the lock and save. OSError propagates."""
+        with locked(self.path):
+            entries = self._merged(self._load())
+            out = fn(entries)
             self._save(entries)
+            return out
+
+    def _unavailable(self, exc: OSError) -> JournalError:
+        return JournalError(
+            f"The request journal {self.path} cannot be written ({type(exc).__name__}: {exc.strerror or exc}). "
+            "Nothing was sent or charged: without the journal a lost answer could be paid twice. Make the "
+            "folder writable (or set RUNCOMFY_CONFIG_DIR to a writable folder) and run again.")
 
     def entries(self) -> list[dict]:
-        with self._locked():
-            return self._load()
+        try:
+            with locked(self.path):
+                return self._merged(self._load())
+        except OSError as exc:
+            raise self._unavailable(exc) from None
 
-    # --- queries and updates ------------------------------------------------------------
+    # --- the atomic step before a submit --------------------------------------------------
+
+    def claim(self, fp: str, model_id: str, *, codes=frozenset(), allow_resume: bool = True) -> Claim:
+        """Look up ``fp`` and, if nothing is resumable, in flight or blocking, record it as
+        ``submitting`` by this process: one step under the cross-process lock."""
+        codes = parse_codes(codes)
+        now = self.clock()
+        mine = {"fingerprint": fp, "model_id": model_id, "request_id": None, "state": SUBMITTING,
+                "created": now, "updated": now, "heartbeat": now, "claim": uuid.uuid4().hex,
+                "owner": owners.me(), "resubmit_code": new_resubmit_code()}
+
+        def fn(entries: list[dict]) -> Claim:
+            same = [e for e in reversed(entries) if e["fingerprint"] == fp]
+            if allow_resume:
+                for e in same:
+                    if e.get("state") in RESUMABLE and e.get("request_id") and now - e["created"] < self.resume_ttl:
+                        return Claim("resume", dict(e))
+            blocking = []
+            for e in same:
+                if e.get("state") not in UNCERTAIN or now - e["created"] >= self.block_window:
+                    continue
+                if e.get("state") == SUBMITTING and owners.in_flight(e, now):
+                    return Claim("wait", dict(e))
+                blocking.append(e)
+            rejected_code = False
+            if blocking:
+                if blocking[0].get("resubmit_code") not in codes:
+                    return Claim("blocked", dict(blocking[0]), code_rejected=bool(codes))
+                # The user read the warning about this entry and chose to pay again: once.
+                for e in blocking:
+                    e["state"], e["updated"] = SUPERSEDED, now
+            elif codes:
+                rejected_code = True
+            owners.mark_live(mine["claim"])
+            entries.append(mine)
+            return Claim("submit", dict(mine), code_rejected=rejected_code)
+
+        try:
+            return self._mutate(fn)
+        except OSError as exc:
+            owners.mark_done(mine["claim"])
+            raise self._unavailable(exc) from None
+
+    def heartbeat(self, claim_id: str) -> None:
+        """Refresh an in-flight submit so other processes keep waiting for it (best effort)."""
+        def fn(entries):
+            for e in entries:
+                if e.get("claim") == claim_id and e.get("state") == SUBMITTING:
+                    e["heartbeat"] = self.clock()
+        try:
+            self._mutate(fn)
+        except OSError:
+            pass
+
+    # --- after the submit: never lose a request id ----------------------------------------
+
+    def _record(self, key: str, fn, fallback: dict | None) -> None:
+        """Run ``fn`` on the entries; if the disk write fails keep ``fallback`` (the entry as it
+        should now be) in memory and raise JournalWriteError."""
+        try:
+            self._mutate(fn)
+            with _MEMORY_GUARD:
+                _MEMORY.get(self._key, {}).pop(key, None)
+        except OSError as exc:
+            if fallback is not None:
+                with _MEMORY_GUARD:
+                    _MEMORY.setdefault(self._key, {})[key] = dict(fallback)
+            raise JournalWriteError(
+                f"The request journal {self.path} could not be written ({type(exc).__name__}: "
+                f"{exc.strerror or exc}); this ComfyUI process keeps the entry in memory until it exits.",
+                request_id=(fallback or {}).get("request_id")) from None
+
+    def _find(self, entries, claim_id=None, request_id=None) -> dict | None:
+        for e in reversed(entries):
+            if (claim_id and e.get("claim") == claim_id) or (request_id and e.get("request_id") == request_id):
+                return e
+        return None
+
+    def record_submit_failed(self, claim: Claim, unknown: bool, reason: str = "") -> None:
+        owners.mark_done(claim.claim_id)
+        entry = dict(claim.entry, state=SUBMIT_UNKNOWN if unknown else REJECTED, updated=self.clock(),
+                     reason=reason[:300])
+
+        def fn(entries):
+            e = self._find(entries, claim_id=claim.claim_id)
+            if e is None:
+                entries.append(entry)
+            else:
+                e.update(state=entry["state"], updated=entry["updated"], reason=entry["reason"])
+        self._record(claim.claim_id, fn, entry if unknown else None)
+
+    def record_submitted(self, claim: Claim, request_id: str) -> None:
+        owners.mark_done(claim.claim_id)
+        now = self.clock()
+        entry = {k: v for k, v in claim.entry.items() if k not in ("owner", "heartbeat", "resubmit_code")}
+        entry.update(request_id=request_id, state=PENDING, updated=now)
+
+        def fn(entries):
+            e = self._find(entries, claim_id=claim.claim_id) or self._find(entries, request_id=request_id)
+            if e is None:
+                entries.append(dict(entry))
+            else:
+                e.clear()
+                e.update(entry)
+        self._record(claim.claim_id, fn, entry)
+
+    def record_state(self, request_id: str, state: str, **extra) -> None:
+        now = self.clock()
+        known = None
+
+        def fn(entries):
+            nonlocal known
+            for e in entries:
+                if e.get("request_id") == request_id:
+                    e.update(extra)
+                    e["state"], e["updated"] = state, now
+                    known = e
+        try:
+            self._mutate(fn)
+            mem = self._memory()
+            with _MEMORY_GUARD:
+                for k, e in list(mem.items()):
+                    if e.get("request_id") == request_id:
+                        mem.pop(k)
+        except OSError as exc:
+            mem = self._memory()
+            with _MEMORY_GUARD:
+                for e in mem.values():
+                    if e.get("request_id") == request_id:
+                        e.update(extra, state=state, updated=now)
+            raise JournalWriteError(
+                f"The request journal {self.path} could not be written ({type(exc).__name__}: "
+                f"{exc.strerror or exc}).", request_id=request_id) from None
+
+    def record_succeeded(self, request_id: str, urls: list[str], cost: float | None) -> None:
+        self.record_state(request_id, SUCCEEDED, urls=list(urls), cost=cost)
+
+    # --- queries ------------------------------------------------------------------------------
 
     def find_resumable(self, fp: str) -> dict | None:
         now = self.clock()
         for e in reversed(self.entries()):
             if e["fingerprint"] == fp and e.get("state") in RESUMABLE and e.get("request_id") \
-                    and now - e.get("created", now) < self.resume_ttl:
+                    and now - e["created"] < self.resume_ttl:
                 return e
         return None
 
     def find_request(self, request_id: str) -> dict | None:
-        for e in reversed(self.entries()):
-            if e.get("request_id") == request_id:
-                return e
-        return None
-
-    def record_submitting(self, fp: str, model_id: str) -> None:
-        now = self.clock()
-
-        def fn(entries):
-            entries[:] = [e for e in entries if not (e["fingerprint"] == fp and e.get("state") == SUBMITTING)]
-            entries.append({"fingerprint": fp, "model_id": model_id, "request_id": None,
-                            "state": SUBMITTING, "created": now, "updated": now})
-        self._mutate(fn)
-
-    def record_submit_failed(self, fp: str, unknown: bool) -> None:
-        def fn(entries):
-            for e in entries:
-                if e["fingerprint"] == fp and e.get("state") == SUBMITTING:
-                    e["state"], e["updated"] = (SUBMIT_UNKNOWN if unknown else "rejected"), self.clock()
-        self._mutate(fn)
-
-    def record_submitted(self, fp: str, model_id: str, request_id: str) -> None:
-        now = self.clock()
-
-        def fn(entries):
-            for e in entries:
-                if e.get("request_id") == request_id:
-                    e["updated"] = now
-                    return
-            entries[:] = [e for e in entries if not (e["fingerprint"] == fp and e.get("state") == SUBMITTING)]
-            entries.append({"fingerprint": fp, "model_id": model_id, "request_id": request_id,
-                            "state": PENDING, "created": now, "updated": now})
-        self._mutate(fn)
-
-    def record_state(self, request_id: str, state: str, **extra) -> None:
-        def fn(entries):
-            for e in entries:
-                if e.get("request_id") == request_id:
-                    e.update(extra)
-                    e["state"], e["updated"] = state, self.clock()
-        self._mutate(fn)
-
-    def record_succeeded(self, request_id: str, urls: list[str], cost: float | None) -> None:
-        self.record_state(request_id, SUCCEEDED, urls=list(urls), cost=cost)
+        return self._find(self.entries(), request_id=request_id)

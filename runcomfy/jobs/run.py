@@ -1,0 +1,276 @@
+"""Running one job: claim, submit or resume, wait, fetch, download.
+
+Money rules kept here: a submit is sent only after the journal recorded it (and nothing
+blocks it); a request id the server gave is never lost (journal, or this process's memory
+when the journal cannot be written; and every error after the submit carries it); a job that
+succeeded is never turned into "expired" by its files failing to download, only by ``/result``
+saying the request is gone (404001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .. import media
+from ..client import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
+from ..errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
+                      JournalWriteError, NotFoundError, ResultLimitError, RunComfyError,
+                      SubmitOutcomeUnknownError, TransportError)
+from ..journal import EXPIRED, STALE_AFTER
+from . import guard
+from .model import Hooks, JobOutcome, Update, fingerprint
+
+log = logging.getLogger("runcomfy")
+
+# Memory bounds on what one job may bring back (each refusal names the limit and keeps the URLs).
+MAX_RESULT_FILES = 16
+MAX_JOB_OUTPUT_PIXELS = 100_000_000
+
+
+class _Gone(Exception):
+    """/result said the request no longer exists (404001)."""
+
+    def __init__(self, cause: NotFoundError):
+        self.cause = cause
+
+
+async def _thread(fn, *args, **kwargs):
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def _interruptible_sleep(seconds: float, hooks: Hooks, deadline: float) -> None:
+    end = min(time.monotonic() + seconds, deadline)
+    while True:
+        if hooks.is_interrupted():
+            return
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(0.05, left))
+
+
+async def _journal(note_to: list, fn, *args, **kwargs) -> None:
+    """A journal write after the submit: a failure is reported, never raised (the entry is kept
+    in memory by the journal, the request id is in the note, the log and every later error)."""
+    try:
+        await _thread(fn, *args, **kwargs)
+    except JournalWriteError as exc:
+        log.warning("runcomfy: %s", exc)
+        note_to.append(f"journal not writable, request {exc.request_id or ''} kept in memory only".replace("  ", " "))
+
+
+async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = None, *,
+                  resume_request_id: str | None = None, index: int = 0, count: int = 1,
+                  _after_expiry: bool = False) -> JobOutcome:
+    hooks = hooks or Hooks()
+    started = time.monotonic()
+    timings: dict = {}
+    notes: list[str] = []
+    journal = runner.journal
+    fp = await _thread(fingerprint, model_id, payload)      # hashes megabytes of inline images
+    rid = resume_request_id
+    resumed = bool(rid)
+
+    def update(state, **kw):
+        if notes and "note" not in kw:
+            kw["note"] = notes[-1]
+        hooks.on_update(Update(rid, state, time.monotonic() - started, index=index, count=count, **kw))
+
+    if hooks.is_interrupted():
+        raise Interrupted("Stopped before submitting; nothing was sent or charged.")
+    claimed = None
+    if not rid and journal is not None:
+        claimed = await guard.claim(journal, fp, model_id, getattr(runner, "submit_anyway", ()), hooks, update,
+                                    max_wait=runner.client.submit_deadline + STALE_AFTER)
+        if claimed.action == "resume":
+            rid, resumed = claimed.entry["request_id"], True
+            claimed = None
+    if not rid:
+        # On a home uplink, megabytes of inline images take seconds to send: say so.
+        mb = _inline_bytes(payload) / 1e6
+        update("submitting", note=f"sending {mb:.1f} MB" if mb >= 1 else "")
+        t0 = time.monotonic()
+        beat = asyncio.create_task(guard.heartbeat(journal, claimed.claim_id)) if claimed else None
+        try:
+            sub = await _thread(runner.client.submit, model_id, payload)
+        except RunComfyError as exc:
+            if claimed is not None:
+                unknown = isinstance(exc, SubmitOutcomeUnknownError)
+                try:
+                    await _thread(journal.record_submit_failed, claimed, unknown, exc.base_message)
+                except JournalWriteError as jexc:
+                    log.warning("runcomfy: %s", jexc)
+            raise
+        finally:
+            if beat is not None:
+                beat.cancel()
+        rid = sub.request_id
+        timings["submit"] = time.monotonic() - t0
+        log.info("runcomfy: submitted %s as request %s", model_id, rid)
+        if claimed is not None:
+            await _journal(notes, journal.record_submitted, claimed, rid)
+    update("submitted" if not resumed else "resuming")
+    try:
+        outcome = await _wait_and_fetch(runner, rid, hooks, started, update, notes)
+    except _Gone as gone:
+        if journal is not None:
+            await _journal(notes, journal.record_state, rid, EXPIRED)
+        if resumed and not resume_request_id and not _after_expiry:
+            # The journal pointed at a request RunComfy no longer keeps: submit afresh.
+            return await run_job(runner, model_id, payload, hooks, index=index, count=count, _after_expiry=True)
+        raise gone.cause from None
+    except RunComfyError as exc:
+        if exc.request_id is None:
+            exc.request_id = rid
+            exc.args = (exc._compose(),)
+        raise
+    outcome.resumed = resumed
+    outcome.timings.update(timings)
+    outcome.notes.extend(notes)
+    return outcome
+
+
+def _inline_bytes(payload: dict) -> int:
+    """Roughly the request's size: the length of its strings (inline images dominate)."""
+    return sum(len(x) for v in payload.values() for x in (v if isinstance(v, list) else [v])
+               if isinstance(x, str))
+
+
+def _timeout_error(runner, rid: str, state: str) -> JobTimeoutError:
+    return JobTimeoutError(
+        f"Gave up waiting after {runner.timeout:.0f}s; the job was still {state.replace('_', ' ')}. "
+        "It may still finish (and is billed if it runs): run the node again with the same inputs, "
+        "or put the request id into 'resume_request_id', to fetch the result.",
+        request_id=rid)
+
+
+async def _result_or_gone(runner, rid: str, until: float):
+    try:
+        return await _thread(runner.client.result, rid, runner.include_cost, until=until)
+    except NotFoundError as exc:
+        if exc.error_code == 404001:
+            raise _Gone(exc) from None
+        raise
+
+
+async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutcome:
+    client = runner.client
+    deadline = started + runner.timeout
+    running_since = None
+    timings: dict = {}
+    state, status = QUEUED, None
+    while True:
+        try:
+            status = await _thread(client.status, rid, until=deadline)
+        except Interrupted:
+            # Stop arrived during the call (its connection was closed) or between retries.
+            await _cancel_and_raise(runner, rid, update)
+        except NotFoundError:
+            # Only /result decides that a request is gone.
+            result = await _result_or_gone(runner, rid, time.monotonic() + client.call_deadline)
+            state = result.state
+            if state in TERMINAL:
+                break
+            raise
+        except TransportError:
+            if time.monotonic() >= deadline:
+                raise _timeout_error(runner, rid, state) from None
+            raise
+        state = status.state
+        now = time.monotonic()
+        if state == RUNNING and running_since is None:
+            running_since = now
+        update(state, queue_position=status.queue_position)
+        if state in TERMINAL:
+            timings["noticed_at"] = now
+            break
+        if hooks.is_interrupted():
+            await _cancel_and_raise(runner, rid, update)
+        if now >= deadline:
+            raise _timeout_error(runner, rid, state)
+        running_for = now - (running_since if running_since is not None else started)
+        await _interruptible_sleep(runner.poll.interval(state, running_for, status.queue_position),
+                                   hooks, deadline)
+    journal = runner.journal
+    if state == CANCELLED:
+        if journal is not None:
+            await _journal(notes, journal.record_state, rid, "cancelled")
+        raise JobCancelledError("The remote job was cancelled; nothing to fetch.", request_id=rid)
+    # The job has ended: fetching its result is worth a full call even past the wait limit.
+    fetch_until = max(deadline, time.monotonic() + client.call_deadline)
+    result = await _result_or_gone(runner, rid, fetch_until)
+    for _ in range(20):
+        # /result can trail /status by a moment; it answers with the live state until then.
+        if result.state in TERMINAL or time.monotonic() >= deadline:
+            break
+        await _interruptible_sleep(0.25, hooks, deadline)
+        result = await _result_or_gone(runner, rid, fetch_until)
+    if result.state == FAILED or state == FAILED:
+        if journal is not None:
+            await _journal(notes, journal.record_state, rid, "failed")
+        raise JobFailedError("The remote job failed.", request_id=rid,
+                             server_message=result.error_message or "no reason given")
+    if result.state != SUCCEEDED or not result.output_urls:
+        raise JobFailedError("The job finished but the service returned no output files.", request_id=rid)
+    urls = list(result.output_urls)
+    if journal is not None:
+        await _journal(notes, journal.record_succeeded, rid, urls, result.cost)
+    if len(urls) > MAX_RESULT_FILES:
+        raise ResultLimitError(
+            f"The job returned {len(urls)} result files; at most {MAX_RESULT_FILES} are taken per job, so "
+            "none was downloaded (memory). The job is paid for; its files are: " + " ".join(urls),
+            urls=urls, request_id=rid)
+    update("downloading", cost=result.cost)
+    t0 = time.monotonic()
+    try:
+        files = await asyncio.gather(*(_thread(client.download, u) for u in urls))
+    except DownloadError as exc:
+        raise DownloadError(
+            f"The job succeeded and is paid for, but its result files could not be downloaded: "
+            f"{exc.base_message} It stays recorded as succeeded: run the node again with the same inputs "
+            "to download them (no new charge). Files: " + " ".join(urls), request_id=rid) from None
+    except Interrupted:
+        raise Interrupted("Stopped while downloading the results; the job is paid for and its result is "
+                          "kept: run the node again with the same inputs to fetch it.", request_id=rid) from None
+    timings["download"] = time.monotonic() - t0
+    _check_pixels(files, urls, rid)
+    update("done", cost=result.cost)
+    return JobOutcome(rid, urls, list(files), result.cost, time.monotonic() - started, timings=timings)
+
+
+def _check_pixels(files: list[bytes], urls: list[str], rid: str) -> None:
+    """Refuse, from the headers alone, results whose decoded pixels would not fit in memory."""
+    total = 0
+    for data in files:
+        try:
+            w, h, _fmt = media.probe(data)
+        except (DownloadError, TypeError):
+            continue      # not an image: decoding reports it, with its own limits
+        total += w * h
+    if total > MAX_JOB_OUTPUT_PIXELS:
+        raise ResultLimitError(
+            f"The job's {len(files)} result images hold {total:,} pixels in total, over the limit of "
+            f"{MAX_JOB_OUTPUT_PIXELS:,} per job (about {MAX_JOB_OUTPUT_PIXELS * 12 // 10**9} GB as an IMAGE "
+            "batch), so they were not decoded. The job is paid for; its files are: " + " ".join(urls),
+            urls=urls, request_id=rid)
+
+
+async def _cancel_and_raise(runner, rid: str, update) -> None:
+    update("cancelling")
+    try:
+        outcome = (await _thread(runner.client.cancel, rid)).outcome
+    except RunComfyError as exc:
+        outcome = f"cancel failed: {exc.base_message}"
+    if outcome == "cancelled":
+        if runner.journal is not None:
+            await _journal([], runner.journal.record_state, rid, "cancelled")
+        msg = "Stopped: the remote job was cancelled while queued; it is not billed."
+    elif outcome == "not_cancellable":
+        msg = ("Stopped waiting, but the remote job was already running: it will finish and be billed. "
+               "Its result is kept: run the node again with the same inputs to fetch it.")
+    else:
+        msg = f"Stopped waiting; the remote job's cancel outcome is unclear ({outcome})."
+    update("stopped", note=outcome)
+    raise Interrupted(msg, request_id=rid, cancel_outcome=outcome)

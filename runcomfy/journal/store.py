@@ -1,0 +1,139 @@
+"""The journal file on disk: atomic writes, a cross-process lock, and reading a file that may
+be torn, hand-edited or written by another version without crashing on it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: one ComfyUI process per user directory is the norm there
+    fcntl = None
+
+# One lock per journal file, shared by every Journal object of this process (each node run makes
+# its own), so concurrent read-modify-write cycles never drop an entry.
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_GUARD = threading.Lock()
+
+# The file is tiny (hundreds of entries); anything far larger is not ours to parse.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+# Fields an entry may carry, and the types they must have; anything else is dropped on load.
+_TEXT = ("fingerprint", "model_id", "request_id", "state", "claim", "resubmit_code", "reason")
+_NUMBERS = ("created", "updated", "heartbeat", "cost")
+
+
+def default_journal_path() -> Path:
+    base = os.environ.get("RUNCOMFY_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "runcomfy")
+    return Path(base) / "journal.json"
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _PATH_LOCKS_GUARD:
+        return _PATH_LOCKS.setdefault(key, threading.Lock())
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` so readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """This process's lock on ``path``, plus an advisory file lock against other processes."""
+    with _lock_for(path):
+        if fcntl is None:
+            yield
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+def _finite(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def clean_entry(raw) -> dict | None:
+    """One entry with only known fields of the right types, or None when it has no fingerprint.
+    A timestamp that is not a finite number reads as 0 (the epoch): the entry is kept, and
+    counts as too old to resume or to block anything."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
+        return None
+    e: dict = {}
+    for k in _TEXT:
+        v = raw.get(k)
+        if isinstance(v, str):
+            e[k] = v[:512]
+    e.setdefault("request_id", None)
+    e.setdefault("state", "unknown")
+    for k in _NUMBERS:
+        if k in raw:
+            v = _finite(raw.get(k))
+            e[k] = v if v is not None else (0.0 if k in ("created", "updated") else None)
+    e.setdefault("created", 0.0)
+    e.setdefault("updated", e["created"])
+    urls = raw.get("urls")
+    if isinstance(urls, list):
+        e["urls"] = [u for u in urls if isinstance(u, str)][:1000]
+    owner = raw.get("owner")
+    if isinstance(owner, dict):
+        pid, host = owner.get("pid"), owner.get("host")
+        if isinstance(pid, int) and not isinstance(pid, bool) and isinstance(host, str):
+            e["owner"] = {"pid": pid, "host": host[:255]}
+    return e
+
+
+def read_entries(path: Path) -> list[dict] | None:
+    """The entries of ``path``; [] when it does not exist; None when it is unreadable or not
+    a journal (torn, corrupt, absurdly nested or huge)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    entries = doc.get("entries") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        return None
+    return [e for e in (clean_entry(x) for x in entries) if e is not None]
+
+
+def encode(entries: list[dict]) -> bytes:
+    return json.dumps({"version": 1, "entries": entries}, indent=1).encode()
