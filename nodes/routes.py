@@ -92,5 +92,12 @@ def register(node_classes: dict | None = None) -> bool:
             return reply((200, {"model_id": None, "available": False, "text": "price unavailable"}))
         return reply(await asyncio.to_thread(settings_api.price_answer, model_id))
 
+    @routes.post("/runcomfy/catalog/refresh")
+    @same_origin_write
+    @_json_errors
+    async def refresh_catalog(request):
+        from . import catalog_api
+        return reply(await catalog_api.refresh_async())
+
     _registered = True
     return True

@@ -1,4 +1,4 @@
-"""``python -m runcomfy {demo,emulator,bench}``."""
+"""``python -m runcomfy {demo,emulator,bench,models}``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ commands:
   demo       run Wan 2.6 image-to-image on two sample images (local emulator; --live for the real service)
   emulator   start the local RunComfy Model API emulator on loopback
   bench      measure the pack's overhead against a naive client (local emulator)
+  models     the model catalog: sync | list [--search S] [--category C] | show MODEL_ID | snapshot
 """
 
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from .emulator.cli import main as run
     elif cmd == "bench":
         from .bench import main as run
+    elif cmd == "models":
+        from .catalog.cli import main as run
     else:
         print(f"unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2

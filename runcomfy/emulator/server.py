@@ -35,7 +35,7 @@ from .imagegen import DEFAULT_SIZE, encode_png, render_output
 from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
 from .shaping import Link
 
-ENDPOINT_NAMES = ("submit", "status", "result", "cancel", "model", "models", "file")
+ENDPOINT_NAMES = ("submit", "status", "result", "cancel", "model", "models", "categories", "file")
 
 # Which key carries the message of each error code when message_key="auto": the README says
 # the key differs between RunComfy services, so a client must read all of them.
@@ -156,6 +156,7 @@ class Emulator:
         self._stick_next = 0
         self._submits = 0
         self._models: dict[str, _Model] = {}
+        self._catalog_docs: dict[str, dict] = {}    # entries served as given (serve_catalog)
         self._load_models(Path(schema_dir) if schema_dir else SCHEMA_DIR)
         self._queue = JobQueue(self.workers, self._run_job, self._lock, self._stop)
         self._server: _Server | None = None
@@ -261,6 +262,39 @@ class Emulator:
         with self._lock:
             return sorted(self._models)
 
+    # Catalog behaviour (class defaults, set per instance): how an unknown model id is answered
+    # (the service's answers vary: 400 with 400001, or 404 with 404001), and whether the catalog
+    # reads (/models, /models/{id}, /models/categories) are served without a token, as RunComfy's
+    # docs describe them (a wrong token is still refused).
+    unknown_model_status = 400
+    catalog_public = False
+
+    def serve_catalog(self, entries: list[dict], *, replace: bool = True) -> list[str]:
+        """Serve catalog entries exactly as given (any saved catalog answer's ``models``).
+        Runnable ones (kind "model" or none) also take submits, validated against their own
+        schema; an entry whose schema the emulator cannot read is listed but refuses submits.
+        Returns the ids of the entries that take submits."""
+        runnable = []
+        with self._lock:
+            if replace:
+                self._models.clear()
+                self._catalog_docs.clear()
+        for doc in entries:
+            if not isinstance(doc, dict) or not isinstance(doc.get("model_id"), str):
+                continue
+            model_id = doc["model_id"]
+            with self._lock:
+                self._catalog_docs[model_id] = doc
+            if doc.get("kind") not in (None, "model"):
+                continue
+            try:
+                self.add_model(doc, price_usd=doc.get("base_price_usd") if isinstance(
+                    doc.get("base_price_usd"), (int, float)) else None, price_unit=doc.get("price_unit"))
+            except Exception:      # listed as given; submits to it are answered with 422
+                continue
+            runnable.append(model_id)
+        return runnable
+
     def file_bytes(self, request_id: str, n: int = 0) -> bytes | None:
         with self._lock:
             return self._files.get((request_id, n))
@@ -309,6 +343,8 @@ class Emulator:
         parts = parts[1:]
         if parts == ["models"] and method == "GET":
             return "models", ()
+        if parts == ["models", "categories"] and method == "GET":
+            return "categories", ()
         if len(parts) >= 2 and parts[0] == "models":
             model_id = "/".join(urllib.parse.unquote(p) for p in parts[1:])
             if method == "POST":
@@ -327,7 +363,11 @@ class Emulator:
             return _json_reply(404, {"detail": "Not Found"})
         if endpoint == "file":
             return self._file(*args)
-        token, err = self._authenticate(headers)
+        if endpoint in ("model", "models", "categories") and self.catalog_public \
+                and not headers.get("Authorization"):
+            token, err = None, None
+        else:
+            token, err = self._authenticate(headers)
         if err:
             return err
         if endpoint == "submit":
@@ -336,6 +376,8 @@ class Emulator:
             return self._model(args[0])
         if endpoint == "models":
             return self._catalog(query)
+        if endpoint == "categories":
+            return self._categories()
         job, err = self._own_job(token, args[0])
         if err:
             return err
@@ -371,8 +413,12 @@ class Emulator:
     def _submit(self, token: str, model_id: str, body: bytes) -> _Reply:
         with self._lock:
             model = self._models.get(model_id)
+            listed = self._catalog_docs.get(model_id)
+        if model is None and listed is not None and listed.get("kind") in (None, "model"):
+            return self._validation_error([{"loc": ["body"], "type": "value_error",
+                                            "msg": "the emulator cannot read this model's input schema"}])
         if model is None:
-            return self._error(400, 400001, f"Unknown model id: {model_id}")
+            return self._unknown_model(model_id)
         try:
             payload = json.loads(body.decode("utf-8")) if body.strip() else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -592,33 +638,78 @@ class Emulator:
     def _model_entry(self, model: _Model, include_schema: bool) -> dict:
         s = model.schema
         entry = {"model_id": s.model_id, "display_name": s.display_name,
-                 "categories": [s.model_id.split("/")[-1]],
+                 "categories": [s.model_id.split("/")[-1]], "kind": "model",
                  "base_price_usd": model.price_usd, "price_unit": model.price_unit}
         if include_schema:
             entry["input_schema"] = model.doc.get("input_schema", {})
             entry["output_schema"] = model.doc.get("output_schema", {})
         return entry
 
+    def _entries(self) -> list[tuple[str, dict | None, _Model | None]]:
+        """Every served entry in catalog order: (id, entry as given or None, runnable model or None)."""
+        with self._lock:
+            ids = list(self._catalog_docs) + sorted(k for k in self._models if k not in self._catalog_docs)
+            return [(k, self._catalog_docs.get(k), self._models.get(k)) for k in ids]
+
+    def _entry_doc(self, doc: dict | None, model: _Model | None, include_schema: bool) -> dict:
+        if doc is None:
+            return self._model_entry(model, include_schema)
+        if include_schema:
+            return doc
+        return {k: v for k, v in doc.items() if k not in ("input_schema", "output_schema")}
+
+    def _unknown_model(self, model_id: str) -> _Reply:
+        if self.unknown_model_status == 404:
+            return self._error(404, 404001, f"Model not found: {model_id}")
+        return self._error(400, 400001, f"Unknown model id: {model_id}")
+
     def _model(self, model_id: str) -> _Reply:
         with self._lock:
             model = self._models.get(model_id)
-        if model is None:
-            return self._error(400, 400001, f"Unknown model id: {model_id}")
-        return _json_reply(200, self._model_entry(model, True))
+            doc = self._catalog_docs.get(model_id)
+        if model is None and doc is None:
+            return self._unknown_model(model_id)
+        return _json_reply(200, self._entry_doc(doc, model, True))
 
     def _catalog(self, query: dict) -> _Reply:
-        try:
-            limit = int(query.get("limit") or 50)
-            offset = int(query.get("offset") or 0)
-        except ValueError:
-            return self._validation_error([{"loc": ["query", "limit"], "msg": "limit and offset must be integers",
-                                            "type": "int_parsing"}])
-        limit, offset = max(1, min(limit, 100)), max(0, offset)
+        problems = []
+        values = {}
+        for name, default, lo, hi in (("limit", 50, 1, 100), ("offset", 0, 0, None)):
+            raw = query.get(name)
+            try:
+                value = default if raw in (None, "") else int(raw)
+            except ValueError:
+                problems.append({"loc": ["query", name], "msg": f"{name} must be an integer", "type": "int_parsing"})
+                continue
+            if value < lo or (hi is not None and value > hi):
+                bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+                problems.append({"loc": ["query", name], "msg": f"{name} must be {bound}", "type": "value_error"})
+            values[name] = value
+        if problems:
+            return self._validation_error(problems)
         include = _truthy(query.get("include_schema"))
-        with self._lock:
-            models = [self._models[k] for k in sorted(self._models)]
-        page = [self._model_entry(m, include) for m in models[offset:offset + limit]]
-        return _json_reply(200, {"models": page, "total": len(models)})
+        search = (query.get("search") or "").strip().lower()
+        category = (query.get("category") or "").strip().lower()
+        kind = (query.get("kind") or "").strip().lower()
+        docs = [self._entry_doc(doc, model, include) for _, doc, model in self._entries()]
+
+        def keep(d: dict) -> bool:
+            if search and search not in d["model_id"].lower() and search not in str(d.get("display_name") or "").lower():
+                return False
+            if category and category not in [str(c).lower() for c in d.get("categories") or []]:
+                return False
+            return not kind or str(d.get("kind") or "model").lower() == kind
+        docs = [d for d in docs if keep(d)]
+        offset, limit = values["offset"], values["limit"]
+        return _json_reply(200, {"models": docs[offset:offset + limit], "total": len(docs)})
+
+    def _categories(self) -> _Reply:
+        counts: dict[str, int] = {}
+        for _, doc, model in self._entries():
+            for c in self._entry_doc(doc, model, False).get("categories") or []:
+                counts[str(c)] = counts.get(str(c), 0) + 1
+        return _json_reply(200, {"categories": [{"name": k, "count": counts[k]} for k in sorted(counts)],
+                                 "total": len(counts)})
 
     def _file(self, rid: str, n: int) -> _Reply:
         with self._lock:
