@@ -1,17 +1,27 @@
 // RunComfy Model API: the ComfyUI frontend extension of this node pack.
 //  - Settings › RunComfy › Account: API token row (password field, Save / Test / Clear). The token
 //    goes straight to the pack's server route and is never put in ComfyUI's settings or a workflow.
-//  - A price badge on every RunComfy_ node, from GET /runcomfy/price (cached a few minutes).
-//  - The last RunComfy status of a node (state, queue position, elapsed, cost, request id), kept
-//    under the node after the run from the "runcomfy.status" websocket events.
+//  - Settings › RunComfy › Catalog: "Refresh model catalog" (added / changed / removed models).
+//  - On every RunComfy_ node, one set of mechanisms that frontends 1.27 to 1.58 render in both the
+//    classic canvas and Vue nodes (Comfy.VueNodes.Enabled):
+//      * a panel, a DOM widget (node.addDOMWidget, not serialized): the live status while running
+//        (state, queue position, elapsed, request id, note) and the last outcome after it (state,
+//        cost, request id, first line of an error), and the price where no live badge shows it;
+//      * a price badge through node.badges on the canvas (the Vue renderer reads badges once, so
+//        there the price is a panel line instead);
+//      * falls back to drawing under the node on a frontend without addDOMWidget.
+//    The status is kept on the node object in memory only: never in the saved workflow.
 // Pure logic (formatting, parsing, caching) lives in ./lib/format.js and is unit-tested with Node.
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
   PriceCache,
+  catalogRefreshResult,
+  durationField,
   isRunComfyType,
   mergeStatus,
+  panelLines,
   parseStatusEvent,
   priceQuery,
   priceText,
@@ -24,11 +34,16 @@ import {
   tokenStatusLabel,
   wrapText,
 } from "./lib/format.js";
+import { PANEL_LINE_PX, button, column, createPanel, note, row, showMessage, textInput } from "./lib/dom.js";
 
 const EXTENSION = "RunComfy.ModelAPI";
 const SETTING_TOKEN = "RunComfy.Account.APIToken";
 const SETTING_SHOW_PRICE = "RunComfy.Display.ShowPrice";
 const SETTING_SHOW_STATUS = "RunComfy.Display.ShowStatus";
+const SETTING_CATALOG = "RunComfy.Catalog.Refresh";
+const VUE_NODES = "Comfy.VueNodes.Enabled";
+const PANEL_WIDGET = "runcomfy_status";
+const PANEL_REFRESH_MS = 1000;
 
 const priceCache = new PriceCache();
 // The last status is kept on the node object itself (node.__runcomfyStatus), in memory only:
@@ -67,7 +82,7 @@ async function callJson(path, options = {}) {
 
 function redraw() {
   try {
-    app.graph?.setDirtyCanvas?.(true, true);
+    rootGraph()?.setDirtyCanvas?.(true, true);
     app.canvas?.setDirty?.(true, true);
   } catch {
     /* canvas not ready */
@@ -78,7 +93,19 @@ function nodeClassOf(node) {
   return node?.comfyClass || node?.constructor?.comfyClass || node?.type || "";
 }
 
-function allNodes(graph = app.rootGraph || app.graph, out = [], seen = new Set()) {
+/** The root graph, or null before the app has one. Newer frontends log an error when
+ *  app.rootGraph is read before it exists, so their quiet accessors are asked first. */
+function rootGraph() {
+  try {
+    if ("rootGraphOrUndefined" in app) return app.rootGraphOrUndefined || null;
+    if ("isGraphReady" in app && !app.isGraphReady) return null;
+    return app.rootGraph || app.graph || null;
+  } catch {
+    return null;
+  }
+}
+
+function allNodes(graph = rootGraph(), out = [], seen = new Set()) {
   if (!graph || seen.has(graph)) return out;
   seen.add(graph);
   for (const node of graph._nodes || graph.nodes || []) {
@@ -91,7 +118,7 @@ function allNodes(graph = app.rootGraph || app.graph, out = [], seen = new Set()
 /** The node an execution id points at ("12", or "5:12" for a node inside subgraph node 5). */
 function nodeForExecutionId(id) {
   const path = splitExecutionId(id);
-  let graph = app.rootGraph || app.graph;
+  let graph = rootGraph();
   let node = null;
   for (const part of path) {
     if (!graph) return null;
@@ -106,9 +133,35 @@ function statusForNode(node) {
   return node?.__runcomfyStatus || null;
 }
 
-// --- price badge --------------------------------------------------------------------------
+// --- which mechanisms this frontend has -----------------------------------------------------
 
-// A duck-typed LGraphBadge: node.badges accepts functions returning {height, getWidth, draw}.
+/** The Vue renderer draws nodes as components and reads node.badges once, when it mounts. */
+function vueNodes() {
+  return setting(VUE_NODES, false) === true;
+}
+
+/** The price goes into the panel where no live canvas badge can show it. */
+function priceInPanel(node) {
+  return vueNodes() || !Array.isArray(node?.badges);
+}
+
+function widgetValues(node) {
+  const values = {};
+  for (const w of node?.widgets || []) if (w && typeof w.name === "string") values[w.name] = w.value;
+  return values;
+}
+
+function currentPriceText(node) {
+  const answer = node.__runcomfyPrice;
+  if (answer === undefined) return "price …";
+  const field = durationField(answer);
+  return priceText(answer, field ? widgetValues(node) : null);
+}
+
+// --- price badge (canvas) -------------------------------------------------------------------
+
+// A duck-typed LGraphBadge: node.badges accepts functions returning {text, height, getWidth, draw};
+// the canvas calls them every frame, so the text is always current there.
 class TextBadge {
   constructor() {
     this.text = "";
@@ -156,12 +209,13 @@ class TextBadge {
 function attachPriceBadge(node) {
   if (node.__runcomfyPriceBadge) return node.__runcomfyPriceBadge;
   const badge = new TextBadge();
-  badge.text = "price …";
   node.__runcomfyPriceBadge = badge;
   if (Array.isArray(node.badges)) {
     node.badges.push(() => {
-      if (setting(SETTING_SHOW_PRICE, true)) return badge;
-      return { height: 0, visible: false, getWidth: () => 0, draw: () => {} };
+      // Empty text = no badge: the Vue renderer skips it (the panel shows the price there).
+      badge.text = setting(SETTING_SHOW_PRICE, true) && !priceInPanel(node) ? currentPriceText(node) : "";
+      badge.bgColor = node.__runcomfyPrice?.available === true ? "#5c4a1f" : "#444444";
+      return badge;
     });
   }
   return badge;
@@ -170,7 +224,7 @@ function attachPriceBadge(node) {
 async function refreshPrice(node) {
   const nodeClass = nodeClassOf(node);
   if (!isRunComfyType(nodeClass)) return;
-  const badge = attachPriceBadge(node);
+  attachPriceBadge(node);
   const seq = ++priceSeq;
   node.__runcomfyPriceSeq = seq;
   const path = priceQuery({ nodeClass });
@@ -180,9 +234,8 @@ async function refreshPrice(node) {
     return body;
   });
   if (node.__runcomfyPriceSeq !== seq) return; // a newer lookup (e.g. after a token change) won
-  badge.text = priceText(answer);
-  badge.bgColor = answer && answer.available === true ? "#5c4a1f" : "#444444";
-  redraw();
+  node.__runcomfyPrice = answer;
+  updateNode(node);
 }
 
 function refreshAllPrices() {
@@ -192,14 +245,78 @@ function refreshAllPrices() {
   }
 }
 
-// --- status under the node ----------------------------------------------------------------
+// --- the panel (status, last outcome, price) ----------------------------------------------------
 
-const TONE_COLORS = { busy: "#8fb8ff", ok: "#7fd17f", error: "#ff8a80", idle: "#bbbbbb" };
+function panelModel(node) {
+  return panelLines({
+    price: node.__runcomfyPrice === undefined ? null : currentPriceText(node),
+    priceInPanel: priceInPanel(node),
+    showPrice: setting(SETTING_SHOW_PRICE, true),
+    status: statusForNode(node),
+    showStatus: setting(SETTING_SHOW_STATUS, true),
+  });
+}
+
+/** Lines the panel reserves on the canvas: a fixed height (price line + three status lines) so
+ *  the node does not change size, and so the saved workflow, when a run starts or ends. */
+function panelReservedLines(node) {
+  let n = 0;
+  if (priceInPanel(node) && setting(SETTING_SHOW_PRICE, true)) n += 1;
+  if (setting(SETTING_SHOW_STATUS, true)) n += 3;
+  return n;
+}
+
+function attachPanel(node) {
+  if (node.__runcomfyPanel !== undefined) return node.__runcomfyPanel;
+  node.__runcomfyPanel = null;
+  if (typeof node.addDOMWidget !== "function") return null; // canvas fallback: drawStatus
+  const panel = createPanel();
+  const height = () => {
+    const lines = panelReservedLines(node);
+    return lines ? lines * PANEL_LINE_PX + 8 : 0;
+  };
+  try {
+    const widget = node.addDOMWidget(PANEL_WIDGET, "runcomfy-status", panel.root, {
+      serialize: false,
+      hideOnZoom: false,
+      getValue: () => "",
+      setValue: () => {},
+      getMinHeight: height,
+      getMaxHeight: height,
+      getHeight: height,
+    });
+    if (widget) {
+      widget.serialize = false; // not in widgets_values: saved workflows keep their positions
+      widget.tooltip = "RunComfy status, last outcome and price (kept in memory, never saved)";
+    }
+    node.__runcomfyPanel = panel;
+  } catch (err) {
+    console.debug("[RunComfy] no DOM widget on this frontend; drawing the status instead", err);
+    node.__runcomfyPanel = null;
+  }
+  updateNode(node);
+  return node.__runcomfyPanel;
+}
+
+function updateNode(node) {
+  const panel = node?.__runcomfyPanel;
+  if (panel) panel.render(panelModel(node));
+  redraw();
+}
+
+function updateAllPanels() {
+  for (const node of allNodes()) {
+    if (node.__runcomfyPanel) node.__runcomfyPanel.render(panelModel(node));
+  }
+}
+
+// Fallback for a frontend without DOM widgets: the status drawn under the node on the canvas.
 const STATUS_FONT_PX = 11;
 const STATUS_LINE_PX = 14;
+const CANVAS_TONES = { busy: "#8fb8ff", ok: "#7fd17f", error: "#ff8a80", idle: "#bbbbbb" };
 
 function drawStatus(node, ctx) {
-  if (!setting(SETTING_SHOW_STATUS, true) || node.flags?.collapsed) return;
+  if (node.__runcomfyPanel || !setting(SETTING_SHOW_STATUS, true) || node.flags?.collapsed) return;
   const status = statusForNode(node);
   if (!status) return;
   const width = Math.max(120, (node.size?.[0] || 300) - 8);
@@ -219,10 +336,29 @@ function drawStatus(node, ctx) {
   ctx.textBaseline = "top";
   ctx.textAlign = "left";
   shown.forEach((line, i) => {
-    ctx.fillStyle = i === 0 ? TONE_COLORS[stateTone(status.state)] : "#dddddd";
+    ctx.fillStyle = i === 0 ? CANVAS_TONES[stateTone(status.state)] : "#dddddd";
     ctx.fillText(line, 4, top + 4 + i * STATUS_LINE_PX);
   });
   Object.assign(ctx, { font, fillStyle, textBaseline, textAlign });
+}
+
+// --- status events -------------------------------------------------------------------------------
+
+// The frontend shows ComfyUI's progress text (sent by the pack for clients without this
+// extension) as a text widget of this name on every version from 1.27 to 1.58. Where the panel
+// shows the same status, that copy is taken off again, the way the frontend itself removes it.
+const CORE_TEXT_PREVIEW = "$$node-text-preview";
+
+function dropDuplicateProgressText(node) {
+  if (!node.__runcomfyPanel || !setting(SETTING_SHOW_STATUS, true) || !Array.isArray(node.widgets)) return;
+  const i = node.widgets.findIndex((w) => w?.name === CORE_TEXT_PREVIEW);
+  if (i < 0) return;
+  try {
+    node.widgets[i].onRemove?.();
+    node.widgets.splice(i, 1);
+  } catch (err) {
+    console.debug("[RunComfy] could not hide the duplicate progress text", err);
+  }
 }
 
 function recordStatus(status) {
@@ -230,7 +366,8 @@ function recordStatus(status) {
   const node = nodeForExecutionId(status.node);
   if (!node) return;
   node.__runcomfyStatus = status;
-  redraw();
+  dropDuplicateProgressText(node);
+  updateNode(node);
 }
 
 function onStatusEvent(event) {
@@ -251,55 +388,35 @@ function onExecutionError(event) {
 
 function onExecutionInterrupted() {
   for (const node of allNodes()) {
-    if (node.__runcomfyStatus) node.__runcomfyStatus = statusAfterInterrupt(node.__runcomfyStatus);
+    if (node.__runcomfyStatus) {
+      node.__runcomfyStatus = statusAfterInterrupt(node.__runcomfyStatus);
+      updateNode(node);
+    }
   }
   redraw();
 }
 
-// --- settings: the token row --------------------------------------------------------------
-
-function el(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "style") Object.assign(node.style, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// --- settings: the token row and the catalog refresh ---------------------------------------------
 
 /** The custom settings row. ComfyUI calls it with (name, setter, value); the setter is never
  *  called, so nothing reaches comfy.settings.json. */
 function renderTokenRow() {
-  const status = el("div", { textContent: "Token: …", style: { fontSize: "0.85rem", opacity: "0.85" } });
-  const input = el("input", {
+  const status = note({ textContent: "Token: …", dataset: { runcomfyTokenStatus: "1" } });
+  const input = textInput({
     type: "password",
     placeholder: "Paste your RunComfy API token",
     autocomplete: "new-password",
     spellcheck: false,
-    className: "p-inputtext p-component",
-    style: { width: "16rem" },
   });
   input.setAttribute("data-lpignore", "true");
-  const message = el("div", {
-    style: { fontSize: "0.8rem", maxWidth: "24rem", whiteSpace: "normal", minHeight: "1em" },
-  });
-  const button = (label, title) => el("button", {
-    type: "button", textContent: label, title,
-    className: "p-button p-component p-button-sm p-button-secondary",
-    style: { padding: "0.25rem 0.6rem" },
-  });
+  input.setAttribute("aria-label", "RunComfy API token");
+  const message = note({ dataset: { runcomfyTokenMessage: "1" } });
   const save = button("Save", "Check the token with RunComfy and keep it on the ComfyUI server");
   const test = button("Test", "Check the configured token with RunComfy");
   const clear = button("Clear", "Remove the token saved on the ComfyUI server");
   const buttons = [save, test, clear];
 
   const showInfo = (info) => { status.textContent = tokenStatusLabel(info); };
-  const showMessage = (text, ok) => {
-    message.textContent = text;
-    message.style.color = ok ? "var(--p-green-400, #7fd17f)" : "var(--p-red-400, #ff8a80)";
-  };
   const busy = (on) => buttons.forEach((b) => { b.disabled = on; });
 
   async function loadStatus() {
@@ -309,11 +426,11 @@ function renderTokenRow() {
 
   async function run(action, path, options) {
     busy(true);
-    showMessage(action === "test" ? "Checking with RunComfy…" : "Working…", true);
+    showMessage(message, action === "test" ? "Checking with RunComfy…" : "Working…", true);
     try {
       const { status: code, body } = await callJson(path, options);
       const result = tokenActionResult(action, code, body);
-      showMessage(result.message, result.ok);
+      showMessage(message, result.message, result.ok);
       if (result.info) showInfo(result.info);
       else await loadStatus();
       if (result.ok && action === "save") input.value = "";
@@ -326,7 +443,7 @@ function renderTokenRow() {
   save.addEventListener("click", () => {
     const token = input.value.trim();
     if (!token) {
-      showMessage("Paste a token first.", false);
+      showMessage(message, "Paste a token first.", false);
       return;
     }
     run("save", "/runcomfy/token", {
@@ -342,11 +459,37 @@ function renderTokenRow() {
   clear.addEventListener("click", () => run("clear", "/runcomfy/token", { method: "DELETE" }));
 
   loadStatus();
-  return el("div", { style: { display: "flex", flexDirection: "column", gap: "0.35rem", alignItems: "flex-end" } }, [
-    status,
-    el("div", { style: { display: "flex", gap: "0.35rem", alignItems: "center" } }, [input, ...buttons]),
-    message,
-  ]);
+  return column([status, row([input, ...buttons]), message]);
+}
+
+/** New node definitions into the open page, through the frontend's own reload where it has one. */
+async function reloadNodeDefinitions() {
+  if (typeof app.reloadNodeDefs === "function") await app.reloadNodeDefs();
+  else if (typeof app.refreshComboInNodes === "function") await app.refreshComboInNodes();
+  else return false;
+  return true;
+}
+
+function renderCatalogRow() {
+  const message = note({ dataset: { runcomfyCatalogMessage: "1" } });
+  const refresh = button("Refresh model catalog", "Ask RunComfy for its current model list and update the nodes");
+  refresh.addEventListener("click", async () => {
+    refresh.disabled = true;
+    showMessage(message, "Asking RunComfy for its model list…", true);
+    try {
+      const { status, body } = await callJson("/runcomfy/catalog/refresh", { method: "POST" });
+      const result = catalogRefreshResult(status, body);
+      let text = result.message;
+      if (result.reload && !(await reloadNodeDefinitions().catch(() => false))) {
+        text += " Reload this page to see them.";
+      }
+      showMessage(message, text, result.ok);
+      if (result.ok) refreshAllPrices();
+    } finally {
+      refresh.disabled = false;
+    }
+  });
+  return column([refresh, message]);
 }
 
 // --- registration -------------------------------------------------------------------------
@@ -364,22 +507,33 @@ app.registerExtension({
       defaultValue: "",
     },
     {
+      id: SETTING_CATALOG,
+      category: ["RunComfy", "Catalog", "Refresh model catalog"],
+      name: "Refresh model catalog",
+      tooltip: "Reads RunComfy's current model list: new models become nodes, changed ones are updated. "
+        + "Says which were added, changed or removed, and whether ComfyUI needs a restart.",
+      type: () => renderCatalogRow(),
+      defaultValue: "",
+    },
+    {
       id: SETTING_SHOW_PRICE,
       category: ["RunComfy", "Display", "Price badge"],
-      name: "Show the price badge on RunComfy nodes",
-      tooltip: "The model's list price from RunComfy (needs a token); the actual cost of a run is shown after it.",
+      name: "Show the price on RunComfy nodes",
+      tooltip: "The model's list price from RunComfy, as a badge on the classic canvas and a line on Vue nodes; "
+        + "the actual cost of a run is shown after it.",
       type: "boolean",
       defaultValue: true,
-      onChange: () => redraw(),
+      onChange: () => { updateAllPanels(); redraw(); },
     },
     {
       id: SETTING_SHOW_STATUS,
       category: ["RunComfy", "Display", "Last status"],
-      name: "Show the last RunComfy status under the node",
-      tooltip: "Request id, state, queue position, elapsed time and cost, kept under the node after the run.",
+      name: "Show the RunComfy status on the node",
+      tooltip: "While running: state, queue position, elapsed time and request id. After the run: state, cost, "
+        + "request id and the first line of an error. Kept in memory, never saved in the workflow.",
       type: "boolean",
       defaultValue: true,
-      onChange: () => redraw(),
+      onChange: () => { updateAllPanels(); redraw(); },
     },
   ],
 
@@ -387,6 +541,17 @@ app.registerExtension({
     api.addEventListener("runcomfy.status", onStatusEvent);
     api.addEventListener("execution_error", onExecutionError);
     api.addEventListener("execution_interrupted", onExecutionInterrupted);
+    // Picks up a renderer switch, a duration widget edited (per-second estimate), a setting.
+    if (typeof setInterval === "function") {
+      const timer = setInterval(() => {
+        try {
+          updateAllPanels();
+        } catch (err) {
+          console.debug("[RunComfy] panel refresh failed", err);
+        }
+      }, PANEL_REFRESH_MS);
+      timer?.unref?.();
+    }
   },
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
@@ -396,6 +561,7 @@ app.registerExtension({
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
       attachPriceBadge(this);
+      attachPanel(this);
       // comfyClass is set by the time the node exists; type may be set only afterwards.
       queueMicrotask(() => refreshPrice(this));
       return r;
@@ -427,7 +593,7 @@ app.registerExtension({
       if (status) {
         extra.push({
           content: "Clear RunComfy status",
-          callback: () => { this.__runcomfyStatus = null; redraw(); },
+          callback: () => { this.__runcomfyStatus = null; updateNode(this); },
         });
       }
       // Frontend 1.27 prepends the returned items to the node's context menu.

@@ -121,10 +121,12 @@ class FakeCtx {
 
 // --- tests --------------------------------------------------------------------------------
 
-test("settings: a custom token row plus two display toggles under the RunComfy category", () => {
+test("settings: a custom token row, the catalog refresh and two display toggles under the RunComfy category", () => {
   assert.equal(ext.name, "RunComfy.ModelAPI");
   const ids = ext.settings.map((s) => s.id);
-  assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Display.ShowPrice", "RunComfy.Display.ShowStatus"]);
+  assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Catalog.Refresh", "RunComfy.Display.ShowPrice",
+    "RunComfy.Display.ShowStatus"]);
+  assert.equal(typeof ext.settings[1].type, "function");
   for (const s of ext.settings) assert.equal(s.category[0], "RunComfy");
   assert.equal(typeof ext.settings[0].type, "function");
   assert.equal(ext.settings[0].defaultValue, "");

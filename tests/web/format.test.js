@@ -9,6 +9,9 @@ import {
   formatCost,
   formatElapsed,
   formatUsdAmount,
+  formatUsd,
+  estimateText,
+  unitPriceText,
   isRunComfyType,
   mergeStatus,
   parseStatusEvent,
@@ -32,19 +35,33 @@ test("isRunComfyType only accepts the pack's class names", () => {
   assert.equal(isRunComfyType(undefined), false);
 });
 
-test("formatUsdAmount: cents when exact, otherwise up to 4 significant digits, never exponent form", () => {
+test("formatUsd: four decimals halves up, trailing zeros dropped, at least two decimals (pricing.py's rules)", () => {
+  const cases = [[0.03, "$0.03"], [0.1, "$0.10"], [0.0025, "$0.0025"], [1.5, "$1.50"], [12, "$12.00"],
+    [0.125, "$0.125"], [0, "$0.00"], [0.0375, "$0.0375"], [0.00125, "$0.0013"], [1.234, "$1.234"],
+    [0.00005, "$0.0001"], [0.000049, "<$0.0001"], [0.000001, "<$0.0001"], [2.99995, "$3.00"], [1234.5678, "$1234.5678"]];
+  for (const [usd, text] of cases) assert.equal(formatUsd(usd), text, `formatUsd(${usd})`);
+  for (const bad of [-1, NaN, Infinity, "0.03", null, undefined, true]) assert.equal(formatUsd(bad), null, String(bad));
   assert.equal(formatUsdAmount(0.03), "0.03");
-  assert.equal(formatUsdAmount(1.5), "1.50");
-  assert.equal(formatUsdAmount(2), "2.00");
-  assert.equal(formatUsdAmount(0), "0.00");
-  assert.equal(formatUsdAmount(0.0375), "0.0375");
-  assert.equal(formatUsdAmount(0.00125), "0.00125");
-  assert.equal(formatUsdAmount(1.234), "1.234");
   assert.equal(formatUsdAmount(0.000001), "<0.0001");
   assert.equal(formatUsdAmount(-1), null);
-  assert.equal(formatUsdAmount(NaN), null);
-  assert.equal(formatUsdAmount("0.03"), null);
-  assert.equal(formatUsdAmount(null), null);
+});
+
+test("priceText: per-model units and an estimate only for per-second prices with a concrete duration", () => {
+  assert.equal(priceText({ available: true, base_price_usd: 0.03, price_unit: "output" }), "$0.03 / output");
+  assert.equal(priceText({ available: true, base_price_usd: 0.1, price_unit: "second" }), "$0.10 / s");
+  const perSecond = { available: true, base_price_usd: 0.1, price_unit: "second", duration_field: "duration" };
+  assert.equal(priceText(perSecond, { duration: 5 }), "$0.10 / s · ≈ $0.50 for 5 s (estimate)");
+  assert.equal(priceText(perSecond, { duration: "10" }), "$0.10 / s · ≈ $1.00 for 10 s (estimate)");
+  assert.equal(priceText(perSecond, { duration: 2.5 }), "$0.10 / s · ≈ $0.25 for 2.5 s (estimate)");
+  for (const none of ["auto", "", 0, -3, "x", null]) {
+    assert.equal(priceText(perSecond, { duration: none }), "$0.10 / s", `duration ${JSON.stringify(none)}`);
+  }
+  assert.equal(priceText({ ...perSecond, duration: 4 }), "$0.10 / s · ≈ $0.40 for 4 s (estimate)", "server's duration when no widget");
+  assert.equal(priceText({ available: true, base_price_usd: 0.03, price_unit: "image", duration_field: "duration" }, { duration: 5 }),
+    "$0.03 / image", "no estimate for a per-image price");
+  assert.equal(estimateText(0.1, "sec", 3), "≈ $0.30 for 3 s (estimate)");
+  assert.equal(unitPriceText(0.05, "seconds"), "$0.05 / s");
+  assert.equal(unitPriceText(-1, "s"), null);
 });
 
 test("formatCost and formatElapsed", () => {

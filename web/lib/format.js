@@ -18,32 +18,30 @@ function finiteNumber(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-/** "0.03", "1.50", "0.0375", "0.00125": cents when exact, else up to 4 significant digits. */
+/** Money as every text of the pack shows it (the same rules as runcomfy/pricing.py's
+ *  format_usd, so the node text, status, badge and dry run agree): four decimals, halves up,
+ *  trailing zeros dropped but at least two decimals: 0.03 -> "$0.03", 0.1 -> "$0.10",
+ *  0.0025 -> "$0.0025", 12 -> "$12.00"; a positive amount under half a basis point is
+ *  "<$0.0001"; anything but a finite number >= 0 is null. */
+export function formatUsd(amount) {
+  const usd = finiteNumber(amount);
+  if (usd === null || usd < 0) return null;
+  const n = Math.floor(usd * 10000 + 0.5);
+  if (n === 0 && usd > 0) return "<$0.0001";
+  const whole = Math.floor(n / 10000);
+  const decimals = String(n % 10000).padStart(4, "0").replace(/0+$/, "").padEnd(2, "0");
+  return `$${whole}.${decimals}`;
+}
+
+/** The amount without its dollar sign ("0.03", "<0.0001"), or null. */
 export function formatUsdAmount(amount) {
-  const n = finiteNumber(amount);
-  if (n === null || n < 0) return null;
-  if (n === 0) return "0.00";
-  const cents = n.toFixed(2);
-  if (Math.abs(Number(cents) - n) < 1e-9) return cents;
-  if (n < 0.0001) return "<0.0001";
-  let text;
-  if (n >= 1) {
-    text = n.toFixed(4);
-  } else {
-    // toPrecision can answer in exponent form; toFixed with enough digits cannot.
-    const digits = Math.min(20, Math.max(2, 3 - Math.floor(Math.log10(n))));
-    text = Number(n.toPrecision(4)).toFixed(digits);
-  }
-  text = text.replace(/0+$/, "");
-  if (/\.\d$/.test(text)) text += "0";
-  return text.replace(/\.$/, ".00");
+  const text = formatUsd(amount);
+  return text === null ? null : text.replace("$", "");
 }
 
 /** "$0.03" (or null when the value is not a usable amount). */
 export function formatCost(cost) {
-  const amount = formatUsdAmount(cost);
-  if (amount === null) return null;
-  return amount.startsWith("<") ? `<$${amount.slice(1)}` : `$${amount}`;
+  return formatUsd(cost);
 }
 
 /** "7s", "2m 05s", "1h 02m". */
@@ -68,20 +66,59 @@ export function priceQuery({ nodeClass, modelId } = {}) {
   return `/runcomfy/price?${params.join("&")}`;
 }
 
+const PER_SECOND_UNITS = new Set(["second", "seconds", "sec", "s"]);
+const UNIT_LABELS = { output: "output", second: "s", seconds: "s", sec: "s", s: "s" };
+
 function cleanUnit(unit) {
   if (typeof unit !== "string") return "";
   return unit.trim().replace(/^(per|\/)\s*/i, "").trim();
 }
 
-/** The badge text for an answer of GET /runcomfy/price: "$0.03 / image", or "price unavailable".
- *  Only the server's numeric price is shown; anything else is "price unavailable". */
-export function priceText(answer) {
+/** A concrete duration in seconds (a number or numeric string > 0), else null ("auto", ""). */
+export function secondsOf(value) {
+  if (typeof value === "string") {
+    if (!value.trim()) return null;
+    value = Number(value.trim());
+  }
+  const n = finiteNumber(value);
+  return n !== null && n > 0 ? n : null;
+}
+
+/** "$0.03 / image", "$0.10 / s", "$0.03 / output", "$0.03" (no unit), or null (no usable price). */
+export function unitPriceText(basePriceUsd, priceUnit) {
+  const money = formatUsd(basePriceUsd);
+  if (money === null) return null;
+  const unit = cleanUnit(priceUnit);
+  if (!unit) return money;
+  return `${money} / ${UNIT_LABELS[unit.toLowerCase()] || unit}`;
+}
+
+/** "≈ $0.50 for 5 s (estimate)" for a per-second price and a concrete duration, else null. */
+export function estimateText(basePriceUsd, priceUnit, duration) {
+  if (!PER_SECOND_UNITS.has(cleanUnit(priceUnit).toLowerCase())) return null;
+  const seconds = secondsOf(duration);
+  const base = finiteNumber(basePriceUsd);
+  if (seconds === null || base === null || base < 0) return null;
+  const total = formatUsd(base * seconds);
+  return `≈ ${total} for ${Number.isInteger(seconds) ? seconds : String(seconds)} s (estimate)`;
+}
+
+/** The name of the node input that sets a per-second model's duration, from the price answer. */
+export function durationField(answer) {
+  return answer && typeof answer.duration_field === "string" && answer.duration_field ? answer.duration_field : null;
+}
+
+/** The price text for an answer of GET /runcomfy/price: "$0.03 / image", "$0.10 / s · ≈ $0.50
+ *  for 5 s (estimate)" (`values` = the node's current widget values, for the duration), or
+ *  "price unavailable". Only the server's numeric price is shown, never an invented one. */
+export function priceText(answer, values = null) {
   if (!answer || typeof answer !== "object" || answer.available !== true) return PRICE_UNAVAILABLE;
-  const amount = formatUsdAmount(answer.base_price_usd);
-  if (amount === null) return PRICE_UNAVAILABLE;
-  const unit = cleanUnit(answer.price_unit);
-  const money = amount.startsWith("<") ? `<$${amount.slice(1)}` : `$${amount}`;
-  return unit ? `${money} / ${unit}` : money;
+  const unit = unitPriceText(answer.base_price_usd, answer.price_unit);
+  if (unit === null) return PRICE_UNAVAILABLE;
+  const field = durationField(answer);
+  const duration = field && values && typeof values === "object" && field in values ? values[field] : answer.duration;
+  const estimate = estimateText(answer.base_price_usd, answer.price_unit, duration);
+  return estimate ? `${unit} · ${estimate}` : unit;
 }
 
 /** A small TTL cache with in-flight de-duplication, keyed by model id / node class.
@@ -353,4 +390,66 @@ export function wrapText(text, maxWidth, measure, maxLines = 3) {
 export function splitExecutionId(id) {
   if (id === null || id === undefined) return [];
   return String(id).split(":").map((s) => s.trim()).filter(Boolean);
+}
+
+// --- the node's panel ----------------------------------------------------------------------
+
+/** What the RunComfy panel under a node's widgets shows, as [{text, tone, kind}]:
+ *  - the price, when the node has no live price badge (Vue nodes, or a frontend without
+ *    node badges) and the price setting is on;
+ *  - the live status while running (state, queue position, elapsed, request id, note) and the
+ *    last outcome after (state, cost, request id, first line of an error), when the status
+ *    setting is on; "not run yet" before the first run. */
+export function panelLines({ price = null, priceInPanel = false, showPrice = true, status = null,
+  showStatus = true } = {}) {
+  const lines = [];
+  if (priceInPanel && showPrice && price) lines.push({ text: `Price: ${price}`, tone: "price", kind: "price" });
+  if (showStatus) {
+    const shown = statusLines(status);
+    if (!shown.length) lines.push({ text: "RunComfy: not run yet", tone: "idle", kind: "status" });
+    shown.forEach((text, i) => lines.push({
+      text,
+      tone: i === 0 ? stateTone(status.state) : "detail",
+      kind: i === 0 ? "status" : (text.startsWith("request ") ? "request" : "detail"),
+    }));
+  }
+  return lines;
+}
+
+// --- catalog refresh -------------------------------------------------------------------------
+
+function countOf(value) {
+  if (Array.isArray(value)) return value.length;
+  const n = finiteNumber(value);
+  return n !== null && n >= 0 ? Math.floor(n) : 0;
+}
+
+function namesOf(value, max = 5) {
+  if (!Array.isArray(value)) return "";
+  const names = value.map((v) => (typeof v === "string" ? v : v && (v.model_id || v.name))).filter(Boolean);
+  if (!names.length) return "";
+  const more = names.length > max ? `, +${names.length - max} more` : "";
+  return ` (${names.slice(0, max).join(", ")}${more})`;
+}
+
+/** What a POST /runcomfy/catalog/refresh reply means for the settings row:
+ *  {ok, message, reload}: reload = the server registered the changes without a restart, so the
+ *  page should re-read the node definitions. */
+export function catalogRefreshResult(status, body) {
+  const ok = status >= 200 && status < 300 && !!body && typeof body === "object" && body.ok !== false;
+  if (!ok) return { ok: false, message: errorText(status, body, "Catalog refresh failed"), reload: false };
+  const added = countOf(body.added);
+  const changed = countOf(body.changed);
+  const removed = countOf(body.removed);
+  const parts = [`${added} added${namesOf(body.added)}`, `${changed} changed${namesOf(body.changed)}`,
+    `${removed} removed${namesOf(body.removed)}`];
+  let message = `Model catalog refreshed: ${parts.join(", ")}.`;
+  const anything = added + changed + removed > 0;
+  const restart = body.restart_required === true || (body.restart_required === undefined && anything);
+  if (anything && restart) {
+    message += " Restart ComfyUI to load the new and changed nodes, then reload this page.";
+  } else if (anything) {
+    message += " The node list was updated; nodes already on the canvas keep their inputs until the page is reloaded.";
+  }
+  return { ok: true, message, reload: anything && !restart };
 }

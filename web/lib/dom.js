@@ -1,0 +1,123 @@
+// The extension's DOM pieces: the node panel and the settings rows. Styled only with ComfyUI's
+// own palette variables (--comfy-input-bg, --input-text, --border-color, --fg-color,
+// --descrip-text, --error-text), which every frontend from 1.27 to 1.58 sets, with fallbacks,
+// instead of the class names of one PrimeVue version (1.58 no longer styles `p-inputtext`).
+
+export const TONE_COLORS = {
+  busy: "#8fb8ff",
+  ok: "#7fd17f",
+  error: "var(--error-text, #ff8a80)",
+  idle: "var(--descrip-text, #bbbbbb)",
+  detail: "var(--descrip-text, #bbbbbb)",
+  price: "#e8c46a",
+};
+
+export function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "style") Object.assign(node.style, value);
+    else if (key === "dataset") Object.assign(node.dataset || (node.dataset = {}), value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+export const PANEL_LINE_PX = 16;
+
+/** The panel element shown under a RunComfy node's widgets. `render(lines)` updates it in place
+ *  (only when the text changed, so a 1 s refresh costs nothing). */
+export function createPanel() {
+  const root = el("div", {
+    className: "runcomfy-panel",
+    dataset: { runcomfyPanel: "1" },
+    style: {
+      boxSizing: "border-box",
+      width: "100%",
+      padding: "3px 6px",
+      borderRadius: "4px",
+      background: "var(--comfy-input-bg, rgba(0,0,0,0.35))",
+      border: "1px solid var(--border-color, #444)",
+      color: "var(--input-text, #ddd)",
+      fontFamily: "sans-serif",
+      fontSize: "11px",
+      lineHeight: `${PANEL_LINE_PX - 2}px`,
+      overflow: "hidden",
+    },
+  });
+  let last = null;
+  function render(lines) {
+    const key = JSON.stringify(lines);
+    if (key === last) return false;
+    last = key;
+    root.replaceChildren?.();
+    if (!root.replaceChildren) root.children.length = 0;
+    root.style.display = lines.length ? "block" : "none";
+    for (const line of lines) {
+      root.append(el("div", {
+        textContent: line.text,
+        title: line.text,
+        dataset: { runcomfyLine: line.kind },
+        style: {
+          color: TONE_COLORS[line.tone] || TONE_COLORS.detail,
+          whiteSpace: "nowrap",
+          overflow: "hidden",
+          textOverflow: "ellipsis",
+          fontWeight: line.kind === "status" ? "600" : "400",
+          userSelect: "text",
+        },
+      }));
+    }
+    return true;
+  }
+  return { root, render };
+}
+
+// --- settings rows ----------------------------------------------------------------------------
+
+const CONTROL = {
+  boxSizing: "border-box",
+  height: "2rem",
+  borderRadius: "6px",
+  border: "1px solid var(--border-color, #555)",
+  background: "var(--comfy-input-bg, #222)",
+  color: "var(--input-text, #ddd)",
+  font: "inherit",
+  fontSize: "0.875rem",
+};
+
+export function textInput(props = {}) {
+  return el("input", { ...props, style: { ...CONTROL, padding: "0 0.6rem", width: "16rem", ...(props.style || {}) } });
+}
+
+export function button(label, title) {
+  const b = el("button", {
+    type: "button", textContent: label, title,
+    style: { ...CONTROL, padding: "0 0.8rem", cursor: "pointer", background: "var(--comfy-menu-secondary-bg, var(--comfy-input-bg, #333))" },
+  });
+  b.addEventListener("mouseenter", () => { b.style.background = "var(--content-hover-bg, #444)"; });
+  b.addEventListener("mouseleave", () => { b.style.background = "var(--comfy-menu-secondary-bg, var(--comfy-input-bg, #333))"; });
+  return b;
+}
+
+export function note(props = {}) {
+  return el("div", {
+    ...props,
+    style: { fontSize: "0.8rem", maxWidth: "26rem", whiteSpace: "normal", minHeight: "1em",
+      color: "var(--descrip-text, #aaa)", ...(props.style || {}) },
+  });
+}
+
+export function showMessage(target, text, ok) {
+  target.textContent = text;
+  target.style.color = ok ? "var(--fg-color, #7fd17f)" : "var(--error-text, #ff8a80)";
+}
+
+export function column(children) {
+  return el("div", { style: { display: "flex", flexDirection: "column", gap: "0.35rem", alignItems: "flex-end" } }, children);
+}
+
+export function row(children) {
+  return el("div", { style: { display: "flex", gap: "0.35rem", alignItems: "center", flexWrap: "wrap", justifyContent: "flex-end" } }, children);
+}
