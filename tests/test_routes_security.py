@@ -3,7 +3,13 @@ same checks against a real ComfyUI are in tests/test_real_comfyui_routes.py)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+
 import pytest
+
+from conftest import ROOT
 
 PORT = 8188
 LOCAL = ("127.0.0.1", PORT)
@@ -25,9 +31,16 @@ class Headers:
         return [k for k, _ in self.pairs]
 
 
-@pytest.fixture
-def refusal(pack):
-    return pack.nodes.origin_guard.refusal
+@pytest.fixture(scope="module")
+def refusal():
+    """nodes/origin_guard.py alone, inside a package shell: the checker needs neither ComfyUI, nor
+    aiohttp, nor the node classes (so it is tested even while another node module is broken)."""
+    name = "runcomfy_guard_shell"
+    for pkg, path in ((name, ROOT), (name + ".nodes", ROOT / "nodes")):
+        shell = types.ModuleType(pkg)
+        shell.__path__ = [str(path)]
+        sys.modules[pkg] = shell
+    return importlib.import_module(name + ".nodes.origin_guard").refusal
 
 
 def write(refusal, changes=None, drop=(), *, method="POST", **kw):
