@@ -21,7 +21,7 @@ from urllib.parse import quote, urljoin
 import requests
 import urllib3
 
-from . import __version__
+from . import __version__, upload_progress
 from .config import (check_download_url, check_request_id, download_hosts, origin_of,
                      resolve_base_url)
 from .errors import (AnswerTooLargeError, ApiError, AuthError, BadResponseError, ConfigError, DownloadError,
@@ -354,7 +354,8 @@ class RunComfyClient:
                 if call.killed:
                     raise self._killed_error(call, what, request_id, budget_text)
                 try:
-                    resp = session.request(method, url, data=data, params=params, headers=headers,
+                    # Large bodies (submits) stream with upload progress: upload_progress.py.
+                    resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
                                            timeout=self._timeouts(call), allow_redirects=False, stream=True)
                     try:
                         raw = read_capped(resp, self.max_json_bytes)

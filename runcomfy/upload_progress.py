@@ -110,13 +110,13 @@ class ProgressBody:
     arrive) iterates again from the start."""
 
     def __init__(self, data: bytes, listener: Listener | None = None, *, uplink: UplinkEstimate | None = None,
-                 slice_bytes: int = SLICE_BYTES, interval: float = EVENT_INTERVAL,
+                 slice_bytes: int = SLICE_BYTES, interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self._view = memoryview(data).cast("B")
         self.listener = listener
         self.uplink = uplink if uplink is not None else UPLINK
         self.slice_bytes = int(slice_bytes)
-        self.interval = float(interval)
+        self.interval = float(EVENT_INTERVAL if interval is None else interval)
         self.clock = clock
         self.sent = 0
         self.started_at: float | None = None
@@ -146,13 +146,32 @@ class ProgressBody:
             if now - last >= self.interval and self.sent < total:
                 last = now
                 self._emit(False)
+        # All handed to the socket; finish() reports the end once the server has answered.
+        self._emit(False)
+
+    def finish(self) -> None:
+        """The answer arrived, so the server has read the whole body: only now is the send over.
+        (The last megabyte or so leaves the iteration at once into the kernel's send buffer,
+        so the end of the iteration alone would overstate the uplink.)"""
+        if self.started_at is None or self.sent < len(self._view):
+            return
         self.finished_at = self.clock()
-        self.uplink.record(total, self.finished_at - self.started_at)
+        self.uplink.record(len(self._view), self.finished_at - self.started_at)
         self._emit(True)
 
 
 def stream_body(data: bytes):
     """``data`` as a ProgressBody reporting to the current listener, or unchanged when small."""
-    if len(data) < STREAM_MIN_BYTES:
+    if not isinstance(data, (bytes, bytearray)) or len(data) < STREAM_MIN_BYTES:
         return data
     return ProgressBody(data, _listener.get())
+
+
+def request(session, method: str, url: str, *, data=None, **kwargs):
+    """``session.request(method, url, data=data, **kwargs)``, a large ``data`` streamed with
+    progress to the current listener (see the module docstring); the answer is returned as is."""
+    body = stream_body(data)
+    resp = session.request(method, url, data=body, **kwargs)
+    if isinstance(body, ProgressBody):
+        body.finish()
+    return resp
