@@ -1,6 +1,5 @@
-"""ComfyUI node classes, one per model schema shipped in ``runcomfy/schemas``.
-
-Dropping another ``*.schema.json`` there gives another node, with no code change.
+"""ComfyUI node classes, one per model: the schemas shipped in ``runcomfy/schemas`` and, once
+synced, RunComfy's catalog (see runcomfy/catalog). A new model is a new schema, not new code.
 """
 
 from __future__ import annotations
@@ -8,24 +7,47 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..runcomfy.schema import SCHEMA_DIR, load_schema, SCHEMA_SUFFIX
+from ..runcomfy.schema import SCHEMA_DIR, SCHEMA_SUFFIX, ModelSchema, log_once, parse_schema, report
+from ..runcomfy.schema import load_schema
 from .model_node import class_name_for, make_node_class
 from .routes import register as register_routes
 
 log = logging.getLogger("runcomfy")
 
 
-def build_mappings(schema_dir: Path = SCHEMA_DIR) -> tuple[dict, dict]:
-    classes, names = {}, {}
+def _shipped(schema_dir: Path) -> list:
+    out = []
     for path in sorted(Path(schema_dir).glob("*" + SCHEMA_SUFFIX)):
         try:
-            schema = load_schema(path)
+            out.append(load_schema(path))
         except Exception as exc:  # one broken file must not take the other nodes down
             log.error("runcomfy: skipping schema %s: %s", path.name, exc)
-            continue
-        key = class_name_for(schema.model_id)
-        classes[key] = make_node_class(schema)
-        names[key] = schema.display_name
+    return out
+
+
+def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, dict]:
+    """Node classes and display names for ``entries``: catalog entries (anything with ``.doc``
+    and optionally ``.overlay`` and ``.notes``, see runcomfy/catalog) or parsed ModelSchemas.
+    None means the schemas shipped in ``schema_dir``. A bad entry is logged once and skipped;
+    a later entry of the same model replaces an earlier one."""
+    if entries is None:
+        entries = _shipped(schema_dir)
+    classes, names = {}, {}
+    for i, entry in enumerate(entries):
+        label = getattr(entry, "model_id", None) or f"entry {i}"
+        notes = list(getattr(entry, "notes", None) or [])
+        try:
+            if isinstance(entry, ModelSchema):
+                schema = entry
+            else:
+                schema = parse_schema(entry.doc, getattr(entry, "overlay", None))
+                schema.source = getattr(entry, "origin", "") or ""
+            report(schema)
+            key = class_name_for(schema.model_id)
+            classes[key] = make_node_class(schema, notes)
+            names[key] = schema.display_name
+        except Exception as exc:  # one bad entry must not take the other nodes down
+            log_once(("node", label, str(exc)), logging.WARNING, "runcomfy: no node for %s: %s", label, exc)
     return classes, names
 
 

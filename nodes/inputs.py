@@ -1,8 +1,8 @@
 """Schema fields -> ComfyUI node inputs, and node arguments -> payload fields.
 
-Every schema field becomes an input with its default, range, choices and English tooltip.
-An image list field becomes IMAGE sockets ``image_1..image_N`` (the first required when the
-field is) plus a STRING input of the same name for URLs, one per line.
+Which input each field becomes is ``layout.py``'s; this module adds the pack's own inputs
+(at the end of the optional ones: saved workflows store widget values by position) and turns
+the node's arguments back into payload fields, media socket values and URL lines.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 
 from ..runcomfy.imageformats import format_for_choice
-from ..runcomfy.schema import Field, ModelSchema
+from ..runcomfy.errors import Problem, ValidationError
+from ..runcomfy.schema import Field, ModelSchema, structured
+from .layout import NOT_SET, Layout, layout_for
 
 # Inputs the pack adds to every node (not part of any model schema).
 TIMEOUT_INPUT = "timeout_seconds"
 RESUME_INPUT = "resume_request_id"
+SUBMIT_ANYWAY_INPUT = "submit_anyway"
 VARIATIONS_INPUT = "variations"
 UPLOAD_FORMAT_INPUT = "upload_format"
 # New choices go at the end: saved workflows store the chosen label.
@@ -28,65 +31,8 @@ DEFAULT_TIMEOUT_S = 1800
 INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
 
 
-def image_socket_names(schema: ModelSchema, f: Field) -> list[str]:
-    prefix = "image" if len(schema.image_fields) == 1 else f.name
-    if not f.is_image_list:
-        return [f.name]
-    return [f"{prefix}_{i}" for i in range(1, (f.max_items or 3) + 1)]
-
-
-def _tooltip(f: Field, extra: str = "") -> str:
-    text = f.description or f.title
-    return (text + (" " + extra if extra else "")).strip()
-
-
-def _scalar_spec(f: Field):
-    tip = _tooltip(f)
-    if f.enum:
-        default = f.default if f.default in f.enum else f.enum[0]
-        return [list(f.enum), {"default": default, "tooltip": tip}]
-    if f.type == "boolean":
-        return ["BOOLEAN", {"default": bool(f.default) if f.default is not None else False, "tooltip": tip}]
-    if f.type == "integer":
-        lo = int(f.minimum) if f.minimum is not None else -INT_LIMIT
-        hi = int(f.maximum) if f.maximum is not None else INT_LIMIT
-        default = int(f.default) if isinstance(f.default, (int, float)) else max(lo, min(hi, 0))
-        opts = {"default": default, "min": lo, "max": hi, "step": 1, "tooltip": tip}
-        if f.name == "seed" or f.name.endswith("_seed"):
-            opts["control_after_generate"] = True
-        return ["INT", opts]
-    if f.type == "number":
-        lo = float(f.minimum) if f.minimum is not None else -1e9
-        hi = float(f.maximum) if f.maximum is not None else 1e9
-        default = float(f.default) if isinstance(f.default, (int, float)) else max(lo, min(hi, 0.0))
-        return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": 0.01, "tooltip": tip}]
-    if f.type == "array":
-        default = "\n".join(str(x) for x in f.default) if isinstance(f.default, list) else ""
-        return ["STRING", {"default": default, "multiline": True, "tooltip": _tooltip(f, "One item per line.")}]
-    default = f.default if isinstance(f.default, str) else ""
-    return ["STRING", {"default": default, "multiline": f.multiline, "tooltip": tip}]
-
-
-def input_types(schema: ModelSchema) -> dict:
-    required: dict = {}
-    optional: dict = {}
-    for f in schema.fields:
-        if f.is_image:
-            names = image_socket_names(schema, f)
-            for i, name in enumerate(names):
-                nth = f" Image {i + 1} of {len(names)}." if len(names) > 1 else ""
-                tip = f"{f.title}.{nth} A batch contributes each of its images."
-                spec = ["IMAGE", {"tooltip": tip}]
-                (required if i == 0 and f.required else optional)[name] = spec
-            url_name = f.name if f.name not in names else f"{f.name}_url"
-            optional[url_name] = ["STRING", {
-                "default": "", "multiline": True,
-                "tooltip": (f"Image URLs for '{f.title}', one per line (https or data:image URIs); "
-                            "they come after the connected images, in order. Lets the URLs output of "
-                            "another RunComfy node feed this one without re-uploading."),
-            }]
-            continue
-        (required if f.required or f.default is not None else optional)[f.name] = _scalar_spec(f)
+def pack_inputs() -> dict:
+    """The pack's own inputs on every node, in their saved order."""
     extras = {
         UPLOAD_FORMAT_INPUT: [UPLOAD_FORMATS, {
             "default": UPLOAD_FORMATS[0],
@@ -115,7 +61,28 @@ def input_types(schema: ModelSchema) -> dict:
             "default": "", "multiline": False,
             "tooltip": "Fetch the result of an earlier request by its id instead of submitting a new one "
                        "(no new charge)."}],
+        SUBMIT_ANYWAY_INPUT: ["STRING", {
+            "default": "", "multiline": False,
+            "tooltip": "Leave empty. Only when the node warned that an earlier submit of exactly these inputs "
+                       "may have been billed: type the one-time code it showed (resubmit-...) to pay for a new "
+                       "run anyway. A code works once, for that warning only, on this machine."}],
     }
+    return extras
+
+
+def image_socket_names(schema: ModelSchema, f: Field) -> list[str]:
+    """The sockets of a media field (the name predates video and audio)."""
+    return layout_for(schema, set(pack_inputs())).sockets.get(f.name, [f.name])
+
+
+media_socket_names = image_socket_names
+
+
+def input_types(schema: ModelSchema) -> dict:
+    extras = pack_inputs()
+    lay = layout_for(schema, set(extras))
+    required = {s.name: s.spec for s in lay.slots if s.required}
+    optional = {s.name: s.spec for s in lay.slots if not s.required}
     taken = {f.name for f in schema.fields} | set(required) | set(optional)
     for name, spec in extras.items():
         if name not in taken:
@@ -131,26 +98,80 @@ def split_urls(text) -> list[str]:
     return [u.strip() for u in re.split(r"[\r\n]+", str(text)) if u.strip() and not u.strip().startswith("#")]
 
 
-def collect(schema: ModelSchema, kwargs: dict):
-    """Node arguments -> (payload fields, image tensors per field, URLs per field, extras)."""
+def _number(f: Field, text: str, problems: list[Problem], label: str | None = None):
+    label = label or f.name
+    want = "integer" if (f.type == "integer" or f.item_type == "integer") else "number"
+    try:
+        v = float(text)
+    except ValueError:
+        problems.append(Problem(label, f"must be a {'whole ' if want == 'integer' else ''}number", None, text))
+        return None
+    if v != v or v in (float("inf"), float("-inf")):
+        problems.append(Problem(label, "must be a finite number", None, text))
+        return None
+    if want == "integer":
+        if not v.is_integer():
+            problems.append(Problem(label, "must be a whole number", None, text))
+            return None
+        return int(v)
+    return v
+
+
+def _field_value(f: Field, role: str, value, problems: list[Problem]):
+    """One widget's value as the payload takes it; ``None`` = not sent."""
+    if role == "json":
+        try:
+            return structured.parse_json(f, value)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            return None
+    if role == "text_number":
+        text = str(value).strip() if value is not None else ""
+        return _number(f, text, problems) if text else None
+    if role == "list":
+        items = split_urls(value) if isinstance(value, str) else list(value or [])
+        if f.item_type in ("integer", "number"):
+            items = [_number(f, str(x), problems, f"{f.name}[{i + 1}]") for i, x in enumerate(items)]
+        elif f.item_type == "boolean":
+            items = [str(x).strip().lower() in ("true", "1", "yes") for x in items]
+        if not items and not f.required:
+            return None
+        return items
+    if f.enum:
+        if value == NOT_SET:
+            return None
+        for e in f.enum:          # a combo may hand back "5" for the choice 5
+            if e == value or (not isinstance(e, str) and str(e) == str(value)):
+                return e
+        return value
+    if f.type == "boolean" and isinstance(value, str):
+        if value == NOT_SET:
+            return None
+        return value.strip().lower() == "true"
+    if f.type == "string" and not f.required and value == "":
+        return None  # an empty optional text means "not given"
+    return value
+
+
+def collect(schema: ModelSchema, kwargs: dict, layout: Layout | None = None):
+    """Node arguments -> (payload fields, socket values per media field, URLs per media field,
+    extras). Malformed JSON or numbers raise one ValidationError naming every field."""
+    lay = layout or layout_for(schema, set(pack_inputs()))
     fields: dict = {}
-    tensors: dict[str, list] = {}
+    sockets: dict[str, list] = {}
     urls: dict[str, list[str]] = {}
-    for f in schema.fields:
-        if f.is_image:
-            names = image_socket_names(schema, f)
-            tensors[f.name] = [kwargs[n] for n in names if kwargs.get(n) is not None]
-            url_name = f.name if f.name not in names else f"{f.name}_url"
-            urls[f.name] = split_urls(kwargs.get(url_name))
+    problems: list[Problem] = []
+    for f in schema.media_fields:
+        sockets[f.name] = [kwargs[n] for n in lay.sockets[f.name] if kwargs.get(n) is not None]
+        urls[f.name] = split_urls(kwargs.get(lay.url_inputs[f.name]))
+    for slot in lay.slots:
+        if slot.role in ("socket", "urls") or slot.name not in kwargs:
             continue
-        if f.name not in kwargs:
-            continue
-        value = kwargs[f.name]
-        if f.type == "array" and isinstance(value, str):
-            value = split_urls(value)
-        if f.type == "string" and not f.required and value == "" and not f.enum:
-            continue  # an empty optional text means "not given"
-        fields[f.name] = value
+        value = _field_value(slot.field, slot.role, kwargs[slot.name], problems)
+        if value is not None:
+            fields[slot.field.name] = value
+    if problems:
+        raise ValidationError(problems)
     extras = {
         "timeout": float(kwargs.get(TIMEOUT_INPUT) or DEFAULT_TIMEOUT_S),
         "resume_request_id": (kwargs.get(RESUME_INPUT) or "").strip() or None,
@@ -158,5 +179,6 @@ def collect(schema: ModelSchema, kwargs: dict):
         "image_format": format_for_choice(kwargs.get(UPLOAD_FORMAT_INPUT, "")),
         "fit_inputs": bool(kwargs.get(FIT_INPUT, False)),
         "dry_run": bool(kwargs.get(DRY_RUN_INPUT, False)),
+        "submit_anyway": str(kwargs.get(SUBMIT_ANYWAY_INPUT) or "").strip(),
     }
-    return fields, tensors, urls, extras
+    return fields, sockets, urls, extras

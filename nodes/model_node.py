@@ -1,7 +1,8 @@
 """A ComfyUI node class for one model schema: a thin adapter over ``runcomfy.pipeline``.
 
-It turns IMAGE tensors into arrays and back and wires ComfyUI's progress bar, status text
-and Stop into the pipeline. Everything else lives in the library.
+It turns socket values (IMAGE tensors, VIDEO, AUDIO) into the library's media values and back
+(``media_io``) and wires ComfyUI's progress bar, status text and Stop into the pipeline.
+Everything else lives in the library.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..runcomfy.errors import ConfigError, Interrupted
 from ..runcomfy.journal import Journal
 from ..runcomfy.pipeline import Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema
-from . import comfy
+from . import comfy, media_io
 from .inputs import collect, input_types
 
 log = logging.getLogger("runcomfy")
@@ -65,15 +66,13 @@ def class_name_for(model_id: str) -> str:
 
 
 async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
-    from ..runcomfy import tensors  # torch: only when a node actually runs
-
     progress = comfy.Progress(None if node_id is None else str(node_id))
     token = credentials.resolve_token(config_dir())
     if token.token is None:
         message = credentials.missing_token_message()
         progress.text(f"error: {message}", {"state": "error"})
         raise ConfigError(message)
-    fields, images_in, urls, extras = collect(schema, kwargs)
+    fields, sockets_in, urls, extras = collect(schema, kwargs)
     last = {"t": 0.0, "state": None}
 
     def on_update(u: Update) -> None:
@@ -92,12 +91,14 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
                                  "queue_position": u.queue_position, "cost": u.cost, "note": u.note})
 
     client = shared_client(token.token)
-    runner = Runner(client, timeout=extras["timeout"], journal=Journal(config_dir() / "journal.json"))
-    arrays = {name: [a for t in ts for a in await asyncio.to_thread(tensors.tensor_to_arrays, t)]
-              for name, ts in images_in.items()}
+    runner = Runner(client, timeout=extras["timeout"], journal=Journal(config_dir() / "journal.json"),
+                    submit_anyway=extras.get("submit_anyway", ""))
+    output_dir = comfy.folder("output")      # paid video/audio results are kept there (README)
+    runner.media_dir = str(output_dir / "runcomfy") if output_dir is not None else None
     try:
+        values = await _socket_values(schema, sockets_in)
         gen = await runner.generate(
-            schema, fields, images=arrays, image_urls=urls, image_format=extras["image_format"],
+            schema, fields, media=values, urls=urls, image_format=extras["image_format"],
             variations=extras["variations"], resume_request_id=extras["resume_request_id"],
             fit_inputs=extras["fit_inputs"], dry_run=extras["dry_run"],
             hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
@@ -109,17 +110,46 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         # Keep the outcome on the node, not only in ComfyUI's error dialog.
         progress.text(f"error: {exc}", {"state": "error", "request_id": getattr(exc, "request_id", None)})
         raise
+    out = _output_adapter(schema)
     if gen.dry_run is not None:
-        return await _dry_run_outputs(gen, arrays, progress)
-    batch = await asyncio.to_thread(tensors.arrays_to_tensor, gen.images)
-    fit = tensors.describe_fit(gen.images)
-    summary = [f"done: {len(gen.images)} image(s)"]
+        return await _dry_run_outputs(schema, gen, values, progress)
+    results = gen.outputs.get(out.kind, [])
+    primary = await asyncio.to_thread(out.to_socket, results)
+    fit = out.describe(results)
+    summary = [f"done: {len(results)} {out.kind}(s)"]
+    others = {k: len(v) for k, v in gen.outputs.items() if k != out.kind and v}
+    if others:
+        summary.append("also " + ", ".join(f"{n} {k}(s)" for k, n in others.items()) + " (see urls)")
     if gen.cost is not None:
         summary.append(f"cost ${gen.cost:.4f}")
     summary.append("request " + ", ".join(gen.request_ids))
     progress.text(" · ".join(summary + gen.notes + ([fit] if fit else [])),
                   {"request_id": gen.request_ids[0], "state": "done", "cost": gen.cost})
-    return batch, "\n".join(gen.urls), "\n".join(gen.request_ids)
+    return primary, "\n".join(gen.urls), "\n".join(gen.request_ids)
+
+
+def _output_adapter(schema: ModelSchema):
+    adapter = media_io.adapter_for_kind(schema.output_kind)
+    if adapter is None:
+        raise ConfigError(f"{schema.display_name} returns {schema.output_kind}, which this version of the "
+                          "pack cannot turn into a ComfyUI output.")
+    return adapter
+
+
+async def _socket_values(schema: ModelSchema, sockets_in: dict) -> dict:
+    """Socket values -> library values per media field (each socket may carry a batch)."""
+    out: dict = {}
+    for f in schema.media_fields:
+        given = sockets_in.get(f.name) or []
+        if not given:
+            continue
+        adapter = media_io.adapter_for_kind(f.kind)
+        if adapter is None:
+            raise ConfigError(f"input '{f.name}' takes {f.kind}, which this version of the pack cannot read "
+                              "from a ComfyUI socket.")
+        out[f.name] = [v for i, value in enumerate(given)
+                       for v in await asyncio.to_thread(adapter.to_values, value, f"{f.name} socket {i + 1}")]
+    return out
 
 
 def format_price(amount: float, unit: str | None) -> str:
@@ -127,10 +157,8 @@ def format_price(amount: float, unit: str | None) -> str:
     return f"${float(amount):.4g}" + (f" / {unit}" if unit else "")
 
 
-async def _dry_run_outputs(gen, arrays: dict, progress):
+async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress):
     """Nothing was sent: show the request and its price; pass the references through."""
-    from ..runcomfy import tensors
-
     report = gen.dry_run
     price = report["price"]
     if price is None:
@@ -140,9 +168,10 @@ async def _dry_run_outputs(gen, arrays: dict, progress):
     text = "\n".join([f"dry run: nothing sent, nothing charged · {price_text}"] + gen.notes +
                       [json.dumps(report["payloads"][0], ensure_ascii=False, indent=1)])
     progress.text(text, {"state": "dry_run"})
-    refs = [a for arrs in arrays.values() for a in arrs]
-    batch = await asyncio.to_thread(tensors.arrays_to_tensor, refs) if refs else torch_zeros()
-    return batch, "", ""
+    out = _output_adapter(schema)
+    refs = [v for f in schema.fields_of_kind(out.kind) for v in values.get(f.name, [])]
+    primary = await asyncio.to_thread(out.to_socket, refs) if refs else out.empty()
+    return primary, "", ""
 
 
 def run_blocking(make_coro):
@@ -158,14 +187,33 @@ def run_blocking(make_coro):
         return pool.submit(lambda: asyncio.run(make_coro())).result()   # re-raises the node's error
 
 
-def torch_zeros():
-    import torch
-    return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
+# Output sockets per output kind: the media first, then the URLs and the request ids.
+OUTPUTS = {
+    "image": ("IMAGE", "images", "The result images as one batch (mixed sizes are padded, see README)."),
+    "video": ("VIDEO", "video", "The result video (the first one; every URL is in urls)."),
+    "audio": ("AUDIO", "audio", "The result audio (the first clip; every URL is in urls)."),
+}
 
 
-def make_node_class(schema: ModelSchema) -> type:
+def describe_node(schema: ModelSchema, notes=()) -> str:
+    """The node's description: the model's own, its catalog price (when the entry states one),
+    and notes such as "RunComfy no longer lists this model"."""
+    parts = [schema.description or schema.display_name]
+    if schema.price is not None:
+        from ..runcomfy import pricing
+        parts.append(pricing.tooltip(schema.doc))
+    parts.extend(n for n in list(notes) + ([schema.note] if schema.note else []) if n)
+    return "\n\n".join(parts)
+
+
+def make_node_class(schema: ModelSchema, notes=()) -> type:
     spec = input_types(schema)
-    category = CATEGORY_ROOT + ("/" + schema.category.split("/", 1)[-1] if schema.category else "")
+    category = schema.category or CATEGORY_ROOT
+    out_type, out_name, out_tip = OUTPUTS.get(schema.output_kind, OUTPUTS["image"])
+    adapter = media_io.adapter_for_kind(schema.output_kind)
+    if adapter is not None:
+        out_name, out_tip = getattr(adapter, "output_name", out_name), getattr(adapter, "output_tooltip", out_tip)
+    description = describe_node(schema, notes)
 
     async def run_async(self, unique_id=None, **kwargs):
         return await run_node(schema, kwargs, unique_id)
@@ -175,18 +223,18 @@ def make_node_class(schema: ModelSchema) -> type:
         return run_blocking(lambda: run_node(schema, kwargs, unique_id))
 
     attrs = {
-        "__doc__": schema.description or schema.display_name,
+        "__doc__": description,
         "MODEL_ID": schema.model_id,
         "SCHEMA": schema,
         "INPUT_TYPES": classmethod(lambda cls: spec),
-        "RETURN_TYPES": ("IMAGE", "STRING", "STRING"),
-        "RETURN_NAMES": ("images", "urls", "request_id"),
-        "OUTPUT_TOOLTIPS": ("The result images as one batch (mixed sizes are padded, see README).",
+        "RETURN_TYPES": (out_type, "STRING", "STRING"),
+        "RETURN_NAMES": (out_name, "urls", "request_id"),
+        "OUTPUT_TOOLTIPS": (out_tip,
                             "Result file URLs, one per line: feed them to another RunComfy node's URL input.",
                             "The RunComfy request id(s), one per line."),
         "FUNCTION": "run",
         "CATEGORY": category,
-        "DESCRIPTION": schema.description or schema.display_name,
+        "DESCRIPTION": description,
         "run": run_async if comfy.supports_async_nodes() else run_sync,
     }
     return type(class_name_for(schema.model_id), (), attrs)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from . import media
-from .schema import BYTES_PER_MB, Field, parse_image_rule
+from .schema import BYTES_PER_MB, Field, parse_rule
 
 
 @dataclass(frozen=True)
@@ -23,26 +23,42 @@ class Limits:
     min_side: int | None = None
     max_side: int | None = None
     max_bytes: int | None = None
+    min_ratio: float | None = None      # width/height
+    max_ratio: float | None = None
 
 
-def limits_of(field: Field) -> Limits:
-    lo = hi = nbytes = None
+def limits_of(field: Field, default_max_bytes: int | None = None) -> Limits:
+    """The field's rules as limits; ``default_max_bytes`` applies when no rule caps the size."""
+    lo = hi = nbytes = rlo = rhi = None
     for rule in field.validations:
-        parsed = parse_image_rule(rule)
+        parsed = parse_rule(rule)
         if parsed is None:
             continue
         what, op, value = parsed
-        if what == "file_size_mb" and op == "<":
-            nbytes = int(value * BYTES_PER_MB) - 1
+        if what == "file_size_mb":
+            if op == "<":
+                nbytes = int(value * BYTES_PER_MB) - 1
+        elif what == "width/height":
+            if op == ">":
+                rlo = value if rlo is None else max(rlo, value)
+            else:
+                rhi = value if rhi is None else min(rhi, value)
         elif op == ">":
             lo = max(lo or 0, int(value))
         elif op == "<":
             hi = min(hi or int(value), int(value))
-    return Limits(lo, hi, nbytes)
+    return Limits(lo, hi, nbytes if nbytes is not None else default_max_bytes, rlo, rhi)
 
 
 def fit_geometry(arr: np.ndarray, limits: Limits, label: str) -> tuple[np.ndarray, str | None]:
     h, w = arr.shape[:2]
+    ratio = w / h
+    if (limits.min_ratio is not None and ratio < limits.min_ratio) or \
+            (limits.max_ratio is not None and ratio > limits.max_ratio):
+        raise ValueError(f"{label}: {w}x{h} px has aspect ratio {ratio:.4g}, outside the model's "
+                         f"{limits.min_ratio if limits.min_ratio is not None else 0:g}.."
+                         f"{limits.max_ratio if limits.max_ratio is not None else 'any'} (width/height); "
+                         "scaling cannot change that: crop it first")
     scale = 1.0
     if limits.max_side and max(w, h) > limits.max_side:
         scale = limits.max_side / max(w, h)

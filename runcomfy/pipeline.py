@@ -9,83 +9,35 @@ async nodes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
-import numpy as np
-
-from . import fitting, media
-from .client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStatus,
-                     RunComfyClient)
-from .errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
-                     NotFoundError, Problem, RunComfyError, SubmitOutcomeUnknownError, ValidationError)
-from .hosting import DataUriHost, ImageHost
+from . import jobs, kinds
+from .client import RunComfyClient
+from .errors import Interrupted, Problem, RunComfyError, ValidationError
+from .hosting import DataUriHost, MediaHost
+from .jobs import Hooks, JobOutcome, Update, fingerprint  # noqa: F401  (the pipeline's public names)
 from .polling import PollPolicy
-from .schema import ImageInfo, ModelSchema, check_payload, validate_payload
+from .schema import Field, MediaInfo, ModelSchema, check_payload, media_label, validate_payload
 
 DEFAULT_TIMEOUT = 1800.0
 
 
 @dataclass
-class Update:
-    """What the node shows while it waits."""
-
-    request_id: str | None
-    state: str
-    elapsed: float
-    queue_position: int | None = None
-    cost: float | None = None
-    note: str = ""
-    index: int = 0          # which variation
-    count: int = 1
-
-    def text(self) -> str:
-        parts = []
-        if self.count > 1:
-            parts.append(f"[{self.index + 1}/{self.count}]")
-        parts.append(self.state.replace("_", " "))
-        if self.state == QUEUED and self.queue_position is not None:
-            # The service does not say whether positions count from 0 or 1.
-            parts.append("(next in queue)" if self.queue_position <= 0 else f"(queue position {self.queue_position})")
-        parts.append(f"{self.elapsed:.0f}s")
-        if self.cost is not None:
-            parts.append(f"cost ${self.cost:.4f}")
-        if self.request_id:
-            parts.append(f"request {self.request_id}")
-        if self.note:
-            parts.append(self.note)
-        return " · ".join(parts)
-
-
-@dataclass
-class Hooks:
-    on_update: Callable[[Update], None] = lambda u: None
-    is_interrupted: Callable[[], bool] = lambda: False
-
-
-@dataclass
-class JobOutcome:
-    request_id: str
-    urls: list[str]
-    files: list[bytes]
-    cost: float | None
-    elapsed: float
-    resumed: bool = False
-    timings: dict = field(default_factory=dict)
-
-
-@dataclass
 class Generation:
-    images: list[np.ndarray]
-    urls: list[str]
+    # Decoded results by media kind ("image": uint8 HxWx3 arrays; "video", "audio": see
+    # runcomfy/kinds), each in the order the service listed them.
+    outputs: dict[str, list]
+    urls: list[str]                 # every result URL, none dropped
     request_ids: list[str]
     cost: float | None
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     dry_run: dict | None = None  # what would have been sent, and its price, when nothing was
+
+    @property
+    def images(self) -> list:
+        return self.outputs.get("image", [])
 
 
 def preview_payload(payload: dict) -> dict:
@@ -100,180 +52,49 @@ def preview_payload(payload: dict) -> dict:
     return {k: short(v) for k, v in payload.items()}
 
 
-def fingerprint(model_id: str, payload: dict) -> str:
-    """Identifies "the same inputs": a hash of the exact payload (images included), nothing
-    else of it is kept. Long strings (inline images) are hashed on their own first: hashlib
-    releases the GIL on large buffers, json.dumps of megabytes would not."""
-    def digest_long(v):
-        if isinstance(v, str) and len(v) > 4096:
-            return "sha256:" + hashlib.sha256(v.encode()).hexdigest()
-        if isinstance(v, list):
-            return [digest_long(x) for x in v]
-        return v
-    canon = json.dumps({"model": model_id, "payload": {k: digest_long(v) for k, v in payload.items()}},
-                       sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()
-
-
-def _inline_bytes(payload: dict) -> int:
-    """Roughly the request's size: the length of its strings (inline images dominate)."""
-    return sum(len(x) for v in payload.values() for x in (v if isinstance(v, list) else [v])
-               if isinstance(x, str))
-
-
 async def _thread(fn, *args, **kwargs):
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def _interruptible_sleep(seconds: float, hooks: Hooks, deadline: float) -> None:
-    end = min(time.monotonic() + seconds, deadline)
-    while True:
-        if hooks.is_interrupted():
-            return
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        await asyncio.sleep(min(0.05, left))
+def _head(data, n: int = 16) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data[:n])
+    with open(data, "rb") as fh:        # a result streamed to a file
+        return fh.read(n)
+
+
+def decode_result(data, default_kind: str) -> tuple[str, object]:
+    """(kind name, decoded value) of one result file: the kind its first bytes announce, else
+    the model's output kind."""
+    kind = kinds.sniff(_head(data)) or kinds.KINDS.get(default_kind) or kinds.get("image")
+    return kind.name, kind.decode_output(data)
 
 
 class Runner:
     """Runs jobs on one client with one polling policy, optionally journaled."""
 
     def __init__(self, client: RunComfyClient, *, poll: PollPolicy | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, journal=None, include_cost: bool = True):
+                 timeout: float = DEFAULT_TIMEOUT, journal=None, include_cost: bool = True,
+                 submit_anyway: str = ""):
         self.client = client
         self.poll = poll or PollPolicy()
         self.timeout = timeout
         self.journal = journal
         self.include_cost = include_cost
+        # One-time codes from an "earlier submit may have been billed" error (see jobs/guard.py).
+        self.submit_anyway = submit_anyway
+        # Video/audio results are streamed to files here (None: the system temp dir); the node
+        # sets ComfyUI's output folder.
+        self.media_dir: str | None = None
+        self.output_kind: str | None = None
 
     # --- one job ----------------------------------------------------------------------
 
     async def run_job(self, model_id: str, payload: dict, hooks: Hooks | None = None, *,
                       resume_request_id: str | None = None, index: int = 0, count: int = 1) -> JobOutcome:
-        hooks = hooks or Hooks()
-        started = time.monotonic()
-        timings: dict = {}
-        fp = await _thread(fingerprint, model_id, payload)      # hashes megabytes of inline images
-        rid = resume_request_id
-        resumed = bool(rid)
-        if not rid and self.journal is not None:
-            entry = self.journal.find_resumable(fp)
-            if entry is not None:
-                rid, resumed = entry["request_id"], True
-        def update(state, **kw):
-            hooks.on_update(Update(rid, state, time.monotonic() - started, index=index, count=count, **kw))
-        if hooks.is_interrupted():
-            raise Interrupted("Stopped before submitting; nothing was sent or charged.")
-        if not rid:
-            # On a home uplink, megabytes of inline images take seconds to send: say so.
-            mb = _inline_bytes(payload) / 1e6
-            update("submitting", note=f"sending {mb:.1f} MB" if mb >= 1 else "")
-            t0 = time.monotonic()
-            if self.journal is not None:
-                self.journal.record_submitting(fp, model_id)
-            try:
-                sub = await _thread(self.client.submit, model_id, payload)
-            except RunComfyError as exc:
-                if self.journal is not None:
-                    self.journal.record_submit_failed(fp, unknown=isinstance(exc, SubmitOutcomeUnknownError))
-                raise
-            rid = sub.request_id
-            timings["submit"] = time.monotonic() - t0
-            if self.journal is not None:
-                self.journal.record_submitted(fp, model_id, rid)
-        update("submitted" if not resumed else "resuming")
-        try:
-            outcome = await self._wait_and_fetch(model_id, rid, fp, hooks, started, update, index, count)
-        except (NotFoundError, DownloadError) as exc:
-            gone = isinstance(exc, NotFoundError) or getattr(exc, "gone", False)
-            if not gone:
-                raise
-            if self.journal is not None:
-                self.journal.record_state(rid, "expired")
-            if resumed and not resume_request_id:
-                # The journal pointed at a request (or result files) that expired: submit afresh.
-                return await self.run_job(model_id, payload, hooks, index=index, count=count)
-            raise
-        outcome.resumed = resumed
-        outcome.timings.update(timings)
-        return outcome
-
-    async def _wait_and_fetch(self, model_id, rid, fp, hooks, started, update, index, count) -> JobOutcome:
-        deadline = started + self.timeout
-        running_since = None
-        timings: dict = {}
-        state, status = QUEUED, None
-        while True:
-            try:
-                status: JobStatus = await _thread(self.client.status, rid)
-            except Interrupted:
-                # Stop arrived while the client was backing off between retries.
-                await self._cancel_and_raise(rid, update)
-            state = status.state
-            now = time.monotonic()
-            if state == RUNNING and running_since is None:
-                running_since = now
-            update(state, queue_position=status.queue_position)
-            if state in TERMINAL:
-                timings["noticed_at"] = now
-                break
-            if hooks.is_interrupted():
-                await self._cancel_and_raise(rid, update)
-            if now >= deadline:
-                raise JobTimeoutError(
-                    f"Gave up waiting after {self.timeout:.0f}s; the job was still {state.replace('_', ' ')}. "
-                    "It may still finish (and is billed if it runs): run the node again with the same inputs, "
-                    "or put the request id into 'resume_request_id', to fetch the result.",
-                    request_id=rid)
-            running_for = now - (running_since if running_since is not None else started)
-            await _interruptible_sleep(self.poll.interval(state, running_for, status.queue_position),
-                                       hooks, deadline)
-        if state == CANCELLED:
-            if self.journal is not None:
-                self.journal.record_state(rid, "cancelled")
-            raise JobCancelledError("The remote job was cancelled; nothing to fetch.", request_id=rid)
-        result = await _thread(self.client.result, rid, self.include_cost)
-        for _ in range(20):
-            # /result can trail /status by a moment; it answers with the live state until then.
-            if result.state in TERMINAL or time.monotonic() >= deadline:
-                break
-            await _interruptible_sleep(0.25, hooks, deadline)
-            result = await _thread(self.client.result, rid, self.include_cost)
-        if result.state == FAILED or state == FAILED:
-            if self.journal is not None:
-                self.journal.record_state(rid, "failed")
-            raise JobFailedError("The remote job failed.", request_id=rid,
-                                 server_message=result.error_message or "no reason given")
-        if result.state != SUCCEEDED or not result.output_urls:
-            raise JobFailedError("The job finished but the service returned no output files.", request_id=rid)
-        if self.journal is not None:
-            self.journal.record_succeeded(rid, result.output_urls, result.cost)
-        update("downloading", cost=result.cost)
-        t0 = time.monotonic()
-        files = await asyncio.gather(*(_thread(self.client.download, u) for u in result.output_urls))
-        timings["download"] = time.monotonic() - t0
-        update("done", cost=result.cost)
-        return JobOutcome(rid, list(result.output_urls), list(files), result.cost,
-                          time.monotonic() - started, timings=timings)
-
-    async def _cancel_and_raise(self, rid: str, update) -> None:
-        update("cancelling")
-        try:
-            outcome = (await _thread(self.client.cancel, rid)).outcome
-        except RunComfyError as exc:
-            outcome = f"cancel failed: {exc.base_message}"
-        if outcome == "cancelled":
-            if self.journal is not None:
-                self.journal.record_state(rid, "cancelled")
-            msg = "Stopped: the remote job was cancelled while queued; it is not billed."
-        elif outcome == "not_cancellable":
-            msg = ("Stopped waiting, but the remote job was already running: it will finish and be billed. "
-                   "Its result is kept: run the node again with the same inputs to fetch it.")
-        else:
-            msg = f"Stopped waiting; the remote job's cancel outcome is unclear ({outcome})."
-        update("stopped", note=outcome)
-        raise Interrupted(msg, request_id=rid, cancel_outcome=outcome)
+        """One job: claim it in the journal, submit or resume, wait, fetch (see runcomfy/jobs)."""
+        return await jobs.run_job(self, model_id, payload, hooks, resume_request_id=resume_request_id,
+                                  index=index, count=count)
 
     # --- a whole generation: images in, images out ----------------------------------------
 
@@ -289,79 +110,128 @@ class Runner:
         return {"model_id": model_id, "requests": len(payloads), "price": price,
                 "payloads": [preview_payload(p) for p in payloads]}
 
-    async def _fit_and_encode(self, schema: ModelSchema, images: dict, image_format: str,
-                              notes: list[str]) -> dict[str, list[media.EncodedImage]]:
-        """Scale each image into the model's limits, then encode it under the byte limit."""
-        async def one(f, i, arr):
-            label = f"{f.name}[{i + 1}]" if f.is_image_list else f.name
-            lim = fitting.limits_of(f)
+    async def _media_inputs(self, schema: ModelSchema, values: dict, urls: dict,
+                            options: kinds.PrepareOptions, host: MediaHost, notes: list[str],
+                            timings: dict) -> tuple[dict[str, list[str]], dict[str, list[MediaInfo]]]:
+        """Every media field's inputs as the URLs to send, with what is known of each: socket
+        values prepared by their kind (all fields of one kind together, so identical images are
+        encoded once), then the field's URL lines; ``data:`` URIs among those are decoded and
+        measured here like socket values."""
+        problems: list[Problem] = []
+        by_kind: dict[str, list[Field]] = {}
+        for f in schema.media_fields:
+            if values.get(f.name) or urls.get(f.name):
+                if f.kind not in kinds.KINDS:
+                    problems.append(Problem(f.name, f"takes {f.kind} inputs, which this version of the pack "
+                                                    "cannot send", None, f.name))
+                    continue
+                by_kind.setdefault(f.kind, []).append(f)
+        if problems:
+            raise ValidationError(problems)
+
+        async def inspect(f: Field, index: int, uri: str) -> MediaInfo:
+            kind = kinds.get(f.kind)
             try:
-                arr, geo_note = await _thread(fitting.fit_geometry, arr, lim, label)
-                enc, size_note = await _thread(fitting.fit_bytes, arr, lim, label, image_format)
+                info = await _thread(kind.inspect_uri, uri) if uri.startswith("data:") else None
             except ValueError as exc:
-                raise ValidationError([Problem(label, "could not be fitted", message=str(exc))]) from None
-            return enc, [n for n in (geo_note, size_note) if n]
-        out: dict[str, list[media.EncodedImage]] = {}
-        for f in schema.image_fields:
-            results = await asyncio.gather(*(one(f, i, a) for i, a in enumerate(images.get(f.name, []))))
-            out[f.name] = [enc for enc, _ in results]
-            notes.extend(n for _, ns in results for n in ns)
-        return out
+                problems.append(Problem(media_label(f, index), "is not usable", message=f"{exc}"))
+                return MediaInfo(source=uri[:80])
+            if info is None:
+                return MediaInfo(source=uri[:80])     # an http(s) URL: the service fetches and checks it
+            info.source = f"data URI, {info.nbytes} bytes"
+            return info
+
+        async def prepare(kind_name: str, fields: list[Field]):
+            kind = kinds.get(kind_name)
+            groups = [(f, list(values.get(f.name) or [])) for f in fields]
+            try:
+                return fields, await _thread(kind.prepare_fields, groups, options)
+            except ValueError as exc:
+                # Fitting that cannot succeed, or a value of the wrong shape: before any money.
+                label = fields[0].name if len(fields) == 1 else ", ".join(f.name for f in fields)
+                raise ValidationError([Problem(label, "could not be prepared", message=str(exc))]) from None
+
+        t0 = time.monotonic()
+        uri_jobs = [(f, len(values.get(f.name) or []) + j, u) for fs in by_kind.values() for f in fs
+                    for j, u in enumerate(urls.get(f.name) or [])]
+        uri_infos, prepared_groups = await asyncio.gather(
+            asyncio.gather(*(inspect(f, i, u) for f, i, u in uri_jobs)),
+            asyncio.gather(*(prepare(k, fs) for k, fs in by_kind.items())))
+        timings["encode"] = time.monotonic() - t0
+        prepared = {f.name: items for fs, lists in prepared_groups for f, items in zip(fs, lists)}
+        # Base64 of megabytes holds the GIL: a thread, so the loop can serve other nodes meanwhile.
+        hosted = await _thread(lambda: {name: host.host(items) for name, items in prepared.items() if items})
+        sent: dict[str, list[str]] = {}
+        infos: dict[str, list[MediaInfo]] = {}
+        by_uri = iter(uri_infos)
+        for fs in by_kind.values():
+            for f in fs:
+                items = prepared.get(f.name, [])
+                notes.extend(n for item in items for n in item.notes)
+                sent[f.name] = list(hosted.get(f.name, [])) + list(urls.get(f.name) or [])
+                infos[f.name] = [item.info for item in items] + [next(by_uri) for _ in urls.get(f.name) or []]
+        for f in schema.media_fields:
+            kind = kinds.KINDS.get(f.kind)
+            for i, info in enumerate(infos.get(f.name, [])):
+                problems.extend(kind.check(info, f, i))
+        if problems:
+            raise ValidationError(problems)
+        return sent, infos
 
     async def generate(self, schema: ModelSchema, fields: dict, *,
-                       images: dict[str, list[np.ndarray]] | None = None,
-                       image_urls: dict[str, list[str]] | None = None,
-                       host: ImageHost | None = None, image_format: str = "png", jpeg_quality: int = 95,
+                       media: dict[str, list] | None = None,
+                       urls: dict[str, list[str]] | None = None,
+                       host: MediaHost | None = None, image_format: str = "png", jpeg_quality: int = 95,
                        variations: int = 1, seed_field: str = "seed",
                        resume_request_id: str | None = None, hooks: Hooks | None = None,
-                       fit_inputs: bool = False, dry_run: bool = False) -> Generation:
-        images = images or {}
-        image_urls = image_urls or {}
+                       fit_inputs: bool = False, dry_run: bool = False,
+                       images: dict[str, list] | None = None,
+                       image_urls: dict[str, list[str]] | None = None) -> Generation:
+        """One generation: ``media`` maps a media field to its library-level values (image
+        arrays, video sources, audio clips: see runcomfy/kinds), ``urls`` to URL strings sent
+        after them. ``images``/``image_urls`` are the older names of the two and are merged in."""
+        values = {**(images or {}), **(media or {})}
+        url_lines = {**(image_urls or {}), **(urls or {})}
+        self.output_kind = schema.output_kind      # video/audio results stream to files (kinds/results.py)
         host = host or DataUriHost()
         timings: dict = {}
         notes: list[str] = []
         # Cheap checks first, before any encoding work.
         count_problems = []
-        for f in schema.image_fields:
-            n = len(images.get(f.name, [])) + len(image_urls.get(f.name, []))
-            if f.is_image_list:
+        names = {f.name for f in schema.media_fields}
+        for name in list(values) + list(url_lines):
+            if name not in names and (values.get(name) or url_lines.get(name)):
+                count_problems.append(Problem(name, "is not a media input of", schema.model_id, name))
+        for f in schema.media_fields:
+            n = len(values.get(f.name) or []) + len(url_lines.get(f.name) or [])
+            if f.is_list:
                 if f.max_items is not None and n > f.max_items:
-                    count_problems.append(Problem(f.name, "takes at most this many images:", f.max_items,
-                                                  f"{n} images (sockets and URLs together)"))
+                    count_problems.append(Problem(f.name, f"takes at most this many {f.kind}s:", f.max_items,
+                                                  f"{n} {f.kind}s (sockets and URLs together)"))
             elif n > 1:
-                count_problems.append(Problem(f.name, "takes exactly one image, got", None, f"{n} images"))
+                count_problems.append(Problem(f.name, f"takes exactly one {f.kind}, got", None, f"{n} {f.kind}s"))
         if variations < 1:
             count_problems.append(Problem("variations", "must be at least", 1, variations))
         if count_problems:
             raise ValidationError(count_problems)
 
-        t0 = time.monotonic()
-        encoded: dict[str, list[media.EncodedImage]] = {}
-        if fit_inputs:
-            encoded = await self._fit_and_encode(schema, images, image_format, notes)
-        else:
-            flat = [(name, a) for name, arrs in images.items() for a in arrs]
-            if flat:
-                enc = await _thread(media.encode_many, [a for _, a in flat], image_format, jpeg_quality)
-                for (name, _), e in zip(flat, enc):
-                    encoded.setdefault(name, []).append(e)
-        timings["encode"] = time.monotonic() - t0
-
+        options = kinds.PrepareOptions(fit=fit_inputs, image_format=image_format, jpeg_quality=jpeg_quality)
+        sent, infos = await self._media_inputs(schema, values, url_lines, options, host, notes, timings)
+        timings.setdefault("encode", 0.0)
         payload = {k: v for k, v in fields.items() if v is not None}
-        infos: dict[str, list[ImageInfo]] = {}
-        # Base64 of megabytes holds the GIL: a thread, so the loop can serve other nodes meanwhile.
-        hosted = await _thread(lambda: {name: host.host(encs) for name, encs in encoded.items() if encs})
-        for f in schema.image_fields:
-            encs = encoded.get(f.name, [])
-            urls = list(hosted.get(f.name, []))
-            urls += list(image_urls.get(f.name, []))
-            infos[f.name] = [e.info() for e in encs] + [ImageInfo(source=u[:80]) for u in image_urls.get(f.name, [])]
-            if f.is_image_list:
-                if urls or f.required:
-                    payload[f.name] = urls
-            elif urls:
-                payload[f.name] = urls[0]
-        problems = validate_payload(schema, payload, infos)
+        for f in schema.media_fields:
+            got = sent.get(f.name, [])
+            if f.is_list:
+                if got or f.required:
+                    payload[f.name] = got
+            elif got:
+                payload[f.name] = got[0]
+        problems = validate_payload(schema, payload)
+        inline = sum(len(u) for us in sent.values() for u in us if u.startswith("data:"))
+        if inline > kinds.REQUEST_CAP_BYTES:
+            problems.append(Problem("request", "inline media must total at most (MiB)",
+                                    kinds.REQUEST_CAP_BYTES >> 20,
+                                    f"{inline / (1 << 20):.1f} MiB; send large files as https URLs instead"))
         if problems:
             raise ValidationError(problems)
 
@@ -380,9 +250,9 @@ class Runner:
                 p[seed_field] = low + (base - low + i) % (top - low + 1)  # wrap, never out of range
                 payloads.append(p)
             for p in payloads:
-                check_payload(schema, p, infos)
+                check_payload(schema, p)
         if dry_run:
-            return Generation(images=[], urls=[], request_ids=[], cost=None, notes=notes, timings=timings,
+            return Generation(outputs={}, urls=[], request_ids=[], cost=None, notes=notes, timings=timings,
                               dry_run=await self._dry_run_report(schema.model_id, payloads))
 
         outs = await asyncio.gather(*(
@@ -398,8 +268,11 @@ class Runner:
                     raise e
             raise errors[0]
         t0 = time.monotonic()
-        files = [(o, data) for o in outs for data in o.files]
-        decoded = await asyncio.gather(*(_thread(media.decode_image, data) for _, data in files))
+        files = [data for o in outs for data in o.files]
+        decoded = await asyncio.gather(*(_thread(decode_result, data, schema.output_kind) for data in files))
+        outputs: dict[str, list] = {}
+        for kind_name, value in decoded:
+            outputs.setdefault(kind_name, []).append(value)
         timings["decode"] = time.monotonic() - t0
         for o in outs:
             for k, v in o.timings.items():
@@ -408,7 +281,7 @@ class Runner:
                 notes.append(f"resumed request {o.request_id} instead of paying for a new one")
         costs = [o.cost for o in outs if o.cost is not None]
         return Generation(
-            images=list(decoded),
+            outputs=outputs,
             urls=[u for o in outs for u in o.urls],
             request_ids=[o.request_id for o in outs],
             cost=sum(costs) if costs else None,

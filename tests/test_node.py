@@ -97,7 +97,9 @@ def test_every_schema_field_is_an_input(pack):
     seed = req["seed"][1]
     assert (seed["min"], seed["max"], seed["default"], seed["control_after_generate"]) == (0, 2147483647, 0, True)
     assert req["prompt_extend"] == ["BOOLEAN", req["prompt_extend"][1]] and req["prompt_extend"][1]["default"] is True
-    assert req["prompt"][1]["multiline"] and req["prompt"][1]["default"].startswith("On the left sits a monster")
+    # The schema's sample prompt is a placeholder, never a value that would be sent unnoticed.
+    assert req["prompt"][1]["multiline"] and req["prompt"][1]["default"] == ""
+    assert req["prompt"][1]["placeholder"].startswith("On the left sits a monster")
     for name, (_, opts) in list(req.items()) + list(opt.items()):
         tip = opts.get("tooltip", "")
         assert tip and all(ord(c) < 0x1100 for c in tip), name  # English, not the schema's Korean
@@ -187,12 +189,14 @@ def test_second_schema_file_gives_second_working_node(tmp_path, isolated_env, mo
     assert len(mod.NODE_CLASS_MAPPINGS) == 2
     cls = mod.NODE_CLASS_MAPPINGS["RunComfy_acme_toy_model_edit"]
     spec = cls.INPUT_TYPES()
-    assert spec["required"]["image_url"][0] == "IMAGE" and spec["required"]["strength"][0] == "FLOAT"
+    # A single-file field: the socket drops the "_url" suffix, the URL input keeps the field's name.
+    assert spec["required"]["image"][0] == "IMAGE" and spec["optional"]["image_url"][0] == "STRING"
+    assert spec["required"]["strength"][0] == "FLOAT"
     assert spec["required"]["style"][0] == ["a", "b"]
     with Emulator(token=TOKEN, processing_time=0.1, schema_dir=copy / "runcomfy" / "schemas") as emu:
         monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
         monkeypatch.setenv("RUNCOMFY_MODEL_API_BASE", emu.base_url)
-        images, _, rid = call(cls, prompt="toy", image_url=tensor(400, 400), strength=0.25, style="a")
+        images, _, rid = call(cls, prompt="toy", image=tensor(400, 400), strength=0.25, style="a")
         assert emu.jobs[rid].model_id == "acme/toy-model/edit"
         assert emu.jobs[rid].payload["strength"] == 0.25 and emu.jobs[rid].payload["image_url"].startswith("data:")
         assert images.shape[-1] == 3 and images.shape[0] == 1

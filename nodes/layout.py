@@ -1,0 +1,201 @@
+"""A model's node layout: which ComfyUI input each schema field becomes, in which order.
+
+- Scalar fields are widgets with the schema's default, range, choices and English tooltip; a
+  field with a default (or a required one) is a required widget, as ComfyUI shows them first.
+  An optional field with no default must be able to stay unsent: a choice gets a first entry
+  ``(not set)``, a number a text widget (empty = not sent); ``seed``-like integers stay INT
+  widgets with control-after-generate.
+- Sample content in defaults is not pre-filled: a long sample prompt becomes the widget's
+  placeholder (see runcomfy.schema.dialects.SAMPLE_TEXT_CHARS), a media default is never used.
+- A media field becomes sockets of its kind's ComfyUI type, in schema order: one for a single
+  file, ``maxItems`` for a list up to the kind's cap (image 9, video 3, audio 3; 3 when the
+  schema states no maximum), the first one required when the field is; then a STRING input
+  for URLs, one per line. Sockets are named ``<kind>_<n>`` when the model has one list of that
+  kind (Wan 2.6: ``image_1..image_3``), else after the field (``reference_image_1``); a single
+  file's socket drops the field's ``_url`` suffix (``end_image_url`` -> ``end_image``).
+- Structured fields (objects, arrays of objects) are multiline JSON inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field as dc_field
+
+from ..runcomfy import kinds
+from ..runcomfy.schema import Field, ModelSchema, structured
+
+NOT_SET = "(not set)"
+INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
+FLOAT_LIMIT = 1e9
+
+# ComfyUI socket types and caps of the kinds, also for a kind whose module is not installed
+# (its node still loads; running it says what is missing).
+SOCKET_TYPES = {"image": "IMAGE", "video": "VIDEO", "audio": "AUDIO"}
+SOCKET_CAPS = {"image": (9, 3), "video": (3, 3), "audio": (3, 3)}   # (max sockets, sockets without maxItems)
+_SEED = re.compile(r"(^|_)seed$")
+
+
+def is_seed(f: Field) -> bool:
+    return f.type == "integer" and bool(_SEED.search(f.name))
+
+
+@dataclass
+class Slot:
+    name: str
+    required: bool
+    spec: list
+    role: str                      # "widget" | "text_number" | "list" | "json" | "socket" | "urls"
+    field: Field | None = None
+
+
+@dataclass
+class Layout:
+    slots: list[Slot]
+    sockets: dict[str, list[str]] = dc_field(default_factory=dict)     # media field -> socket names
+    url_inputs: dict[str, str] = dc_field(default_factory=dict)        # media field -> its URL input
+
+
+def _tooltip(f: Field, extra: str = "") -> str:
+    text = f.description or f.title
+    return (text + (" " + extra if extra else "")).strip()
+
+
+def _placeholder(f: Field) -> dict:
+    if isinstance(f.sample, str):
+        return {"placeholder": f.sample[:300]}
+    return {}
+
+
+def _caps(kind: str) -> tuple[int, int]:
+    k = kinds.KINDS.get(kind)
+    return (k.max_sockets, k.default_sockets) if k is not None else SOCKET_CAPS.get(kind, (3, 3))
+
+
+def socket_count(f: Field) -> int:
+    cap, without_max = _caps(f.kind)
+    if not f.is_list:
+        return 1
+    if f.max_items is not None:
+        return max(1, min(cap, f.max_items))
+    return max(1, min(cap, max(without_max, f.min_items or 0)))
+
+
+def _strip_media_suffix(name: str, kind: str) -> str:
+    base = re.sub(r"_(urls?|uris?)$", "", name)
+    if base.endswith("s") and base[:-1].endswith(kind):
+        base = base[:-1]
+    return base or name
+
+
+def _media_names(schema: ModelSchema, taken: set[str]) -> tuple[dict, dict]:
+    def unique(name: str) -> str:
+        out, n = name, 2
+        while out in taken:
+            out, n = f"{name}_{n}", n + 1
+        taken.add(out)
+        return out
+    sockets: dict[str, list[str]] = {}
+    urls: dict[str, str] = {}
+    for f in schema.media_fields:
+        lists_of_kind = [g for g in schema.media_fields if g.kind == f.kind and g.is_list]
+        if f.is_list:
+            prefix = f.kind if len(lists_of_kind) == 1 else _strip_media_suffix(f.name, f.kind)
+            sockets[f.name] = [unique(f"{prefix}_{i}") for i in range(1, socket_count(f) + 1)]
+        else:
+            base = _strip_media_suffix(f.name, f.kind)
+            sockets[f.name] = [f.name if base == f.name else unique(base)]   # its own name is its own
+    for f in schema.media_fields:
+        # The URL input keeps the field's own name when no socket took it.
+        urls[f.name] = f.name if f.name not in sockets[f.name] else unique(f"{f.name}_url")
+    return sockets, urls
+
+
+def _scalar(f: Field) -> tuple[list, str]:
+    tip = _tooltip(f)
+    optional_unset = not f.required and f.default is None
+    if f.enum:
+        choices = list(f.enum)
+        if optional_unset:
+            return [[NOT_SET] + choices, {"default": NOT_SET, "tooltip": _tooltip(f, f"'{NOT_SET}': not sent.")}], \
+                "widget"
+        default = f.default if f.default in choices else choices[0]
+        return [choices, {"default": default, "tooltip": tip}], "widget"
+    if f.type == "boolean":
+        if optional_unset:
+            return [[NOT_SET, "true", "false"], {"default": NOT_SET,
+                                                  "tooltip": _tooltip(f, f"'{NOT_SET}': not sent.")}], "widget"
+        return ["BOOLEAN", {"default": bool(f.default) if f.default is not None else False, "tooltip": tip}], \
+            "widget"
+    if f.type in ("integer", "number") and optional_unset and not is_seed(f):
+        rng = ""
+        if f.minimum is not None or f.maximum is not None:
+            rng = f" A {'whole ' if f.type == 'integer' else ''}number from {f.minimum if f.minimum is not None else '-inf'}" \
+                  f" to {f.maximum if f.maximum is not None else 'inf'}."
+        return ["STRING", {"default": "", "multiline": False,
+                           "tooltip": _tooltip(f, f"Empty = not sent (the service's default).{rng}")}], "text_number"
+    if f.type == "integer":
+        lo = int(f.minimum) if f.minimum is not None else -INT_LIMIT
+        hi = int(f.maximum) if f.maximum is not None else INT_LIMIT
+        default = f.default if isinstance(f.default, int) else 0
+        opts = {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 1, "tooltip": tip}
+        if is_seed(f):
+            opts["control_after_generate"] = True
+        return ["INT", opts], "widget"
+    if f.type == "number":
+        lo = float(f.minimum) if f.minimum is not None else -FLOAT_LIMIT
+        hi = float(f.maximum) if f.maximum is not None else FLOAT_LIMIT
+        default = float(f.default) if isinstance(f.default, (int, float)) else 0.0
+        return ["FLOAT", {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 0.01,
+                          "tooltip": tip}], "widget"
+    if f.type == "array":
+        default = "\n".join(str(x) for x in f.default) if isinstance(f.default, list) else ""
+        return ["STRING", {"default": default, "multiline": True,
+                           "tooltip": _tooltip(f, "One item per line."), **_placeholder(f)}], "list"
+    default = f.default if isinstance(f.default, str) else ""
+    multiline = f.multiline or isinstance(f.sample, str) or (f.max_length or 0) > 500
+    return ["STRING", {"default": default, "multiline": multiline, "tooltip": tip, **_placeholder(f)}], "widget"
+
+
+def _json_input(f: Field) -> list:
+    ex = structured.example(f.spec) if f.sample is None else f.sample
+    return ["STRING", {"default": "", "multiline": True, "tooltip": structured.tooltip(f),
+                       "placeholder": json.dumps(ex, ensure_ascii=False, indent=1)[:600]}]
+
+
+def _socket_tip(f: Field, i: int, n: int) -> str:
+    nth = f" {f.kind.capitalize()} {i + 1} of {n}." if n > 1 else ""
+    tail = " A batch contributes each of its images." if f.kind == "image" else ""
+    return f"{f.title}.{nth}{tail}"
+
+
+def _urls_tip(f: Field) -> str:
+    k = f.kind
+    return (f"{k.capitalize()} URLs for '{f.title}', one per line (https or data:{k} URIs); "
+            f"they come after the connected {k}s, in order. Lets the URLs output of "
+            "another RunComfy node feed this one without re-uploading.")
+
+
+def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
+    """Slots in ComfyUI order: the required section first, then the optional one, each in
+    schema order. ``reserved`` names (the pack's own inputs) are never used for sockets."""
+    taken = {f.name for f in schema.fields} | set(reserved)
+    sockets, url_inputs = _media_names(schema, taken)
+    slots: list[Slot] = []
+    for f in schema.fields:
+        if f.kind is not None:
+            names = sockets[f.name]
+            stype = SOCKET_TYPES.get(f.kind, f.kind.upper())
+            for i, name in enumerate(names):
+                slots.append(Slot(name, i == 0 and f.required, [stype, {"tooltip": _socket_tip(f, i, len(names))}],
+                                  "socket", f))
+            slots.append(Slot(url_inputs[f.name], False, ["STRING", {
+                "default": "", "multiline": True, "tooltip": _urls_tip(f)}], "urls", f))
+            continue
+        if f.structured:
+            slots.append(Slot(f.name, False, _json_input(f), "json", f))
+            continue
+        spec, role = _scalar(f)
+        slots.append(Slot(f.name, f.required or f.default is not None, spec, role, f))
+    slots = [s for s in slots if s.required] + [s for s in slots if not s.required]
+    return Layout(slots, sockets, url_inputs)

@@ -1,0 +1,59 @@
+"""Media kinds (image, video, audio) behind one interface, so the pipeline and the node layer
+handle "a media field" without knowing which kind it is. See ``base.MediaKind``.
+
+Video and audio register themselves from ``video.py`` / ``audio.py`` when those modules exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..schema import MEDIA_FORMATS
+from .base import REQUEST_CAP_BYTES, MediaInfo, MediaKind, PrepareOptions, Prepared, decode_data_uri
+from .image import KIND as IMAGE
+
+KINDS: dict[str, MediaKind] = {"image": IMAGE}
+
+for _name in ("video", "audio"):
+    try:
+        _mod = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"{__name__}.{_name}":
+            raise        # the module exists but something it needs is missing: say so
+        continue
+    KINDS[_mod.KIND.name] = _mod.KIND
+
+
+def get(name: str) -> MediaKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise KeyError(f"no media kind {name!r} in this version of the pack (have: {', '.join(KINDS)})") from None
+
+
+def kind_for_format(fmt: str) -> tuple[MediaKind, bool] | None:
+    """``image_uris`` -> (image kind, True); None for a format that is not media (or a kind not
+    available in this version)."""
+    hit = MEDIA_FORMATS.get(fmt)
+    if hit is None or hit[0] not in KINDS:
+        return None
+    return KINDS[hit[0]], hit[1]
+
+
+def kind_for_output_key(key: str) -> MediaKind | None:
+    for kind in KINDS.values():
+        if key in kind.output_keys:
+            return kind
+    return None
+
+
+def sniff(head: bytes) -> MediaKind | None:
+    """The kind a result file's first bytes announce, or None."""
+    for kind in KINDS.values():
+        if kind.sniff(head):
+            return kind
+    return None
+
+
+__all__ = ["KINDS", "REQUEST_CAP_BYTES", "MediaInfo", "MediaKind", "PrepareOptions", "Prepared",
+           "decode_data_uri", "get", "kind_for_format", "kind_for_output_key", "sniff"]

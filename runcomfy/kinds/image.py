@@ -1,0 +1,82 @@
+"""Images: uint8 HxWx3 RGB arrays in, lossless PNG (or JPEG on request) data out; PNG/JPEG/WEBP
+results decoded with the bomb and truncation guards of ``media``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from .. import fitting, media
+from ..errors import DownloadError
+from ..schema import Field, MediaInfo
+from .base import MiB, MediaKind, PrepareOptions, Prepared
+
+
+class ImageKind(MediaKind):
+    name = "image"
+    single_format = "image_uri"
+    list_format = "image_uris"
+    mime_prefix = "image/"
+    socket_type = "IMAGE"
+    output_keys = ("image", "images")
+    inline_cap_bytes = 6 * MiB
+    max_sockets = 9
+    default_sockets = 3
+
+    def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
+        return self.prepare_fields([(field, values)], options)[0]
+
+    def prepare_fields(self, groups, options: PrepareOptions) -> list[list[Prepared]]:
+        if options.fit:
+            return [self._fit(f, values, options) for f, values in groups]
+        # One encode_many over every field: identical images are encoded once, distinct ones in
+        # parallel, a lone large one in parallel parts.
+        flat = [a for _, values in groups for a in values]
+        encoded = media.encode_many(flat, options.image_format, options.jpeg_quality) if flat else []
+        out, i = [], 0
+        for _, values in groups:
+            out.append([_prepared(e) for e in encoded[i:i + len(values)]])
+            i += len(values)
+        return out
+
+    def _fit(self, f: Field, values: list, options: PrepareOptions) -> list[Prepared]:
+        lim = fitting.limits_of(f, default_max_bytes=self.inline_cap_bytes)
+
+        def one(item):
+            i, arr = item
+            label = f"{f.name}[{i + 1}]" if f.is_list else f.name
+            arr, geo_note = fitting.fit_geometry(arr, lim, label)
+            enc, size_note = fitting.fit_bytes(arr, lim, label, options.image_format)
+            return _prepared(enc, [n for n in (geo_note, size_note) if n])
+        if len(values) <= 1:
+            return [one(x) for x in enumerate(values)]
+        with ThreadPoolExecutor(max_workers=min(len(values), 4), thread_name_prefix="runcomfy-fit") as pool:
+            return list(pool.map(one, enumerate(values)))
+
+    def measure(self, data: bytes, mime: str) -> MediaInfo:
+        try:
+            w, h, _fmt = media.probe(data)
+        except DownloadError:
+            raise ValueError(f"could not be read as an image ({len(data)} bytes; "
+                             "supported: PNG, JPEG, WEBP, GIF, BMP, TIFF, AVIF)") from None
+        return MediaInfo(width=w, height=h, nbytes=len(data), mime=mime)
+
+    def decode_output(self, data, limits: dict | None = None):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            with open(data, "rb") as fh:      # a path: results streamed to a file
+                data = fh.read()
+        max_pixels = (limits or {}).get("max_pixels", media.DEFAULT_MAX_PIXELS)
+        return media.decode_image(data, max_pixels=max_pixels)
+
+    def sniff(self, head: bytes) -> bool:
+        return (head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*"))
+                or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+                or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1")))
+
+
+def _prepared(enc: media.EncodedImage, notes: list[str] | None = None) -> Prepared:
+    return Prepared(data=enc.data, mime=enc.mime,
+                    info=MediaInfo(width=enc.width, height=enc.height, nbytes=len(enc.data), mime=enc.mime),
+                    notes=list(notes or []))
+
+
+KIND = ImageKind()
