@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sync", help="read the whole catalog and store it in the cache (what ComfyUI's start does)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--build-nodes", action="store_true",
-                   help="also build a node class for every model, as ComfyUI's start does, and time it")
+                   help="then load the pack as ComfyUI does and count (and time) the node classes it builds")
     ls = sub.add_parser("list", help="the models that have nodes (no network)")
     ls.add_argument("--search", default=None, help="substring of the id or display name")
     ls.add_argument("--category", default=None, help="a catalog category such as image-to-video")
@@ -66,19 +66,25 @@ def _token(cfg: Path) -> str | None:
         return None
 
 
-def build_node_classes(entries) -> tuple[int, int, float]:
-    """Node classes for the entries through the schema parser and the node layout the nodes use,
-    without ComfyUI: (models, classes built, seconds)."""
-    from ..schema import parse_schema
-    t = time.perf_counter()
-    built = 0
-    for e in entries:
-        try:
-            parse_schema(e.doc, e.overlay)
-            built += 1
-        except Exception:
-            pass
-    return len(entries), built, time.perf_counter() - t
+def build_nodes(cfg: Path, base: str) -> dict:
+    """Loads the pack as ComfyUI does, with this cache, and counts its node classes and the
+    /object_info they make (no network: the start-up refresh is switched off for this)."""
+    import json
+    from .packload import load_pack, object_info
+    saved = {k: os.environ.get(k) for k in (CONFIG_DIR_ENV, "RUNCOMFY_MODEL_API_BASE", "RUNCOMFY_CATALOG_REFRESH")}
+    os.environ.update({CONFIG_DIR_ENV: str(cfg), "RUNCOMFY_MODEL_API_BASE": base, "RUNCOMFY_CATALOG_REFRESH": "0"})
+    try:
+        t = time.perf_counter()
+        pack = load_pack()
+        seconds = time.perf_counter() - t
+        info_bytes = len(json.dumps(object_info(pack), default=str))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {"nodes": len(pack.NODE_CLASS_MAPPINGS), "seconds": round(seconds, 3), "object_info_bytes": info_bytes}
 
 
 def _cmd_sync(args, cfg: Path, base: str) -> int:
@@ -87,8 +93,7 @@ def _cmd_sync(args, cfg: Path, base: str) -> int:
     out = report.public()
     out["cache"] = report.cache_path
     if report.ok and args.build_nodes:
-        n, built, seconds = build_node_classes(load_entries(cfg, base))
-        out["nodes"] = {"models": n, "built": built, "seconds": round(seconds, 3)}
+        out["nodes"] = {"models": len(load_entries(cfg, base)), **build_nodes(cfg, base)}
     if args.json:
         print(json.dumps(out, indent=1))
     else:
@@ -100,8 +105,9 @@ def _cmd_sync(args, cfg: Path, base: str) -> int:
                     shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
                     print(f"  {label}: {shown}")
             if "nodes" in out:
-                print(f"nodes: {out['nodes']['built']} of {out['nodes']['models']} models built in "
-                      f"{out['nodes']['seconds']:.2f} s")
+                n = out["nodes"]
+                print(f"nodes: the pack loaded as ComfyUI loads it has {n['nodes']} node classes for "
+                      f"{n['models']} models ({n['seconds']:.2f} s; /object_info {n['object_info_bytes'] / 1e6:.2f} MB)")
             print("Restart ComfyUI (or use Settings › RunComfy › Refresh model catalog) to get new nodes.")
     return 0 if report.ok else 1
 

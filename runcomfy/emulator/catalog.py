@@ -60,6 +60,7 @@ def generate_entries(n: int, seed: int = 0, *, non_runnable: int = 0) -> list[di
         doc["base_price_usd"] = round(rng.choice((0.005, 0.01, 0.02, 0.035, 0.05, 0.08, 0.12, 0.3)), 4)
         doc["pricing_note"] = "Synthetic price for tests; " + (doc.get("pricing_note") or "").lower()
         props = doc["input_schema"]["properties"]
+        props.pop("mask_url", None)     # the sample's deliberately unknown format stays in the sample
         for name, spec in props.items():
             spec["description"] = (spec.get("description") or spec.get("title") or name) + " " + _FILLER
             if isinstance(spec.get("maxItems"), int) and spec["maxItems"] > 1:
