@@ -16,6 +16,7 @@ import threading
 import time
 
 from ..runcomfy import catalog, credentials
+from ..runcomfy.client import RetryPolicy
 from ..runcomfy.config import resolve_base_url
 from ..runcomfy.errors import ConfigError
 from . import comfy
@@ -24,6 +25,9 @@ from .model_node import config_dir
 log = logging.getLogger("runcomfy")
 
 STARTUP_WAIT_S = 5.0
+# The catalog is not precious: a few quick retries, and the next start (or the Settings action)
+# tries again, instead of the long backoff that protects paid results.
+CATALOG_RETRY = dict(max_attempts=3, base_delay=0.5, max_delay=2.0, max_elapsed=20.0)
 REFRESH_ENV = "RUNCOMFY_CATALOG_REFRESH"
 
 sync_lock = threading.Lock()        # one sync at a time: start-up, Settings action
@@ -58,7 +62,7 @@ def run_sync(cfg, base_url: str) -> catalog.SyncReport:
     """One sync under the lock, reported in one log line."""
     token = token_or_none(cfg)
     with sync_lock:
-        report = catalog.sync(cfg, token=token, base_url=base_url)
+        report = catalog.sync(cfg, token=token, base_url=base_url, retry=RetryPolicy(**CATALOG_RETRY))
     if report.ok:
         log.info("RunComfy: %s", report.summary())
     elif report.needs_token and token is None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..client import RunComfyClient
+from ..client import RetryPolicy, RunComfyClient
 from ..config import resolve_base_url
 from ..errors import AuthError, RunComfyError
 from .cache import Cache, cache_path, iso_day, read_cache, write_cache
@@ -129,7 +129,7 @@ def merge_unlisted(previous: Cache | None, listed: list[dict], now: float) -> li
 
 
 def sync(config_dir: Path | str, *, token: str | None, base_url: str | None = None,
-         client: RunComfyClient | None = None, clock=time.time) -> SyncReport:
+         client: RunComfyClient | None = None, clock=time.time, retry: RetryPolicy | None = None) -> SyncReport:
     """Fetch the whole catalog and replace the cache. Never raises for service or network
     trouble: the report says what happened and the old cache stays as it was."""
     base = resolve_base_url(base_url) if client is None else client.base_url
@@ -140,7 +140,7 @@ def sync(config_dir: Path | str, *, token: str | None, base_url: str | None = No
     try:
         if own:
             # The catalog is documented as public: without a token the call goes out without one.
-            client = RunComfyClient(token, base, allow_anonymous=True)
+            client = RunComfyClient(token, base, allow_anonymous=True, retry=retry)
         fetched = fetch_catalog(client)
     except AuthError as exc:
         report.needs_token = True
