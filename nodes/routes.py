@@ -83,14 +83,15 @@ def register(node_classes: dict | None = None) -> bool:
     @same_origin_read
     @_json_errors
     async def get_price(request):
-        model_id = request.query.get("model_id", "")
+        model_id, doc = request.query.get("model_id", ""), None
         node_class = request.query.get("node_class")
         if node_class is not None:
             cls = (node_classes or {}).get(node_class)
             model_id = cls.MODEL_ID if cls is not None else ""
+            doc = getattr(getattr(cls, "SCHEMA", None), "doc", None)
         if not model_id:
             return reply((200, {"model_id": None, "available": False, "text": "price unavailable"}))
-        return reply(await asyncio.to_thread(settings_api.price_answer, model_id))
+        return reply(await asyncio.to_thread(settings_api.price_answer, model_id, doc))
 
     @routes.post("/runcomfy/catalog/refresh")
     @same_origin_write

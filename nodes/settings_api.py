@@ -7,15 +7,14 @@ an unusable token, an unwritable config folder) come back as a clear "error" tex
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
-from ..runcomfy import credentials
+from ..runcomfy import credentials, pricing
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.errors import AuthError, ConfigError, RunComfyError, UnsafeUrlError
 from ..runcomfy.config import check_model_id, resolve_base_url, token_problem
-from .model_node import config_dir, format_price, shared_client
+from .model_node import config_dir, shared_client
 
 PRICE_TTL = 300.0
 _price_cache: dict = {}
@@ -104,17 +103,22 @@ def clear_token() -> tuple[int, dict]:
     return 200, {"ok": True, **token_status()}
 
 
-def price_answer(model_id: str) -> tuple[int, dict]:
-    """(HTTP status, body) for GET /runcomfy/price: 400 for a model id that may not go into a URL."""
+def price_answer(model_id: str, doc: dict | None = None) -> tuple[int, dict]:
+    """(HTTP status, body) for GET /runcomfy/price: 400 for a model id that may not go into a URL.
+    ``doc`` is the node's catalog document: its stated price answers without any network call;
+    only a model whose catalog entry states no price is asked live (GET /models/{id})."""
     try:
         check_model_id(model_id)
     except UnsafeUrlError as exc:
         return 400, {"model_id": None, "available": False, "text": "price unavailable", "error": str(exc)}
-    return 200, price(model_id)
+    if pricing.price_of(doc) is not None:
+        return 200, {"model_id": model_id, **pricing.describe(doc), "source": "catalog"}
+    return 200, price(model_id, doc)
 
 
-def price(model_id: str) -> dict:
-    """The model's unit price from GET /models/{id}; never a made-up number."""
+def price(model_id: str, doc: dict | None = None) -> dict:
+    """The model's unit price from GET /models/{id}; never a made-up number. ``doc`` (the
+    catalog document, if any) supplies the input schema for a per-second estimate."""
     try:
         check_model_id(model_id)
     except UnsafeUrlError as exc:
@@ -128,12 +132,13 @@ def price(model_id: str) -> dict:
     try:
         info = credentials.resolve_token(config_dir())
         if info.token is not None:
-            doc = shared_client(info.token).model_info(model_id)
-            amount, unit = doc.get("base_price_usd"), doc.get("price_unit")
-            if (isinstance(amount, (int, float)) and not isinstance(amount, bool)
-                    and math.isfinite(amount) and amount >= 0):  # NaN would break the browser's JSON.parse
-                answer = {"model_id": model_id, "available": True, "base_price_usd": float(amount),
-                          "price_unit": unit, "text": format_price(amount, unit)}
+            live = shared_client(info.token).model_info(model_id)
+            merged = {**(doc or {}), **{k: live.get(k) for k in ("base_price_usd", "price_unit", "pricing_note")}}
+            if "input_schema" in live and not (doc or {}).get("input_schema"):
+                merged["input_schema"] = live["input_schema"]
+            # pricing.price_of refuses NaN, infinities and negatives (NaN would break JSON.parse).
+            if pricing.price_of(merged) is not None:
+                answer = {"model_id": model_id, **pricing.describe(merged), "source": "live"}
     except ConfigError as exc:
         answer["error"] = exc.base_message
     except RunComfyError:

@@ -120,3 +120,19 @@ def test_an_unwritable_config_folder_is_a_clear_error(api, monkeypatch, tmp_path
     assert status == 400 and body["ok"] is False and str(blocker) in body["error"] and "writable" in body["error"]
     status, body = sa.clear_token()
     assert status == 400 and "writable" in body["error"]
+
+
+def test_a_node_price_comes_from_its_catalog_document_without_a_call(api, pack, monkeypatch):
+    sa, emu, cfg = api
+    cls = pack.NODE_CLASS_MAPPINGS[KEY]
+    doc = {**cls.SCHEMA.doc, "base_price_usd": 0.07, "price_unit": "image"}
+    status, body = sa.price_answer(cls.MODEL_ID, doc)
+    assert status == 200 and body["available"] and body["text"] == "$0.07 / image" and body["source"] == "catalog"
+    assert emu.calls == []  # no token needed, nothing asked
+    # A catalog entry that states no (usable) price is asked live, with the token.
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+    for unusable in (None, float("nan"), -1):
+        sa._price_cache.clear()
+        status, body = sa.price_answer(cls.MODEL_ID, {**doc, "base_price_usd": unusable})
+        assert body["source"] == "live" and body["base_price_usd"] == pytest.approx(0.05), unusable
+    assert emu.count("model") == 3
