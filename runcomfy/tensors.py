@@ -9,29 +9,30 @@ import numpy as np
 import torch
 
 
-def tensor_to_arrays(images) -> list[np.ndarray]:
+def tensor_to_arrays(images, label: str | None = None) -> list[np.ndarray]:
     """One contiguous uint8 HxWx3 RGB array per batch item of ``images``.
 
     Accepts ``[B,H,W,C]`` or a single ``[H,W,C]`` floating-point tensor on any device.
     C=3 is RGB, C=1 grey (copied to R, G and B), C=4 RGBA (alpha dropped). Values are clamped
     to 0..1 *before* scaling, so 1.5 becomes 255 and -0.2 becomes 0 rather than wrapping
     around; NaN becomes 0. Scaled values are rounded to nearest, so uint8 -> float -> uint8
-    is exact.
+    is exact. ``label`` (the socket's name) starts every error message.
     """
+    where = f"'{label}': " if label else ""
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected an IMAGE tensor, got {type(images).__name__}")
+        raise TypeError(f"{where}expected an IMAGE tensor, got {type(images).__name__}")
     shape = tuple(images.shape)
     if images.ndim == 3:
         images = images.unsqueeze(0)
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an IMAGE tensor shaped [batch, height, width, 1|3|4] or "
+        raise ValueError(f"{where}expected an IMAGE tensor shaped [batch, height, width, 1|3|4] or "
                          f"[height, width, 1|3|4], got shape {list(shape)}")
     if 0 in images.shape:
-        raise ValueError(f"IMAGE tensor is empty: shape {list(shape)}")
+        raise ValueError(f"{where}the IMAGE tensor is empty: shape {list(shape)}")
     if not images.is_floating_point():
-        raise ValueError(f"expected a floating-point IMAGE tensor (values 0..1), got {images.dtype} "
+        raise ValueError(f"{where}expected a floating-point IMAGE tensor (values 0..1), got {images.dtype} "
                          f"with shape {list(shape)}")
     x = images.detach()
     if x.shape[-1] == 4:
@@ -43,6 +44,10 @@ def tensor_to_arrays(images) -> list[np.ndarray]:
     if u8.shape[-1] == 1:
         u8 = u8.expand(*u8.shape[:-1], 3)
     return [np.ascontiguousarray(a) for a in u8.numpy()]
+
+
+# A float32 IMAGE batch takes 12 bytes per pixel: 100 MP is 1.2 GB, as far as a batch may go.
+MAX_BATCH_PIXELS = 100_000_000
 
 
 def _check_array(i: int, a) -> None:
@@ -67,6 +72,10 @@ def arrays_to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
         _check_array(i, a)
     H = max(a.shape[0] for a in arrays)
     W = max(a.shape[1] for a in arrays)
+    if len(arrays) * H * W > MAX_BATCH_PIXELS:
+        raise ValueError(f"the result batch would be {len(arrays)} x {W}x{H} = {len(arrays) * H * W:,} pixels "
+                         f"(padded to the largest image), over the limit of {MAX_BATCH_PIXELS:,} pixels per "
+                         "IMAGE batch (about 1.2 GB); it was not built")
     batch = np.zeros((len(arrays), H, W, 3), dtype=np.uint8)
     for out, a in zip(batch, arrays):
         h, w = a.shape[:2]

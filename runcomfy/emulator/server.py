@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from ..config import is_loopback_host
 from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_image_size, validate_payload
 from .faults import Fault, FaultPlan
+from . import mediacheck, mediagen
 from .imagegen import DEFAULT_SIZE, encode_png, render_output
 from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
 from .shaping import Link
@@ -334,7 +335,7 @@ class Emulator:
         """(endpoint, args) for a path; ("unknown", ()) if no route matches."""
         parts = [p for p in path.split("/") if p]
         if len(parts) == 3 and parts[0] == "files":
-            m = re.fullmatch(r"(\d+)\.png", parts[2])
+            m = re.fullmatch(r"(\d+)\.(?:png|mp4|wav|mp3)", parts[2])
             if m and method == "GET":
                 return "file", (parts[1], int(m.group(1)))
             return "unknown", ()
@@ -428,6 +429,9 @@ class Emulator:
             return self._validation_error([{"loc": ["body"], "msg": "The body must be a JSON object",
                                             "type": "dict_type"}])
         infos, raws, problems = self._inspect_images(model.schema, payload)
+        media_infos, media_raws, media_problems = mediacheck.inspect(self, model.schema, payload, _detail)
+        infos.update(media_infos)
+        problems += media_problems
         problems += [_detail(p.field, p.text()) for p in validate_payload(model.schema, payload, infos)]
         if problems:
             return self._validation_error(problems)
@@ -440,7 +444,7 @@ class Emulator:
             rid = uuid.uuid4().hex
             job = Job(request_id=rid, model_id=model_id, owner=token, payload=payload,
                       processing_time=self.processing_time, accepted_at=time.monotonic(),
-                      created_wall=time.time(), price_usd=model.price_usd, inputs=raws)
+                      created_wall=time.time(), price_usd=model.price_usd, inputs=raws, media=media_raws)
             if self._stick_next > 0:
                 self._stick_next -= 1
                 job.stuck = True
@@ -563,7 +567,8 @@ class Emulator:
                 return
             for n, data in enumerate(files):
                 self._files[(job.request_id, n)] = data
-            job.output_urls = [f"{self.origin}/files/{job.request_id}/{n}.png" for n in range(len(files))]
+            job.output_urls = [f"{self.origin}/files/{job.request_id}/{n}.{mediagen.extension(data)}"
+                               for n, data in enumerate(files)]
             job.state, job.cost = COMPLETED, job.price_usd
             balance = self._balances.get(job.owner)
             if balance is not None:
@@ -585,6 +590,9 @@ class Emulator:
         seed = job.payload.get("seed")
         if seed is None:
             seed = names["seed"].default if "seed" in names and names["seed"].default is not None else 0
+        if getattr(schema, "output_kind", "image") in ("video", "audio"):
+            return mediagen.render_media(schema.output_kind, job.payload, prompt, int(seed), refs, job.inputs,
+                                         job.media, self.outputs_per_job)
         outputs = [render_output(refs, prompt, int(seed) + k, size) for k in range(self.outputs_per_job)]
         outputs += [render_output(refs, prompt, int(seed), s) for s in self.extra_output_sizes]
         return [encode_png(o) for o in outputs]
@@ -621,11 +629,12 @@ class Emulator:
 
     def _output(self, urls: list[str]) -> dict:
         many = len(urls) > 1
+        key = mediagen.output_kind(urls)         # "image" | "video" | "audio": image/images, video/videos...
         if self.output_field == "image" and not many:
-            return {"image": urls[0]}
+            return {key: urls[0]}
         if self.output_field == "both":
-            return {"image": urls[0], "images": list(urls)}
-        return {"images": list(urls)}
+            return {key: urls[0], f"{key}s": list(urls)}
+        return {f"{key}s": list(urls)}
 
     def _cancel(self, job: Job) -> _Reply:
         cancelled = self._queue.cancel(job)
@@ -719,7 +728,7 @@ class Emulator:
                 data = None
         if data is None:
             return _storage_404(f"{rid}/{n}.png")
-        return _Reply(200, data, "image/png")
+        return _Reply(200, data, mediagen.CONTENT_TYPES[mediagen.extension(data)])
 
     # faults ---------------------------------------------------------------------------------
 

@@ -187,6 +187,11 @@ class Journal:
             return self._mutate(fn)
         except OSError as exc:
             owners.mark_done(mine["claim"])
+            if allow_resume:
+                # A request this process kept in memory when the disk failed it can still be fetched.
+                for e in reversed(self._merged([])):
+                    if e["fingerprint"] == fp and e.get("state") in RESUMABLE and e.get("request_id"):
+                        return Claim("resume", dict(e))
             raise self._unavailable(exc) from None
 
     def heartbeat(self, claim_id: str) -> None:

@@ -50,24 +50,19 @@ def _depth_ok(obj, limit: int) -> bool:
     return True
 
 
-def _reject_constant(name: str):
-    raise NotJson(f"it contains {name}, which JSON does not allow")
-
-
 def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH):
-    """Strict JSON: no NaN/Infinity literals, no numbers that overflow to infinity, nesting at
-    most ``max_depth`` levels. Raises NotJson with a short reason."""
-    def finite_float(s: str) -> float:
+    """JSON of at most ``max_depth`` levels. NaN and Infinity (which JSON does not allow, but
+    Python's parser would pass on) and numbers too large for a float read as None, "not
+    reported", so a paid result is never lost to a broken cost or queue position; a field that
+    matters (a status, a request id) is then missing and reported as such. Raises NotJson with
+    a short reason."""
+    def finite_float(s: str):
         v = float(s)
-        if not math.isfinite(v):
-            raise NotJson(f"it contains the number {s[:30]}, too large for a float")
-        return v
+        return v if math.isfinite(v) else None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
+        obj = json.loads(text, parse_constant=lambda _name: None, parse_float=finite_float)
     except RecursionError:
         raise NotJson(f"it is nested more than {max_depth} levels deep") from None
-    except NotJson:
-        raise
     except ValueError as exc:
         raise NotJson(f"it is not valid JSON ({str(exc)[:80]})") from None
     if not _depth_ok(obj, max_depth):
