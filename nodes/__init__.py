@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..runcomfy.schema import SCHEMA_DIR, SCHEMA_SUFFIX, ModelSchema, log_once, parse_schema, report
 from ..runcomfy.schema import load_schema
+from ..runcomfy.schema.loading import RUNNABLE_KINDS
 from .model_node import class_name_for, make_node_class
 from .routes import register as register_routes
 
@@ -40,6 +41,8 @@ def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, d
             if isinstance(entry, ModelSchema):
                 schema = entry
             else:
+                if isinstance(entry.doc, dict) and entry.doc.get("kind") not in RUNNABLE_KINDS:
+                    continue      # collections, workflows, guides: listed by RunComfy, not runnable
                 schema = parse_schema(entry.doc, getattr(entry, "overlay", None))
                 schema.source = getattr(entry, "origin", "") or ""
             report(schema)
@@ -51,5 +54,18 @@ def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, d
     return classes, names
 
 
-NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings()
+def _startup_entries():
+    """Shipped models + the catalog cache, refreshed first when it is missing or a day old
+    (bounded wait, see catalog_startup). Whatever goes wrong, ComfyUI starts with the shipped models."""
+    from .catalog_api import on_late_startup_sync
+    from .catalog_startup import load_for_startup
+    try:
+        return load_for_startup(on_late_sync=on_late_startup_sync)
+    except Exception as exc:  # never a traceback at ComfyUI's start
+        log.warning("RunComfy: could not read the model catalog (%s: %s); using the models shipped in the pack.",
+                    type(exc).__name__, exc)
+        return None
+
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings(_startup_entries())
 register_routes(NODE_CLASS_MAPPINGS)

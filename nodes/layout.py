@@ -193,7 +193,7 @@ def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
                 "default": "", "multiline": True, "tooltip": _urls_tip(f)}], "urls", f))
             continue
         if f.structured:
-            slots.append(Slot(f.name, False, _json_input(f), "json", f))
+            slots.append(Slot(f.name, f.required, _json_input(f), "json", f))
             continue
         spec, role = _scalar(f)
         slots.append(Slot(f.name, f.required or f.default is not None, spec, role, f))

@@ -9,7 +9,8 @@ What the catalog is seen to use (see the shared API notes, "The catalog"):
 - structured fields: objects and arrays of objects (``multi_prompt``, ``elements``, ``keyframes``).
 
 Sample content in defaults is not the user's input (see ``is_sample_default``): a media field's
-default is never used, and a long free-text default (a sample prompt) becomes a placeholder.
+default is never used, and a sample prompt (any default of a positive prompt field, or any text
+longer than SAMPLE_TEXT_CHARS) becomes a placeholder, never a value.
 
 A field the pack cannot represent (an unknown type or format) raises ``Unrepresentable``; the
 loader drops it when it is optional and refuses the model when it is required.
@@ -47,10 +48,19 @@ class Unrepresentable(ValueError):
     """This field has a shape the pack cannot turn into a node input."""
 
 
-def is_sample_default(value) -> bool:
-    """A string default that is sample content rather than a setting: longer than
-    ``SAMPLE_TEXT_CHARS`` characters, or a URL (sample media)."""
-    return isinstance(value, str) and (len(value) > SAMPLE_TEXT_CHARS or bool(_URL_LIKE.match(value)))
+_POSITIVE_PROMPT = re.compile(r"^(?!negative)(.*_)?prompt$", re.IGNORECASE)
+
+
+def is_sample_default(value, name: str = "") -> bool:
+    """A string default that is sample content rather than a setting: a URL (sample media),
+    any text longer than ``SAMPLE_TEXT_CHARS`` characters, or any non-empty default of a positive
+    prompt field (``prompt``, ``*_prompt`` except negative ones): the user's main text is never
+    pre-filled. Short defaults of other texts ("blurry, low quality") are real defaults."""
+    if not isinstance(value, str):
+        return False
+    if _URL_LIKE.match(value) or len(value) > SAMPLE_TEXT_CHARS:
+        return True
+    return bool(value.strip()) and bool(_POSITIVE_PROMPT.match(name)) and "negative" not in name.lower()
 
 
 def humanize(name: str) -> str:
@@ -74,9 +84,12 @@ def family_of(model_id: str) -> str:
     parts = model_id.split("/")
     seg = parts[1] if len(parts) > 1 else parts[0]
     tokens = [t for t in re.split(r"[-_]", seg) if t]
-    while len(tokens) > 1 and re.fullmatch(r"v?\d+(\.\d+)*[a-z]?", tokens[-1], re.IGNORECASE):
-        tokens.pop()
-    return " ".join(t.upper() if len(t) <= 3 and not t.isalpha() else t.capitalize() for t in tokens) or "Other"
+    # The family is the name before the first version token: seedance-2-5-pro -> Seedance.
+    for i, t in enumerate(tokens):
+        if i > 0 and re.fullmatch(r"v?\d+(\.\d+)*[a-z]?", t, re.IGNORECASE):
+            tokens = tokens[:i]
+            break
+    return " ".join(t.capitalize() for t in tokens) or "Other"
 
 
 def _number(v):
@@ -198,13 +211,13 @@ def _clean_default(f: Field, raw):
     if f.type == "string":
         if not isinstance(raw, str):
             return None
-        if is_sample_default(raw):
+        if is_sample_default(raw, f.name):
             f.sample = raw
             return None
         return raw
     if f.type == "array":
         if isinstance(raw, list) and all(isinstance(x, (str, int, float, bool)) for x in raw) \
-                and not any(is_sample_default(x) for x in raw):
+                and not any(is_sample_default(x, f.name) for x in raw):
             return raw
         f.sample = raw
         return None

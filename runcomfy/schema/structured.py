@@ -120,8 +120,9 @@ def check_value(value, spec: dict, path: str, problems: list[Problem], depth: in
             if key in props:
                 check_value(item, props[key], f"{path}.{key}", problems, depth + 1)
             elif extra is False:
-                problems.append(Problem(f"{path}.{key}", "is not a property of", path.split("[")[0],
-                                        item, message=f"is not allowed here (allowed: {', '.join(props)})"))
+                shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."
+                problems.append(Problem(f"{path}.{key}", "is not a property of", path.split("[")[0], item,
+                                        message=f"is not allowed here (got {shown}; allowed: {', '.join(props)})"))
             elif isinstance(extra, dict):
                 check_value(item, extra, f"{path}.{key}", problems, depth + 1)
 
