@@ -74,6 +74,32 @@ def user_directory() -> Path | None:
         return None
 
 
+def folder(kind: str) -> Path | None:
+    """ComfyUI's ``temp`` or ``output`` directory (where result videos are written), else None."""
+    fp = _module("folder_paths")
+    fn = getattr(fp, f"get_{kind}_directory", None)
+    try:
+        return Path(fn()) if fn else None
+    except Exception:
+        return None
+
+
+def video_api():
+    """ComfyUI's VIDEO classes (``comfy_api``: VideoInput, VideoFromFile, VideoFromComponents,
+    VideoComponents) as one namespace; None on a ComfyUI without a VIDEO type."""
+    import types
+    found = {}
+    for module, names in (("comfy_api.input", ("VideoInput",)),
+                          ("comfy_api.input_impl", ("VideoFromFile", "VideoFromComponents")),
+                          ("comfy_api.util", ("VideoComponents",))):
+        mod = _module(module)
+        for name in names:
+            found[name] = getattr(mod, name, None)
+    if any(v is None for v in found.values()):
+        return None
+    return types.SimpleNamespace(**found)
+
+
 class Progress:
     """ComfyUI's progress bar plus a status text on the node. Falls back to the pack's own
     websocket event where the running ComfyUI has no progress-text support."""

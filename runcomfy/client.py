@@ -686,9 +686,9 @@ def _transient(message: str, http_status: int | None = None) -> DownloadError:
 
 
 def output_urls(output: dict) -> list[str]:
-    """All result file URLs, whichever of image / images / video / videos the model filled."""
+    """All result file URLs, whichever of image(s) / video(s) / audio(s) the model filled."""
     urls: list[str] = []
-    for key in ("image", "images", "video", "videos"):
+    for key in ("image", "images", "video", "videos", "audio", "audios"):
         val = output.get(key)
         for item in (val if isinstance(val, list) else [val]):
             if isinstance(item, str) and item and item not in urls:

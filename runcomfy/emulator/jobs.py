@@ -39,6 +39,7 @@ class Job:
     fail_message: str | None = None      # ends failed with this text (fail_next_jobs)
     price_usd: float = 0.0
     inputs: list[bytes] = field(default_factory=list, repr=False)   # encoded reference images, in order
+    media: list[tuple[str, bytes]] = field(default_factory=list, repr=False)  # (kind, bytes) of video/audio inputs
 
     @property
     def terminal(self) -> bool:

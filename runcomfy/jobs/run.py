@@ -225,7 +225,12 @@ async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutc
     update("downloading", cost=result.cost)
     t0 = time.monotonic()
     try:
-        files = await asyncio.gather(*(_thread(client.download, u) for u in urls))
+        # Images into memory; video and audio streamed to files (kinds/results.py).
+        from ..kinds import results
+        files = await asyncio.gather(*(_thread(results.fetch, client, u, request_id=rid, n=i,
+                                               output_kind=getattr(runner, "output_kind", None),
+                                               folder=getattr(runner, "media_dir", None))
+                                       for i, u in enumerate(urls)))
     except DownloadError as exc:
         raise DownloadError(
             f"The job succeeded and is paid for, but its result files could not be downloaded: "

@@ -1,0 +1,50 @@
+"""Where one result file goes: into memory (images: small, capped) or streamed to a file (video
+and audio: up to hundreds of MB, never held whole in memory).
+
+A result streams to a file when the model's output kind is video or audio, or when its URL names
+a video/audio file. The file lands in ``folder`` (the node passes ComfyUI's output directory +
+``runcomfy/``; the library alone uses the system temp dir) as ``<request id>_<n>.<ext>``, capped
+at the kind's ``output_cap_bytes`` (video 500 MiB, audio 200 MiB). The download itself is the
+client's: same host allow-list, no token, retries, deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from urllib.parse import urlsplit
+
+STREAMED_EXTENSIONS = {"mp4": "video", "mov": "video", "webm": "video", "mkv": "video", "m4v": "video",
+                       "wav": "audio", "mp3": "audio", "ogg": "audio", "opus": "audio", "flac": "audio",
+                       "m4a": "audio", "aac": "audio"}
+DEFAULT_EXT = {"video": "mp4", "audio": "wav"}
+
+
+def kind_of_url(url: str) -> str | None:
+    ext = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
+    return STREAMED_EXTENSIONS.get(ext)
+
+
+def default_folder() -> str:
+    return os.path.join(tempfile.gettempdir(), "runcomfy-results")
+
+
+def target_path(folder: str, request_id: str, n: int, url: str, kind: str) -> str:
+    ext = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
+    if ext not in STREAMED_EXTENSIONS:
+        ext = DEFAULT_EXT[kind]
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", request_id)[:64]
+    return os.path.join(folder, f"{safe}_{n + 1}.{ext}")
+
+
+def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None = None,
+          folder: str | None = None):
+    """bytes (in memory) or the path (str) of the streamed file."""
+    from . import KINDS
+    kind = kind_of_url(url) or (output_kind if output_kind in ("video", "audio") else None)
+    if kind is None or kind not in KINDS:
+        return client.download(url)
+    path = target_path(folder or default_folder(), request_id, n, url, kind)
+    client.download_to_file(url, path, max_bytes=KINDS[kind].output_cap_bytes)
+    return path
