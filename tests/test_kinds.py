@@ -126,3 +126,15 @@ def test_fitting_brings_an_image_under_the_inline_cap_when_no_rule_says_otherwis
     noisy = np.random.default_rng(3).integers(0, 256, (1700, 1700, 3), dtype=np.uint8)    # ~8.7 MB of PNG
     (p,) = kinds.get("image").prepare([noisy], f, PrepareOptions(fit=True))
     assert len(p.data) <= 6 * MiB and p.mime == "image/jpeg" and "sent as JPEG" in p.notes[0]
+
+
+def test_schema_and_kinds_import_without_torch_or_comfyui():
+    import subprocess
+    import sys
+    from conftest import ROOT
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['comfy'] = None; sys.modules['comfy_api'] = None\n"
+            "from runcomfy import kinds, schema, pipeline\n"
+            "assert set(kinds.KINDS) >= {'image'}\n"
+            "assert not any(m.startswith(('nodes', 'torch')) and sys.modules[m] is not None for m in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
