@@ -796,10 +796,13 @@ def main(argv: list[str] | None = None) -> int:
             or not cfg.concurrency or min(cfg.concurrency) < 1:
         ap.error("times and scales must be positive, lengths and concurrency non-empty")
     res = asyncio.run(run_all(cfg))
+    from .bench_catalog import render as render_catalog, section_catalog   # section 6: catalog scale
+    _log("section 6: catalog scale")
+    res["catalog"] = section_catalog(cfg.quick)
     if args.json:
         print(json.dumps(res, indent=2, default=float))
     else:
-        print(render_text(res))
+        print(render_text(res) + "\n\n" + render_catalog(res["catalog"]))
     return 0
 
 
