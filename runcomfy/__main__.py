@@ -11,6 +11,7 @@ commands:
   emulator   start the local RunComfy Model API emulator on loopback
   bench      measure the pack's overhead against a naive client (local emulator)
   models     the model catalog: sync | list [--search S] [--category C] | show MODEL_ID | snapshot
+  batch      MODEL_ID JOBS.jsonl --out DIR: one job per line, resumable (--dry-run, --max-cost, --report)
 """
 
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as run
     elif cmd == "models":
         from .catalog.cli import main as run
+    elif cmd == "batch":
+        from .batch.cli import main as run
     else:
         print(f"unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
         return 2
