@@ -154,15 +154,15 @@ def _field_value(f: Field, role: str, value, problems: list[Problem]):
 
 
 def collect(schema: ModelSchema, kwargs: dict, layout: Layout | None = None):
-    """Node arguments -> (payload fields, socket values per media field, URLs per media field,
-    extras). Malformed JSON or numbers raise one ValidationError naming every field."""
+    """Node arguments -> (payload fields, (socket name, value) pairs per media field, URLs per
+    media field, extras). Malformed JSON or numbers raise one ValidationError naming every field."""
     lay = layout or layout_for(schema, set(pack_inputs()))
     fields: dict = {}
     sockets: dict[str, list] = {}
     urls: dict[str, list[str]] = {}
     problems: list[Problem] = []
     for f in schema.media_fields:
-        sockets[f.name] = [kwargs[n] for n in lay.sockets[f.name] if kwargs.get(n) is not None]
+        sockets[f.name] = [(n, kwargs[n]) for n in lay.sockets[f.name] if kwargs.get(n) is not None]
         urls[f.name] = split_urls(kwargs.get(lay.url_inputs[f.name]))
     for slot in lay.slots:
         if slot.role in ("socket", "urls") or slot.name not in kwargs:

@@ -82,6 +82,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         last.update(t=now, state=u.state)
         frac = {"submitting": 0.02, "submitted": 0.05, "resuming": 0.05, "queued": 0.1,
                 "downloading": 0.95, "done": 1.0}.get(u.state)
+        if u.state == "submitting" and u.progress is not None:
+            frac = u.progress       # the bar shows the upload; the text says "sending X of Y MB, R MB/s"
         if u.state == "running":
             # The service reports no progress; approach 90% over a typical minute.
             frac = 0.15 + 0.75 * (1 - 2 ** (-u.elapsed / 30))
@@ -147,8 +149,7 @@ async def _socket_values(schema: ModelSchema, sockets_in: dict) -> dict:
         if adapter is None:
             raise ConfigError(f"input '{f.name}' takes {f.kind}, which this version of the pack cannot read "
                               "from a ComfyUI socket.")
-        out[f.name] = [v for i, value in enumerate(given)
-                       for v in await asyncio.to_thread(adapter.to_values, value, f"{f.name} socket {i + 1}")]
+        out[f.name] = [v for name, value in given for v in await asyncio.to_thread(adapter.to_values, value, name)]
     return out
 
 
@@ -190,8 +191,14 @@ def run_blocking(make_coro):
 # Output sockets per output kind: the media first, then the URLs and the request ids.
 OUTPUTS = {
     "image": ("IMAGE", "images", "The result images as one batch (mixed sizes are padded, see README)."),
-    "video": ("VIDEO", "video", "The result video (the first one; every URL is in urls)."),
-    "audio": ("AUDIO", "audio", "The result audio (the first clip; every URL is in urls)."),
+    "video": ("VIDEO", "video",
+              "The result video, file-backed (nothing is decoded until a node asks; Save Video keeps "
+              "its H.264 and audio without re-encoding). With several results: the first; every URL is "
+              "on urls and every file is kept in ComfyUI's output folder under runcomfy/."),
+    "audio": ("AUDIO", "audio",
+              "The result audio at its own sample rate and channels. Several results of the same rate "
+              "and channels come as one batch (padded with silence to the longest); otherwise the "
+              "first, and every URL is on urls."),
 }
 
 
@@ -209,10 +216,8 @@ def describe_node(schema: ModelSchema, notes=()) -> str:
 def make_node_class(schema: ModelSchema, notes=()) -> type:
     spec = input_types(schema)
     category = schema.category or CATEGORY_ROOT
+    # Static, so building hundreds of classes imports no codec.
     out_type, out_name, out_tip = OUTPUTS.get(schema.output_kind, OUTPUTS["image"])
-    adapter = media_io.adapter_for_kind(schema.output_kind)
-    if adapter is not None:
-        out_name, out_tip = getattr(adapter, "output_name", out_name), getattr(adapter, "output_tooltip", out_tip)
     description = describe_node(schema, notes)
 
     async def run_async(self, unique_id=None, **kwargs):
