@@ -2,8 +2,9 @@
 
 ``example_workflows/<name>.json`` is the UI format (what the template browser opens);
 ``example_workflows/api/<name>.json`` is the same graph in API format (what ``/prompt`` runs).
-Our node's definition comes from the pack itself; the two ComfyUI core nodes used are
-hard-coded below in their minimal form (ComfyUI 0.3.64 ``nodes.py``).
+Our nodes' definitions come from the pack itself (the ``emulator-*`` examples use the emulator's
+sample models, built the way the pack builds catalog nodes); the ComfyUI core nodes used are
+hard-coded below in their minimal form (ComfyUI 0.3.64 ``nodes.py`` / ``comfy_extras``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ import pytest
 from conftest import ROOT, load_pack
 
 EXAMPLES = ROOT / "example_workflows"
-STEM = "wan-2-6-image-to-image"
-UI_PATH = EXAMPLES / f"{STEM}.json"
-API_PATH = EXAMPLES / "api" / f"{STEM}.json"
-THUMB_PATH = EXAMPLES / f"{STEM}.jpg"
+WAN = "wan-2-6-image-to-image"
 OUR_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
+T2V_CLASS = "RunComfy_emulator_samples_video_gen_text_to_video"
+I2V_CLASS = "RunComfy_emulator_samples_video_gen_image_to_video"
+T2A_CLASS = "RunComfy_emulator_samples_audio_gen_text_to_audio"
+# Each example and the node types it holds (frontend-only notes aside).
+GRAPHS = {
+    WAN: ["LoadImage", "LoadImage", OUR_CLASS, "SaveImage"],
+    "emulator-text-to-video": [T2V_CLASS, "SaveVideo"],
+    "emulator-image-to-video": ["LoadImage", I2V_CLASS, "SaveVideo"],
+    "emulator-text-to-audio": [T2A_CLASS, "SaveAudio"],
+}
+OURS = {OUR_CLASS, T2V_CLASS, I2V_CLASS, T2A_CLASS}
 
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -41,29 +50,68 @@ CORE = {
         "RETURN_NAMES": (),
         "extra_ui_widgets": {},
     },
+    # 0.3.64's form; 0.33 nests codec under format (a DynamicCombo) with the same widget values.
+    "SaveVideo": {
+        "INPUT_TYPES": {"required": {"video": ["VIDEO", {}],
+                                     "filename_prefix": ["STRING", {"default": "video/ComfyUI"}],
+                                     "format": [["auto", "mp4"], {"default": "auto"}],
+                                     "codec": [["auto", "h264"], {"default": "auto"}]}},
+        "RETURN_TYPES": (),
+        "RETURN_NAMES": (),
+        "extra_ui_widgets": {},
+    },
+    "SaveAudio": {
+        "INPUT_TYPES": {"required": {"audio": ["AUDIO", {}],
+                                     "filename_prefix": ["STRING", {"default": "audio/ComfyUI"}]}},
+        "RETURN_TYPES": (),
+        "RETURN_NAMES": (),
+        "extra_ui_widgets": {},
+    },
 }
 # Frontend-only nodes: never in the API prompt, no sockets.
 VIRTUAL = {"MarkdownNote", "Note"}
 
 
+def _sample_classes(pack) -> dict:
+    from runcomfy.emulator import catalog
+    out = {}
+    for doc in catalog.sample_entries():
+        try:
+            schema = pack.runcomfy.schema.parse_schema(doc)
+        except ValueError:
+            continue        # the deliberately unbuildable sample
+        cls = pack.nodes.model_node.make_node_class(schema)
+        out[cls.__name__] = cls
+    return out
+
+
 @pytest.fixture(scope="module")
-def defs():
-    pack = load_pack()
+def pack():
+    return load_pack()
+
+
+@pytest.fixture(scope="module")
+def defs(pack):
     out = dict(CORE)
-    for key, cls in pack.NODE_CLASS_MAPPINGS.items():
+    for key, cls in {**_sample_classes(pack), **pack.NODE_CLASS_MAPPINGS}.items():
         out[key] = {"INPUT_TYPES": cls.INPUT_TYPES(), "RETURN_TYPES": tuple(cls.RETURN_TYPES),
                     "RETURN_NAMES": tuple(cls.RETURN_NAMES), "extra_ui_widgets": {}, "SCHEMA": cls.SCHEMA}
     return out
 
 
-@pytest.fixture(scope="module")
-def ui():
-    return json.loads(UI_PATH.read_text(encoding="utf-8"))
+@pytest.fixture(scope="module", params=sorted(GRAPHS))
+def stem(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def api():
-    return json.loads(API_PATH.read_text(encoding="utf-8"))
+def ui(stem):
+    return json.loads((EXAMPLES / f"{stem}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def api(stem):
+    return json.loads((EXAMPLES / "api" / f"{stem}.json").read_text(encoding="utf-8"))
 
 
 # --- definitions -> widgets and sockets -----------------------------------------------------
@@ -140,18 +188,19 @@ def check_schema_limits(d: dict, values: dict) -> None:
 # --- files ------------------------------------------------------------------------------------
 
 def test_files_exist_where_comfyui_looks():
-    assert UI_PATH.is_file() and API_PATH.is_file()
-    # The template browser lists example_workflows/*.json only: the API copy must not show up.
-    assert sorted(p.name for p in EXAMPLES.glob("*.json")) == [UI_PATH.name]
+    # The template browser lists example_workflows/*.json only: the API copies must not show up.
+    assert sorted(p.name for p in EXAMPLES.glob("*.json")) == sorted(f"{s}.json" for s in GRAPHS)
+    assert sorted(p.name for p in (EXAMPLES / "api").glob("*.json")) == sorted(f"{s}.json" for s in GRAPHS)
     from PIL import Image
-    with Image.open(THUMB_PATH) as im:
-        assert im.format == "JPEG"
-        assert 256 <= im.width <= 1024 and 256 <= im.height <= 1024
+    for stem in GRAPHS:
+        with Image.open(EXAMPLES / f"{stem}.jpg") as im:      # the template browser's thumbnail
+            assert im.format == "JPEG", stem
+            assert 256 <= im.width <= 1024 and 256 <= im.height <= 1024, stem
 
 
 # --- UI format ------------------------------------------------------------------------------
 
-def test_ui_format_header(ui):
+def test_ui_format_header(ui, stem):
     assert ui["version"] == 0.4
     ids = [n["id"] for n in ui["nodes"]]
     assert len(ids) == len(set(ids)), "node ids are unique"
@@ -160,7 +209,7 @@ def test_ui_format_header(ui):
     assert len(link_ids) == len(set(link_ids))
     assert ui["last_link_id"] >= max(link_ids)
     types = sorted(n["type"] for n in ui["nodes"] if n["type"] not in VIRTUAL)
-    assert types == ["LoadImage", "LoadImage", OUR_CLASS, "SaveImage"]
+    assert types == sorted(GRAPHS[stem])
 
 
 def test_ui_nodes_are_known_and_their_widgets_valid(ui, defs):
@@ -190,12 +239,14 @@ def test_ui_nodes_are_known_and_their_widgets_valid(ui, defs):
         check_schema_limits(d, named)
 
 
-def test_our_node_widgets_follow_input_types_order(ui, defs):
+def test_our_node_widgets_follow_input_types_order(ui, defs, stem):
+    if stem != WAN:
+        pytest.skip("the Wan example's own prompt and widget order")
     node = next(n for n in ui["nodes"] if n["type"] == OUR_CLASS)
     d = defs[OUR_CLASS]
     names = [name for role, name, *_ in widget_slots(d) if role == "value"]
     assert names == ["prompt", "negative_prompt", "image_size", "seed", "prompt_extend",
-                     "image_urls", "upload_format", "fit_inputs_to_limits", "variations", "dry_run", "timeout_seconds", "resume_request_id"]
+                     "image_urls", "upload_format", "fit_inputs_to_limits", "variations", "dry_run", "timeout_seconds", "resume_request_id", "submit_anyway"]
     values = node["widgets_values"]
     seed_at = [i for i, (role, name, *_) in enumerate(widget_slots(d)) if name == "seed"]
     assert [values[i] for i in seed_at][1] == "randomize", "the seed is followed by its control value"
@@ -232,7 +283,8 @@ def test_ui_links_connect_matching_types(ui, defs):
         slot = dst["inputs"][t_slot]
         assert slot["link"] == link_id, f"link {link_id} missing on its target"
         in_type = dict((n, k) for n, k, _ in sockets(defs[dst["type"]]))[slot["name"]]
-        assert slot["type"] == in_type == ltype == "IMAGE", f"link {link_id}: target type"
+        assert slot["type"] == in_type == ltype and ltype in ("IMAGE", "VIDEO", "AUDIO"), \
+            f"link {link_id}: target type"
         assert src["order"] < dst["order"], f"link {link_id}: execution order"
     # No dangling link ids on either side.
     known = {link[0] for link in ui["links"]}
@@ -252,12 +304,12 @@ def test_ui_uses_images_that_exist_in_a_default_comfyui(ui):
 def test_ui_carries_the_registry_id(ui):
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    ours = [n for n in ui["nodes"] if n["type"] == OUR_CLASS]
-    assert all(n["properties"].get("cnr_id") == project["name"] for n in ours)
+    ours = [n for n in ui["nodes"] if n["type"] in OURS]
+    assert ours and all(n["properties"].get("cnr_id") == project["name"] for n in ours)
 
 
 def test_no_token_in_the_examples():
-    for path in (UI_PATH, API_PATH):
+    for path in [p for s in GRAPHS for p in (EXAMPLES / f"{s}.json", EXAMPLES / "api" / f"{s}.json")]:
         text = path.read_text(encoding="utf-8").lower()
         assert "token\":" not in text and "api_key" not in text and "authorization" not in text
 
@@ -309,3 +361,41 @@ def test_api_and_ui_are_the_same_graph(ui, api, defs):
     api_links = {(node_id, name, v[0], v[1]) for node_id, n in api.items()
                  for name, v in n["inputs"].items() if isinstance(v, list)}
     assert ui_links == api_links
+
+
+# --- the emulator examples run ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [s for s in GRAPHS if s.startswith("emulator-")])
+def test_emulator_examples_run_against_the_emulator(name, pack, defs, start_emulator):
+    """Each emulator example's node, with its API inputs (LoadImage standing in as a 512x512 image),
+    against the emulator serving its samples: the output is what the Save node downstream takes."""
+    import asyncio
+    import inspect
+
+    import torch
+
+    from runcomfy.emulator import catalog
+    emu = start_emulator("tok-examples-run-31", as_env=True, processing_time=0.05)
+    emu.serve_catalog(catalog.sample_entries(), replace=False)
+    graph = json.loads((EXAMPLES / "api" / f"{name}.json").read_text(encoding="utf-8"))
+    node_id, ours = next((k, n) for k, n in graph.items() if n["class_type"] in OURS)
+    classes = _sample_classes(pack)
+    kwargs = {}
+    for key, value in ours["inputs"].items():
+        if isinstance(value, list):
+            assert graph[value[0]]["class_type"] == "LoadImage"
+            value = torch.rand((1, 512, 512, 3), generator=torch.Generator().manual_seed(3))
+        kwargs[key] = value
+    cls = classes[ours["class_type"]]
+    out = getattr(cls(), cls.FUNCTION)(unique_id=node_id, **kwargs)
+    media, urls, rid = asyncio.run(out) if inspect.isawaitable(out) else out
+    save = next(n for n in graph.values() if n["class_type"].startswith("Save"))
+    assert [node_id, 0] in save["inputs"].values()
+    if save["class_type"] == "SaveVideo":
+        assert media.get_duration() == pytest.approx(5.0, abs=0.05)
+        # 16:9 as the example asks; the image-to-video one takes its (square) first frame's shape.
+        assert media.get_dimensions() == {"emulator-text-to-video": (456, 256),
+                                          "emulator-image-to-video": (256, 256)}[name]
+    else:
+        assert media["waveform"].shape[-1] == 10 * media["sample_rate"]
+    assert rid in emu.jobs
