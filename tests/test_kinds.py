@@ -138,3 +138,59 @@ def test_schema_and_kinds_import_without_torch_or_comfyui():
             "assert not any(m.startswith(('nodes', 'torch')) and sys.modules[m] is not None for m in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# --- the pipeline over real sockets, generic over kinds --------------------------------------
+
+def _runner(emu):
+    from runcomfy.client import RetryPolicy, RunComfyClient
+    from runcomfy.pipeline import Runner
+    return Runner(RunComfyClient("tok-kinds-pipeline", emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05)))
+
+
+@pytest.fixture
+def sample_emu(start_emulator):
+    from runcomfy.emulator.catalog import sample_entries
+    emu = start_emulator("tok-kinds-pipeline", processing_time=0.05)
+    emu.serve_catalog(sample_entries(), replace=False)
+    return emu
+
+
+def _sample_schema(model_id):
+    from runcomfy.emulator.catalog import sample_entries
+    return parse_schema(next(d for d in sample_entries() if d["model_id"] == model_id))
+
+
+def test_generate_takes_media_and_urls_per_field_and_returns_outputs_by_kind(sample_emu):
+    import asyncio
+    schema = _sample_schema("emulator-samples/image-edit/edit")
+    arr = np.random.default_rng(1).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    sent_uri = uri(png(280, 300, 2))
+    gen = asyncio.run(_runner(sample_emu).generate(
+        schema, {"prompt": "p", "strength": 0.5}, media={"image_uris": [arr, arr]}, urls={"image_uris": [sent_uri]}))
+    assert list(gen.outputs) == ["image"] and gen.images is gen.outputs["image"] and gen.images[0].ndim == 3
+    payload = sample_emu.jobs[gen.request_ids[0]].payload
+    assert len(payload["image_uris"]) == 3 and payload["image_uris"][2] == sent_uri
+    assert payload["image_uris"][0] == payload["image_uris"][1]         # identical inputs encoded once
+
+
+def test_generate_refuses_inputs_for_a_field_that_is_not_media(sample_emu):
+    import asyncio
+    from runcomfy.errors import ValidationError
+    schema = _sample_schema("emulator-samples/image-edit/edit")
+    with pytest.raises(ValidationError, match="'prompt' is not a media input of"):
+        asyncio.run(_runner(sample_emu).generate(schema, {"prompt": "p"}, urls={"prompt": ["https://x.com/a.png"]}))
+    assert sample_emu.count("submit") == 0
+
+
+def test_request_total_of_inline_media_is_capped(sample_emu, monkeypatch):
+    import asyncio
+    from runcomfy.errors import ValidationError
+    monkeypatch.setattr(kinds, "REQUEST_CAP_BYTES", 1 << 20)       # 1 MiB, so the test stays small
+    schema = _sample_schema("emulator-samples/image-edit/edit")
+    noisy = [np.random.default_rng(i).integers(0, 256, (500, 500, 3), dtype=np.uint8) for i in range(2)]
+    with pytest.raises(ValidationError) as info:
+        asyncio.run(_runner(sample_emu).generate(schema, {"prompt": "p"}, media={"image_uris": noisy}))
+    assert "'request' inline media must total at most (MiB) 1" in str(info.value)
+    assert "send large files as https URLs instead" in str(info.value)
+    assert sample_emu.count("submit") == 0
