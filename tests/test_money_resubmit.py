@@ -56,7 +56,8 @@ def test_kill_during_submit_then_same_inputs_are_not_paid_again(start_emulator, 
     emu.faults.add("submit", "slow", times=1, delay=1.5)   # the upload "takes seconds"
     path = tmp_path / "journal.json"
     child = worker(emu, path, "killed mid-submit")
-    assert wait_until(lambda: emu.count("submit") == 1)    # the submit is on the wire
+    # the fault is taken when the request has arrived, before its answer is sent
+    assert wait_until(lambda: ("submit", "slow") in emu.faults.injected)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
     assert wait_until(lambda: emu.submits_accepted == 1)   # ... and the server took (and billed) it
