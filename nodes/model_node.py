@@ -84,6 +84,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
                 "downloading": 0.95, "done": 1.0}.get(u.state)
         if u.state == "submitting" and u.progress is not None:
             frac = u.progress       # the bar shows the upload; the text says "sending X of Y MB, R MB/s"
+        if u.state == "submitting" and u.progress is not None:
+            frac = u.progress       # the bar shows the upload; the text says "sending X of Y MB, R MB/s"
         if u.state == "running":
             # The service reports no progress; approach 90% over a typical minute.
             frac = 0.15 + 0.75 * (1 - 2 ** (-u.elapsed / 30))

@@ -117,3 +117,26 @@ def test_client_submit_reports_to_the_listener_of_its_context(monkeypatch):
     assert events and events[-1].done and events[-1].sent == events[-1].total
     assert any(0 < e.sent < e.total for e in events)
     assert est.measured        # every large submit feeds the uplink estimate
+
+
+def test_pipeline_updates_show_the_upload(monkeypatch):
+    from runcomfy.pipeline import Hooks, Runner
+    from runcomfy.schema import find_schema
+    monkeypatch.setattr(upload_progress, "UPLINK", UplinkEstimate())
+    updates = []
+    arrays = [photomodel.photo(70 + i, 800) for i in range(3)]
+    with Emulator(token=TOKEN, uplink_mbps=24, processing_time=0.05) as emu:
+        client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
+        try:
+            gen = asyncio.run(Runner(client).generate(
+                find_schema(MODEL), {"prompt": "p", "image_size": "1024*1024 (1:1)"},
+                media={"image_urls": arrays}, hooks=Hooks(on_update=updates.append)))
+        finally:
+            client.close()
+    assert len(gen.images) == 1
+    sending = [u for u in updates if u.state == "submitting" and u.progress is not None]
+    assert len(sending) >= 3
+    fracs = [u.progress for u in sending]
+    assert fracs == sorted(fracs) and fracs[0] < 0.5 and fracs[-1] == 1.0
+    assert any("MB/s" in u.note for u in sending)
+    assert "sending" in sending[1].text()          # the node's status line carries it

@@ -23,6 +23,7 @@ class Update:
     note: str = ""
     index: int = 0          # which variation
     count: int = 1
+    progress: float | None = None   # share of the submit's body sent, while submitting
 
     def text(self) -> str:
         parts = []

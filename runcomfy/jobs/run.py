@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 
-from .. import media
+from .. import media, upload_progress
 from ..client import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
 from ..errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
                       JournalWriteError, NotFoundError, ResultLimitError, RunComfyError,
@@ -94,7 +94,9 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
         t0 = time.monotonic()
         beat = asyncio.create_task(guard.heartbeat(journal, claimed.claim_id)) if claimed else None
         try:
-            sub = await _thread(runner.client.submit, model_id, payload)
+            # The body streams with progress: "sending 3.1 of 7.2 MB, 2.4 MB/s" (upload_progress.py).
+            with upload_progress.listening(lambda p: update("submitting", note=p.text(), progress=p.fraction)):
+                sub = await _thread(runner.client.submit, model_id, payload)
         except RunComfyError as exc:
             if claimed is not None:
                 unknown = isinstance(exc, SubmitOutcomeUnknownError)
