@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..runcomfy import credentials
+from ..runcomfy import credentials, pricing
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.config import resolve_base_url
 from ..runcomfy.errors import ConfigError, Interrupted
@@ -84,8 +84,6 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
                 "downloading": 0.95, "done": 1.0}.get(u.state)
         if u.state == "submitting" and u.progress is not None:
             frac = u.progress       # the bar shows the upload; the text says "sending X of Y MB, R MB/s"
-        if u.state == "submitting" and u.progress is not None:
-            frac = u.progress       # the bar shows the upload; the text says "sending X of Y MB, R MB/s"
         if u.state == "running":
             # The service reports no progress; approach 90% over a typical minute.
             frac = 0.15 + 0.75 * (1 - 2 ** (-u.elapsed / 30))
@@ -125,7 +123,7 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
     if others:
         summary.append("also " + ", ".join(f"{n} {k}(s)" for k, n in others.items()) + " (see urls)")
     if gen.cost is not None:
-        summary.append(f"cost ${gen.cost:.4f}")
+        summary.append(f"cost {pricing.format_usd(gen.cost)}")
     summary.append("request " + ", ".join(gen.request_ids))
     progress.text(" · ".join(summary + gen.notes + ([fit] if fit else [])),
                   {"request_id": gen.request_ids[0], "state": "done", "cost": gen.cost})
@@ -156,8 +154,9 @@ async def _socket_values(schema: ModelSchema, sockets_in: dict) -> dict:
 
 
 def format_price(amount: float, unit: str | None) -> str:
-    """RunComfy's unit price as the node shows it: "$0.03 / image"."""
-    return f"${float(amount):.4g}" + (f" / {unit}" if unit else "")
+    """RunComfy's unit price as every text of the pack shows it: "$0.03 / image", "$0.10 / s"."""
+    price = pricing.price_of({"base_price_usd": amount, "price_unit": unit})
+    return price.unit_text() if price is not None else pricing.UNAVAILABLE
 
 
 async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress):

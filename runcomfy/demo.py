@@ -13,6 +13,7 @@ from . import media
 from .client import RunComfyClient
 from .config import TOKEN_ENV, resolve_base_url
 from .errors import RunComfyError
+from .pricing import format_usd
 from .journal import Journal
 from .pipeline import Hooks, Runner
 from .samples import sample_image
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         path = out / f"result_{i}.png"
         path.write_bytes(media.encode_png(arr))
         written.append(path)
-    cost = f", cost ${gen.cost:.4f}" if gen.cost is not None else ""
+    cost = f", cost {format_usd(gen.cost)}" if gen.cost is not None else ""
     print(f"Request {', '.join(gen.request_ids)} done{cost}.")
     for path, arr in zip(written, gen.images):
         print(f"Wrote {path.resolve()} ({arr.shape[1]}x{arr.shape[0]})")

@@ -69,6 +69,18 @@ def expected_input_keys(cls) -> set[str]:
     return keys
 
 
+def split_aliases(inputs: dict) -> tuple[dict, dict]:
+    """(inputs, tooltip aliases). Frontend 1.49's Vue sockets look the tooltip up by the
+    *translated* socket name, so each language also carries ``inputs.<its name>.tooltip``."""
+    real = {k: v for k, v in inputs.items() if "name" in v}
+    return real, {k: v for k, v in inputs.items() if "name" not in v}
+
+
+def without_aliases(doc: dict) -> dict:
+    return {cls: {**entry, "inputs": split_aliases(entry["inputs"])[0]} if isinstance(entry, dict) and
+            isinstance(entry.get("inputs"), dict) else entry for cls, entry in doc.items()}
+
+
 def has_non_ascii(text: str) -> bool:
     return any(ord(c) > 127 for c in text)
 
@@ -103,10 +115,13 @@ def test_languages_have_the_same_keys(node_defs):
         if isinstance(obj, dict):
             return {k: shape(v) for k, v in obj.items()}
         return type(obj).__name__
+    def loaded(lang, name):
+        doc = load(lang, name)
+        return without_aliases(doc) if name == "nodeDefs.json" else doc
     for name in FILES:
-        en = shape(load("en", name))
+        en = shape(loaded("en", name))
         for lang in LANGS[1:]:
-            assert shape(load(lang, name)) == en, f"{lang}/{name} differs in structure from en/{name}"
+            assert shape(loaded(lang, name)) == en, f"{lang}/{name} differs in structure from en/{name}"
 
 
 # --- nodeDefs ------------------------------------------------------------------------------
@@ -119,8 +134,11 @@ def test_node_defs_cover_every_node_input_and_output(lang, classes, node_defs):
         entry = defs[key]
         for field in ("display_name", "description"):
             assert isinstance(entry.get(field), str) and entry[field].strip(), f"{lang}:{key}.{field}"
-        inputs = entry["inputs"]
+        inputs, aliases = split_aliases(entry["inputs"])
         assert set(inputs) == expected_input_keys(cls), f"{lang}:{key} inputs"
+        want = {norm(v["name"]): {"tooltip": v["tooltip"]} for k, v in inputs.items()
+                if v.get("tooltip") and norm(v["name"]) != k and norm(v["name"]) not in inputs}
+        assert aliases == want, f"{lang}:{key}: one tooltip alias per translated input name"
         for name, (kind, *rest) in widget_inputs(cls).items():
             item = inputs[norm(name)]
             assert isinstance(item.get("name"), str) and item["name"].strip(), f"{lang}:{key}.{name}.name"
@@ -159,7 +177,7 @@ def test_other_languages_are_translated(lang, classes, node_defs):
     for key in classes:
         entry = node_defs[lang][key]
         assert has_non_ascii(entry["description"]) and entry["description"] != en[key]["description"]
-        for name, item in entry["inputs"].items():
+        for name, item in split_aliases(entry["inputs"])[0].items():
             assert has_non_ascii(item["name"]) or item["name"] != en[key]["inputs"][name]["name"], \
                 f"{lang}:{name} name looks untranslated"
             if "tooltip" in item:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..client import QUEUED
+from ..pricing import format_usd
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Update:
             parts.append("(next in queue)" if self.queue_position <= 0 else f"(queue position {self.queue_position})")
         parts.append(f"{self.elapsed:.0f}s")
         if self.cost is not None:
-            parts.append(f"cost ${self.cost:.4f}")
+            parts.append(f"cost {format_usd(self.cost)}")
         if self.request_id:
             parts.append(f"request {self.request_id}")
         if self.note:

@@ -1,0 +1,370 @@
+"""Opt-in real-browser check of the web extension: ComfyUI with only this pack, against the local
+emulator, driven in headless Chromium by Playwright, in both renderers (classic LiteGraph canvas
+and Vue nodes, setting ``Comfy.VueNodes.Enabled``).
+
+Skipped unless ``COMFYUI_DIR`` names a ComfyUI checkout and the ``playwright`` package is
+importable (it is not in requirements.txt: CI never runs this). The browser is the system's
+Chromium (``RUNCOMFY_CHROMIUM``, default /usr/bin/chromium); ``playwright install`` is never needed.
+``COMFYUI_FRONTEND_ROOT`` picks another frontend (``--front-end-root``)::
+
+    COMFYUI_DIR=/opt/comfy/c033/ComfyUI COMFYUI_PYTHON=/opt/comfy/c033/venv/bin/python \\
+    COMFYUI_FRONTEND_ROOT=.../comfyui_frontend_package/static \\
+        .venv/bin/python -m pytest -q tests/test_browser.py
+
+What it checks, as a user would see it: the example workflow from the template loads; the node
+shows its price (the badge the canvas draws, or the panel line on Vue nodes); while it runs the
+node shows the live status (state, elapsed, request id); after it the last outcome (state, cost,
+request id), and after a failed run the first line of the error; none of that goes into the
+saved workflow; a token is saved and cleared through Settings › RunComfy and never reaches the
+browser; and no console error or uncaught exception comes from the pack's scripts.
+``RUNCOMFY_SCREENSHOTS=<dir>`` keeps the screenshots (docs/screenshots/ holds a few).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from comfyui_harness import COMFYUI_DIR, PACK_NAME, _wait_until, launch
+from conftest import ROOT
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the suite is opt-in
+    sync_playwright = None
+
+NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
+TEMPLATE = f"/api/workflow_templates/{PACK_NAME}/wan-2-6-image-to-image.json"
+CHROMIUM = os.environ.get("RUNCOMFY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PROCESSING_S = 6.0          # long enough to see the live status, short enough for a quick suite
+LOAD_TIMEOUT_MS = 90_000
+RUN_TIMEOUT_S = 60.0
+PRICE_TEXT = "$0.03 / image"   # the emulator's price for the model, in the pack's money format
+
+pytestmark = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(COMFYUI_DIR is None, reason="set COMFYUI_DIR to a ComfyUI checkout to run"),
+    pytest.mark.skipif(sync_playwright is None, reason="the playwright package is not installed"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from PIL import Image
+    from runcomfy.emulator import Emulator
+
+    token = "rc-browser-" + secrets.token_hex(12)
+    emu = Emulator(token=token, processing_time=PROCESSING_S, workers=2).start()
+    base = tmp_path_factory.mktemp("comfy_browser")
+    try:
+        comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
+        # The template's LoadImage nodes use "example.png": give them a real one.
+        Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                try:
+                    yield {"comfy": comfy, "browser": browser, "token": token, "emu": emu}
+                finally:
+                    browser.close()
+        finally:
+            comfy.stop()
+    finally:
+        emu.stop()
+
+
+class Page:
+    """One browser tab on ComfyUI that records every console message and uncaught error."""
+
+    def __init__(self, stack, label: str):
+        self.comfy = stack["comfy"]
+        self.label = label
+        self.page = stack["browser"].new_page(viewport={"width": 1400, "height": 900})
+        self.messages: list[dict] = []
+        self.page.on("console", lambda m: self.messages.append(
+            {"type": m.type, "text": m.text, "url": (m.location or {}).get("url", "")}))
+        self.page.on("pageerror", lambda e: self.messages.append(
+            {"type": "pageerror", "text": f"{e}\n{getattr(e, 'stack', '') or ''}", "url": ""}))
+        self.page.goto(self.comfy.url + "/")
+        self.page.wait_for_function(
+            "() => window.app && window.app.extensionManager && window.app.isGraphReady !== false"
+            " && !!(window.app.rootGraphOrUndefined ?? window.app.graph)", timeout=LOAD_TIMEOUT_MS)
+        self.frontend = self.page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ || 'unknown'")
+
+    def js(self, code: str, arg=None):
+        return self.page.evaluate(code, arg)
+
+    def pack_errors(self) -> list[str]:
+        """Console errors and uncaught exceptions that come from the pack's own scripts."""
+        out = []
+        for m in self.messages:
+            if m["type"] not in ("error", "pageerror"):
+                continue
+            ours = PACK_NAME in m["url"] or PACK_NAME in m["text"] or "[RunComfy]" in m["text"]
+            if ours:
+                out.append(f"{m['type']}: {m['text'][:500]} ({m['url']})")
+        return out
+
+    def shot(self, name: str) -> Path:
+        where = Path(os.environ.get("RUNCOMFY_SCREENSHOTS") or tempfile.gettempdir()) / "runcomfy-browser"
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / f"{self.frontend}-{self.label}-{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def wait_for(self, predicate_js: str, arg=None, timeout_s: float = RUN_TIMEOUT_S, what: str = ""):
+        try:
+            self.page.wait_for_function(predicate_js, arg=arg, timeout=timeout_s * 1000, polling=100)
+        except Exception as exc:  # noqa: BLE001 - re-raised with what the page shows
+            raise AssertionError(f"{what or predicate_js} did not happen within {timeout_s:.0f}s on "
+                                 f"{self.frontend}/{self.label}; panel: {self.panel_text()!r}\n"
+                                 f"{self.comfy.log_tail(30)}") from exc
+
+    def panel_text(self) -> str | None:
+        return self.js("() => { const e = document.querySelector('[data-runcomfy-panel]');"
+                       " return e ? e.innerText : null; }")
+
+    def close(self):
+        self.page.close()
+
+
+# Frontend 1.27 has Vue nodes only as a hidden experiment (no DOM widgets there); the pack
+# supports the Vue renderer from the 1.49 line on, the oldest tested frontend where it is public.
+VUE_RENDERER_FROM = (1, 49)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3]) or (0,)
+
+
+def _set_renderer(page: Page, vue: bool) -> bool:
+    """Switch Comfy.VueNodes.Enabled; False when this frontend has no (public) Vue renderer."""
+    if vue and _version(page.frontend) < VUE_RENDERER_FROM:
+        return False
+    has_vue = page.js("""async (vue) => {
+        const store = app.extensionManager.setting;
+        const known = (() => { try { return store.get('Comfy.VueNodes.Enabled') !== undefined; } catch { return false; } })();
+        if (!known) return false;
+        await store.set('Comfy.VueNodes.Enabled', vue);
+        return true;
+    }""", vue)
+    return has_vue
+
+
+def _load_example(page: Page, seed: int) -> None:
+    page.js("""async ([url, cls, seed]) => {
+        const wf = await (await fetch(url)).json();
+        const node = wf.nodes.find((n) => n.type === cls);
+        node.widgets_values[3] = seed;   // a new seed: ComfyUI's cache must not skip the node
+        await app.loadGraphData(wf);
+    }""", [TEMPLATE, NODE_CLASS, seed])
+    page.wait_for(f"() => app.graph.findNodesByType('{NODE_CLASS}').length === 1", timeout_s=30,
+                  what="the example workflow to load")
+
+
+def _our_node_js(body: str) -> str:
+    return f"() => {{ const node = app.graph.findNodesByType('{NODE_CLASS}')[0]; {body} }}"
+
+
+def _price_shown(page: Page, vue: bool) -> str:
+    """The price as the renderer shows it: the Vue panel line, or the canvas badge's text."""
+    if vue:
+        page.wait_for("(t) => [...document.querySelectorAll('[data-runcomfy-line=\"price\"]')]"
+                      ".some((e) => e.offsetParent !== null && e.innerText.includes(t))", PRICE_TEXT,
+                      timeout_s=30, what="the price line in the panel")
+        return page.js("() => document.querySelector('[data-runcomfy-line=\"price\"]').innerText")
+    badge_js = _our_node_js("return (node.badges || []).map((b) => typeof b === 'function' ? b() : b)"
+                            ".map((b) => b && b.text).filter(Boolean).join(' | ');")
+    page.wait_for(f"(t) => ({badge_js})().includes(t)", PRICE_TEXT, timeout_s=30, what="the price badge")
+    return page.js(badge_js)
+
+
+def _queue(page: Page) -> None:
+    page.js("async () => { await app.queuePrompt(0, 1); }")
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_price_live_status_and_last_outcome(stack, renderer):
+    vue = renderer == "vue"
+    page = Page(stack, renderer)
+    try:
+        if not _set_renderer(page, vue) and vue:
+            pytest.skip(f"frontend {page.frontend} has no Vue node renderer")
+        _load_example(page, seed=secrets.randbelow(2**31))
+        saved_before = page.js(_our_node_js("return JSON.stringify(node.serialize());"))
+
+        price = _price_shown(page, vue)
+        assert PRICE_TEXT in price, price
+        panel = page.panel_text()
+        assert panel is not None, "the panel (a DOM widget) is on the node"
+        if not vue:
+            assert "Price:" not in panel, "on the canvas the badge shows the price, not the panel"
+        assert "RunComfy: not run yet" in panel, panel
+        page.shot("before")
+
+        _queue(page)
+        page.wait_for("() => /RunComfy: (submitting|submitted|queued|running)/.test("
+                      "document.querySelector('[data-runcomfy-panel]')?.innerText || '')",
+                      what="the live status")
+        page.wait_for("() => /request [0-9a-f]{32}/.test(document.querySelector('[data-runcomfy-panel]')?.innerText || '')"
+                      " && /RunComfy: running · \\d+s/.test(document.querySelector('[data-runcomfy-panel]')?.innerText || '')",
+                      what="state, elapsed time and request id while running")
+        running = page.panel_text()
+        page.shot("running")
+        request_id = re.search(r"request ([0-9a-f]{32})", running).group(1)
+        # The duplicate ComfyUI progress text is not shown next to the panel.
+        assert page.js(_our_node_js("return (node.widgets || []).every((w) => w.name !== '$$node-text-preview');"))
+
+        page.wait_for("() => (document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy: done')",
+                      what="the last outcome")
+        done = page.panel_text()
+        page.shot("done")
+        assert "cost $0.03" in done and f"request {request_id}" in done, done
+        assert request_id in stack["emu"].jobs, "the request id shown is the emulator's"
+
+        # Kept in memory only: the node serializes as before the run, without the status.
+        saved_after = page.js(_our_node_js("return JSON.stringify(node.serialize());"))
+        assert request_id not in saved_after and "RunComfy: done" not in saved_after
+        before, after = json.loads(saved_before), json.loads(saved_after)
+        assert len(after["widgets_values"]) == len(before["widgets_values"]), "no extra widget value is saved"
+        workflow = page.js("() => JSON.stringify(app.graph.serialize())")
+        assert request_id not in workflow
+
+        # A failed run: the first line of RunComfy's error stays on the node.
+        page.js(_our_node_js("const w = node.widgets.find((w) => w.name === 'resume_request_id');"
+                             " w.value = 'ffffffffffffffffffffffffffffffff'; return true;"))
+        _queue(page)
+        page.wait_for("() => (document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy: error')",
+                      what="the error outcome")
+        failed = page.panel_text()
+        page.shot("error")
+        lines = failed.splitlines()
+        assert any(re.search(r"not found|expired|unknown", ln, re.I) for ln in lines), failed
+        assert not any("Traceback" in ln for ln in lines)
+
+        # The display setting hides the status (and keeps working after a renderer switch).
+        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowStatus', false); }")
+        page.wait_for("() => !(document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy:')",
+                      timeout_s=10, what="the status to hide with the setting off")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowStatus', true); }")
+
+        assert page.pack_errors() == []
+    finally:
+        page.close()
+
+
+def _open_runcomfy_settings(page: Page):
+    page.js("async () => { await app.extensionManager.command.execute('Comfy.ShowSettingsDialog'); }")
+    page.page.get_by_text("RunComfy", exact=True).first.click(timeout=15_000)
+    field = page.page.locator("input[aria-label='RunComfy API token']")
+    field.wait_for(state="visible", timeout=15_000)
+    return field
+
+
+def test_settings_save_and_clear_the_token(stack):
+    page = Page(stack, "settings")
+    token = stack["token"]
+    comfy = stack["comfy"]
+    try:
+        field = _open_runcomfy_settings(page)
+        status = page.page.locator("[data-runcomfy-token-status]")
+        message = page.page.locator("[data-runcomfy-token-message]")
+        _wait_until(lambda: "from environment" in status.inner_text(), 15, what="token status")
+
+        # Looks native: the controls take ComfyUI's palette colours, not the browser's defaults.
+        style = page.js("""() => { const e = document.querySelector("input[aria-label='RunComfy API token']");
+            const s = getComputedStyle(e); const probe = document.createElement('div');
+            probe.style.background = 'var(--comfy-input-bg)'; document.body.append(probe);
+            const want = getComputedStyle(probe).backgroundColor; probe.remove();
+            return {bg: s.backgroundColor, want, border: s.borderTopColor}; }""")
+        assert style["bg"] == style["want"] and style["bg"] not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), style
+        page.shot("settings")
+
+        field.fill("wrong-" + token)
+        page.page.get_by_role("button", name="Save", exact=True).click()
+        _wait_until(lambda: "rejected" in message.inner_text().lower() or "invalid" in message.inner_text().lower(),
+                    20, what="the rejected-token message")
+        assert not (comfy.base / "runcomfy_config" / "credentials.json").exists()
+
+        field.fill(token)
+        page.page.get_by_role("button", name="Save", exact=True).click()
+        _wait_until(lambda: "Token: saved" in status.inner_text(), 20, what="Token: saved")
+        assert field.input_value() == "", "the field is emptied once saved"
+        saved = json.loads((comfy.base / "runcomfy_config" / "credentials.json").read_text())
+        assert token in json.dumps(saved)
+
+        # The browser never sees the token: not in what the page can read back, nor in settings.
+        assert token not in comfy.get("/api/runcomfy/token").text
+        assert token not in comfy.get("/api/settings").text
+        assert token not in page.page.content()
+        page.shot("settings-saved")
+
+        page.page.get_by_role("button", name="Clear", exact=True).click()
+        _wait_until(lambda: "from environment" in status.inner_text(), 20, what="the token to be cleared")
+        assert "environment variable is still used" in message.inner_text()
+        assert not (comfy.base / "runcomfy_config" / "credentials.json").exists() or \
+            token not in (comfy.base / "runcomfy_config" / "credentials.json").read_text()
+        assert page.pack_errors() == []
+    finally:
+        page.close()
+
+
+LOCALES = ("en", "ko", "zh", "ja")
+
+
+def _locale_texts(lang: str, input_name: str) -> tuple[str, str]:
+    doc = json.loads((ROOT / "locales" / lang / "nodeDefs.json").read_text(encoding="utf-8"))
+    item = doc[NODE_CLASS]["inputs"][input_name]
+    return item["name"], item["tooltip"]
+
+
+def _hover_socket(page: Page, vue: bool, input_name: str, label: str) -> None:
+    if vue:
+        page.page.get_by_text(label, exact=True).first.hover(timeout=15_000)
+        return
+    x, y = page.js("""([cls, name]) => { const node = app.graph.findNodesByType(cls)[0];
+        const i = node.inputs.findIndex((s) => s.name === name); const pos = node.getConnectionPos(true, i);
+        const c = app.canvas.ds.convertOffsetToCanvas(pos); const r = app.canvas.canvas.getBoundingClientRect();
+        const dpr = window.devicePixelRatio || 1; return [r.left + c[0] / dpr + 20, r.top + c[1] / dpr]; }""",
+                   [NODE_CLASS, input_name])
+    page.page.mouse.move(x - 8, y)
+    page.page.mouse.move(x, y)
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_socket_tooltips_in_every_locale(stack, renderer):
+    """Translated socket names keep their tooltips (1.49's Vue sockets look them up by the
+    translated name; without the pack's aliases they say "Input: <name>")."""
+    vue = renderer == "vue"
+    page = Page(stack, "tooltips-" + renderer)
+    try:
+        if not _set_renderer(page, vue) and vue:
+            pytest.skip(f"frontend {page.frontend} has no public Vue node renderer")
+        for lang in LOCALES:
+            label, tooltip = _locale_texts(lang, "image_3")
+            page.js("async (lang) => { await app.extensionManager.setting.set('Comfy.Locale', lang); }", lang)
+            _load_example(page, seed=1)
+            page.page.keyboard.press("Escape")      # a first visit may open the template browser
+            page.page.mouse.move(5, 450)
+            page.wait_for("() => true", timeout_s=1)
+            _hover_socket(page, vue, "image_3", label)
+            page.wait_for("(t) => document.body.innerText.includes(t)", tooltip, timeout_s=10,
+                          what=f"the {lang} tooltip of {label!r}")
+            assert f"Input: {label}" not in page.js("() => document.body.innerText")
+            if lang == "ko":
+                page.shot("tooltip-ko")
+        assert page.pack_errors() == []
+    finally:
+        page.js("async () => { await app.extensionManager.setting.set('Comfy.Locale', 'en'); }")
+        page.close()
