@@ -3,6 +3,7 @@ function is a harmless no-op when ComfyUI is absent, so the pack's tests run wit
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from pathlib import Path
@@ -41,6 +42,7 @@ def prompt_server():
     return getattr(getattr(srv, "PromptServer", None), "instance", None)
 
 
+@functools.lru_cache(maxsize=1)     # asked once per node class: a failed import is not cached by Python
 def comfyui_version() -> tuple[int, ...] | None:
     mod = _module("comfyui_version")
     text = getattr(mod, "__version__", None)
