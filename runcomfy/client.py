@@ -53,6 +53,7 @@ CALL_DEADLINE = 60.0
 SUBMIT_DEADLINE = 600.0
 DOWNLOAD_DEADLINE = 600.0
 CANCEL_DEADLINE = 15.0
+MAX_CATALOG_BYTES = 32 * 1024 * 1024
 # Numbers outside these ranges are treated as "not reported", never trusted or crashed on.
 MAX_QUEUE_POSITION = 1_000_000
 MAX_COST_USD = 100_000.0
@@ -333,7 +334,7 @@ class RunComfyClient:
 
     def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
               context: str = "", fresh_connection: bool = False, until: float | None = None,
-              budget: float | None = None, abortable: bool = True) -> dict:
+              budget: float | None = None, abortable: bool = True, max_bytes: int | None = None) -> dict:
         headers = self._auth_headers(url)
         data = None
         if json_body is not None:
@@ -358,13 +359,13 @@ class RunComfyClient:
                     resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
                                            timeout=self._timeouts(call), allow_redirects=False, stream=True)
                     try:
-                        raw = read_capped(resp, self.max_json_bytes)
+                        raw = read_capped(resp, max_bytes or self.max_json_bytes)
                     finally:
                         resp.close()
                 except TooLarge as exc:
                     raise AnswerTooLargeError(
                         f"{what}: refused an answer {exc}: the client accepts at most "
-                        f"{self.max_json_bytes // (1024 * 1024)} MB of JSON.",
+                        f"{(max_bytes or self.max_json_bytes) // (1024 * 1024)} MB of JSON here.",
                         http_status=resp.status_code, request_id=request_id) from None
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                     if call.killed:
@@ -397,7 +398,8 @@ class RunComfyClient:
         return body
 
     def _read(self, method: str, path: str, *, params=None, request_id=None, context="",
-              json_body=None, until: float | None = None, abortable: bool = True) -> dict:
+              json_body=None, until: float | None = None, abortable: bool = True,
+              max_bytes: int | None = None) -> dict:
         """A call that changes nothing billable: retried on transient failures, within
         ``retry.max_elapsed`` and the absolute ``until`` (time.monotonic())."""
         url = self._url(path)
@@ -406,7 +408,7 @@ class RunComfyClient:
         while True:
             try:
                 return self._once(method, url, params=params, request_id=request_id, context=context,
-                                  json_body=json_body, until=until, abortable=abortable)
+                                  json_body=json_body, until=until, abortable=abortable, max_bytes=max_bytes)
             except RunComfyError as exc:
                 attempt += 1
                 if not _is_retryable(exc) or attempt >= self.retry.max_attempts:
@@ -537,7 +539,9 @@ class RunComfyClient:
 
     def list_models(self, include_schema: bool = False, limit: int = 50, offset: int = 0) -> dict:
         params = {"include_schema": str(include_schema).lower(), "limit": limit, "offset": offset}
-        return self._read("GET", "/models", params=params, context="Model catalog")
+        # A page of the catalog with full schemas is the one large answer the API gives.
+        return self._read("GET", "/models", params=params, context="Model catalog",
+                          max_bytes=MAX_CATALOG_BYTES if include_schema else None)
 
     # --- downloads ------------------------------------------------------------------------
 

@@ -158,3 +158,48 @@ def test_journal_unwritable_after_accept_keeps_the_id(start_emulator, tmp_path, 
     os.rename(tmp_path / "state-moved", state)
     asyncio.run(runner(emu, Journal(path)).run_job(MODEL, money_worker.payload("another prompt")))
     assert Journal(path).find_request(rid) is not None
+
+
+def test_error_after_an_unjournaled_accept_says_accepted_and_billed(start_emulator, tmp_path):
+    emu = start_emulator(TOKEN, processing_time=0.2)
+    emu.faults.add("submit", "slow", times=1, delay=1.0)
+    emu.fail_next_jobs(1, "Content moderation: rejected")
+    state = tmp_path / "state"
+    r = runner(emu, Journal(state / "journal.json"))
+
+    async def go():
+        task = asyncio.ensure_future(r.run_job(MODEL, money_worker.payload("accepted, then failed")))
+        for _ in range(500):
+            if ("submit", "slow") in emu.faults.injected:
+                break
+            await asyncio.sleep(0.01)
+        os.rename(state, tmp_path / "state-moved")
+        state.write_text("not a folder")
+        return await task
+    with pytest.raises(Exception) as ei:
+        asyncio.run(go())
+    rid = next(iter(emu.jobs))
+    assert ei.value.request_id == rid
+    assert f"accepted and billed as request {rid}" in str(ei.value) and "Content moderation" in str(ei.value)
+
+
+def test_a_run_cancelled_mid_submit_leaves_an_uncertain_entry_not_a_live_one(start_emulator, tmp_path):
+    emu = start_emulator(TOKEN, processing_time=0.1)
+    emu.faults.add("submit", "slow", times=1, delay=1.0)
+    journal = Journal(tmp_path / "journal.json")
+    payload = money_worker.payload("cancelled mid-submit")
+
+    async def go():
+        task = asyncio.ensure_future(runner(emu, journal).run_job(MODEL, payload))
+        for _ in range(500):
+            if ("submit", "slow") in emu.faults.injected:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # this process is not sending it any more: a re-run is warned at once, not kept waiting
+        await asyncio.wait_for(runner(emu, journal).run_job(MODEL, payload), 20)
+    with pytest.raises(EarlierSubmitUncertainError, match="cancelled during the submit"):
+        asyncio.run(go())
+    assert emu.count("submit") <= 1

@@ -81,6 +81,7 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
     if hooks.is_interrupted():
         raise Interrupted("Stopped before submitting; nothing was sent or charged.")
     claimed = None
+    unjournaled = False          # accepted, but the journal on disk does not know the request id
     if not rid and journal is not None:
         claimed = await guard.claim(journal, fp, model_id, getattr(runner, "submit_anyway", ()), hooks, update,
                                     max_wait=runner.client.submit_deadline + STALE_AFTER)
@@ -105,6 +106,15 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
                 except JournalWriteError as jexc:
                     log.warning("runcomfy: %s", jexc)
             raise
+        except BaseException:
+            # Cancelled mid-submit (the worker thread may still be sending): nobody will learn
+            # the answer, so the outcome is unknown, never "not sent".
+            if claimed is not None:
+                try:
+                    journal.record_submit_failed(claimed, True, "the run was cancelled during the submit")
+                except (JournalWriteError, OSError):
+                    pass
+            raise
         finally:
             if beat is not None:
                 beat.cancel()
@@ -113,6 +123,7 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
         log.info("runcomfy: submitted %s as request %s", model_id, rid)
         if claimed is not None:
             await _journal(notes, journal.record_submitted, claimed, rid)
+            unjournaled = bool(notes)
     update("submitted" if not resumed else "resuming")
     try:
         outcome = await _wait_and_fetch(runner, rid, hooks, started, update, notes)
@@ -126,7 +137,11 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
     except RunComfyError as exc:
         if exc.request_id is None:
             exc.request_id = rid
-            exc.args = (exc._compose(),)
+        if unjournaled:
+            exc.base_message += (f" The submit was accepted and billed as request {rid}, but the journal could "
+                                 "not be written: this ComfyUI process remembers it until it exits (run again "
+                                 "with the same inputs); after a restart put the id into 'resume_request_id'.")
+        exc.args = (exc._compose(),)
         raise
     outcome.resumed = resumed
     outcome.timings.update(timings)

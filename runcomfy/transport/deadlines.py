@@ -144,6 +144,10 @@ class _TrackedHTTPConnection(HTTPConnection):
         _note(self)
         return super().request(*args, **kwargs)
 
+    def request_chunked(self, *args, **kwargs):   # urllib3 1.26 sends generator bodies this way
+        _note(self)
+        return super().request_chunked(*args, **kwargs)
+
 
 class _TrackedHTTPSConnection(HTTPSConnection):
     def connect(self):
@@ -153,6 +157,10 @@ class _TrackedHTTPSConnection(HTTPSConnection):
     def request(self, *args, **kwargs):
         _note(self)
         return super().request(*args, **kwargs)
+
+    def request_chunked(self, *args, **kwargs):   # urllib3 1.26 sends generator bodies this way
+        _note(self)
+        return super().request_chunked(*args, **kwargs)
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
