@@ -787,7 +787,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notice-scale", type=float, default=None,
                     help="shrink section 3's emulated time and poll policy by this factor (default 1 = real time)")
     ap.add_argument("--concurrency", type=_ints, default=None, help="concurrency levels (default 1,4,8)")
+    from . import bench_link      # sections 7-9: upload formats, a shaped link, the batch at scale
+    bench_link.add_arguments(ap)
     args = ap.parse_args(argv)
+    if "core" not in bench_link.sections_of(args):
+        return bench_link.main_only(args)
     cfg = Settings.make(args.quick, args.repeats)
     for name in ("processing_time", "naive_poll", "lengths", "notice_scale", "concurrency"):
         if getattr(args, name) is not None:
@@ -799,10 +803,11 @@ def main(argv: list[str] | None = None) -> int:
     from .bench_catalog import render as render_catalog, section_catalog   # section 6: catalog scale
     _log("section 6: catalog scale")
     res["catalog"] = section_catalog(cfg.quick)
+    res.update(bench_link.run_sections(args, cfg.quick))
     if args.json:
         print(json.dumps(res, indent=2, default=float))
     else:
-        print(render_text(res) + "\n\n" + render_catalog(res["catalog"]))
+        print(render_text(res) + "\n\n" + render_catalog(res["catalog"]) + bench_link.render(res))
     return 0
 
 

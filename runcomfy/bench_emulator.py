@@ -80,6 +80,38 @@ class _Commands:
     def cpu_seconds(self) -> float:
         return time.process_time()
 
+    def batch_stats(self) -> dict:
+        """Submits accepted, calls per endpoint and status, and how many prompts were accepted
+        more than once (a duplicate submit), for the batch benchmark."""
+        emu = self.emu
+        with emu._lock:
+            prompts = Counter(str(j.payload.get("prompt")) for j in emu.jobs.values())
+            calls = Counter((c.endpoint, c.status) for c in emu.calls)
+        return {"accepted": emu.submits_accepted, "jobs": len(prompts),
+                "duplicates": sum(n - 1 for n in prompts.values() if n > 1),
+                "calls": {f"{ep}:{st}": n for (ep, st), n in calls.items()}}
+
+    def storm(self, start_after: float, duration: float, rate: float, seed: int, retry_after: float) -> None:
+        """A seeded 429 storm: from ``start_after`` s on, for ``duration`` s, each submit, status
+        and result call is answered 429 (with Retry-After) with probability ``rate``."""
+        import random
+
+        from .emulator.faults import Fault
+        emu = self.emu
+        rng = random.Random(seed)
+        t0 = time.monotonic() + start_after
+        lock = threading.Lock()
+        take = emu.faults.take
+
+        def storm_take(endpoint):
+            if endpoint in ("submit", "status", "result") and t0 <= time.monotonic() < t0 + duration:
+                with lock:
+                    hit = rng.random() < rate
+                if hit:
+                    return Fault(endpoint, "http", {"status": 429, "retry_after": retry_after})
+            return take(endpoint)
+        emu.faults.take = storm_take
+
 
 def _child_main(conn, kwargs: dict) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this child stops.
@@ -154,6 +186,12 @@ class ChildEmulator:
 
     def cpu_seconds(self) -> float:
         return self._call("cpu_seconds")
+
+    def batch_stats(self) -> dict:
+        return self._call("batch_stats")
+
+    def storm(self, start_after: float, duration: float, rate: float, seed: int, retry_after: float) -> None:
+        self._call("storm", float(start_after), float(duration), float(rate), int(seed), float(retry_after))
 
     # plumbing -------------------------------------------------------------------------------
 
