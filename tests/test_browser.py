@@ -190,6 +190,15 @@ def _price_shown(page: Page, vue: bool) -> str:
     return page.js(badge_js)
 
 
+def _record_panel_texts(page: Page) -> None:
+    """Every text the panel shows from now on (a MutationObserver: no polling race with a
+    state that lasts less than a poll)."""
+    page.js("""() => { window.__runcomfyTexts = [];
+        const panel = document.querySelector('[data-runcomfy-panel]');
+        new MutationObserver(() => window.__runcomfyTexts.push(panel.innerText))
+            .observe(panel, {subtree: true, childList: true, characterData: true}); }""")
+
+
 def _queue(page: Page) -> None:
     page.js("async () => { await app.queuePrompt(0, 1); }")
 
@@ -213,23 +222,20 @@ def test_price_live_status_and_last_outcome(stack, renderer):
         assert "RunComfy: not run yet" in panel, panel
         page.shot("before")
 
+        _record_panel_texts(page)
         _queue(page)
-        page.wait_for("() => /RunComfy: (submitting|submitted|queued|running)/.test("
-                      "document.querySelector('[data-runcomfy-panel]')?.innerText || '')",
-                      what="the live status")
-        page.wait_for("() => /request [0-9a-f]{32}/.test(document.querySelector('[data-runcomfy-panel]')?.innerText || '')"
-                      " && /RunComfy: running · \\d+s/.test(document.querySelector('[data-runcomfy-panel]')?.innerText || '')",
-                      what="state, elapsed time and request id while running")
-        running = page.panel_text()
+        page.wait_for("() => window.__runcomfyTexts.some((t) => /RunComfy: (queued|running)[^\\n]* \\d+s/.test(t)"
+                      " && /request [0-9a-f]{32}/.test(t))", what="state, elapsed time and request id while running")
         page.shot("running")
+        running = next(t for t in page.js("() => window.__runcomfyTexts")
+                       if re.search(r"RunComfy: (queued|running)[^\n]* \d+s", t) and re.search(r"request [0-9a-f]{32}", t))
         request_id = re.search(r"request ([0-9a-f]{32})", running).group(1)
-        # The duplicate ComfyUI progress text is not shown next to the panel.
-        assert page.js(_our_node_js("return (node.widgets || []).every((w) => w.name !== '$$node-text-preview');"))
-
         page.wait_for("() => (document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy: done')",
                       what="the last outcome")
         done = page.panel_text()
         page.shot("done")
+        # ComfyUI's own progress text (for clients without the extension) is not shown twice.
+        assert page.js(_our_node_js("return (node.widgets || []).every((w) => w.name !== '$$node-text-preview');"))
         assert "cost $0.03" in done and f"request {request_id}" in done, done
         assert request_id in stack["emu"].jobs, "the request id shown is the emulator's"
 
@@ -354,10 +360,18 @@ def test_socket_tooltips_in_every_locale(stack, renderer):
         for lang in LOCALES:
             label, tooltip = _locale_texts(lang, "image_3")
             page.js("async (lang) => { await app.extensionManager.setting.set('Comfy.Locale', lang); }", lang)
-            _load_example(page, seed=1)
+            # The frontend loads a language's messages lazily: reload the graph until the
+            # socket carries the translated name.
+            localized = f"() => app.graph.findNodesByType('{NODE_CLASS}')[0]?.inputs.find((s) => s.name === 'image_3')?.localized_name"
+            for _ in range(20):
+                _load_example(page, seed=1)
+                if page.js(localized) == label:
+                    break
+                time.sleep(0.5)
+            assert page.js(localized) == label, f"{lang}: socket image_3 is called {page.js(localized)!r}"
             page.page.keyboard.press("Escape")      # a first visit may open the template browser
             page.page.mouse.move(5, 450)
-            page.wait_for("() => true", timeout_s=1)
+            time.sleep(0.3)
             _hover_socket(page, vue, "image_3", label)
             page.wait_for("(t) => document.body.innerText.includes(t)", tooltip, timeout_s=10,
                           what=f"the {lang} tooltip of {label!r}")

@@ -285,3 +285,114 @@ test("execution_interrupted marks a still-busy node as stopped", async () => {
   node.onDrawForeground(ctx);
   assert.ok(ctx.texts[0].includes("stopped"), ctx.texts.join(" | "));
 });
+
+// --- the panel (DOM widget), both renderers ---------------------------------------------------
+
+// A node of a frontend with addDOMWidget (1.27+): records the widget as ComfyUI would.
+async function domNodeClass(name) {
+  class Node {
+    constructor(id) { this.id = id; this.badges = []; this.size = [400, 300]; this.flags = {}; this.widgets = []; }
+    addDOMWidget(widgetName, type, element, options) {
+      const widget = { name: widgetName, type, element, options, value: undefined };
+      this.widgets.push(widget);
+      return widget;
+    }
+  }
+  Node.prototype.comfyClass = name;
+  await ext.beforeRegisterNodeDef(Node, { name });
+  return Node;
+}
+
+const panelTexts = (node) => node.widgets.find((w) => w.name === "runcomfy_status").element.children.map((c) => c.textContent);
+
+test("panel: a non-serialized DOM widget with the live status, then the last outcome", async () => {
+  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" }];
+  const Wan = await domNodeClass("RunComfy_wan_ai_wan_2_6_image_to_image");
+  const node = addNode(Wan, 21);
+  for (let i = 0; i < 5; i++) await flush();
+  const widget = node.widgets.find((w) => w.name === "runcomfy_status");
+  assert.ok(widget, "the panel is a DOM widget");
+  assert.equal(widget.serialize, false, "not in widgets_values");
+  assert.equal(widget.options.serialize, false, "not in the prompt");
+  assert.ok(widget.options.getMinHeight() > 0, "reserves room on the canvas");
+  assert.deepEqual(panelTexts(node), ["RunComfy: not run yet"], "canvas: the price is the badge, not a panel line");
+  assert.equal(node.badges[0]().text, "$0.03 / image");
+
+  // ComfyUI's own progress text arrives first; the panel's copy replaces it.
+  node.widgets.push({ name: "$$node-text-preview", type: "progressText", value: "running" });
+  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
+  send({ node: "21", text: "queued", request_id: "r-21", state: "queued", elapsed: 2, queue_position: 3 });
+  assert.ok(panelTexts(node)[0].includes("queued") && panelTexts(node)[0].includes("queue #3"), panelTexts(node).join(" | "));
+  assert.ok(panelTexts(node).includes("request r-21"));
+  assert.ok(!node.widgets.some((w) => w.name === "$$node-text-preview"), "no duplicate progress text");
+  send({ node: "21", text: "running", request_id: "r-21", state: "running", elapsed: 9, note: "sending 7.3 MB" });
+  assert.ok(panelTexts(node)[0].includes("running · 9s · sending 7.3 MB"), panelTexts(node).join(" | "));
+  send({ node: "21", text: "done", request_id: "r-21", state: "done", cost: 0.0025 });
+  assert.deepEqual(panelTexts(node), ["RunComfy: done · 9s · cost $0.0025", "request r-21"]);
+
+  api.dispatchEvent(new CustomEvent("execution_error", {
+    detail: { node_id: "21", node_type: "RunComfy_wan_ai_wan_2_6_image_to_image",
+      exception_message: "The remote job failed. Server said: moderation\nsecond line" },
+  }));
+  assert.deepEqual(panelTexts(node), ["RunComfy: error · 9s · cost $0.0025", "request r-21",
+    "The remote job failed. Server said: moderation"], "the first line of the error, request and cost kept");
+
+  settingValues.set("RunComfy.Display.ShowStatus", false);
+  node.getExtraMenuOptions({}, []); // any later update re-renders
+  api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "21", text: "x", state: "running" } }));
+  assert.deepEqual(panelTexts(node), [], "the status setting hides it");
+  assert.equal(widget.options.getMinHeight(), 0);
+  settingValues.delete("RunComfy.Display.ShowStatus");
+});
+
+test("Vue nodes: the price moves from the badge (read once by that renderer) into the panel", async () => {
+  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.1, price_unit: "second", duration_field: "duration" }];
+  const Video = await domNodeClass("RunComfy_some_video_model");
+  const node = addNode(Video, 31);
+  node.widgets.unshift({ name: "duration", value: 5 });
+  for (let i = 0; i < 5; i++) await flush();
+  assert.equal(node.badges[0]().text, "$0.10 / s · ≈ $0.50 for 5 s (estimate)", "canvas badge, live estimate");
+  settingValues.set("Comfy.VueNodes.Enabled", true);
+  try {
+    assert.equal(node.badges[0]().text, "", "an empty badge: the Vue renderer skips it");
+    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "queued", state: "queued", request_id: "v1" } }));
+    assert.equal(panelTexts(node)[0], "Price: $0.10 / s · ≈ $0.50 for 5 s (estimate)");
+    node.widgets[0].value = 8;
+    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1" } }));
+    assert.equal(panelTexts(node)[0], "Price: $0.10 / s · ≈ $0.80 for 8 s (estimate)", "follows the duration widget");
+    settingValues.set("RunComfy.Display.ShowPrice", false);
+    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1", elapsed: 3 } }));
+    assert.ok(!panelTexts(node).some((t) => t.startsWith("Price:")), "the price setting hides it");
+  } finally {
+    settingValues.delete("Comfy.VueNodes.Enabled");
+    settingValues.delete("RunComfy.Display.ShowPrice");
+  }
+});
+
+test("catalog refresh: POST with the pack's header, reports the change, reloads node definitions when live", async () => {
+  let reloads = 0;
+  app.reloadNodeDefs = async () => { reloads++; };
+  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: ["a/new-model"], changed: [], removed: [], restart_required: false }];
+  const row = ext.settings[1].type("Refresh model catalog", () => {}, "");
+  const buttonEl = row.find((e) => e.tagName === "BUTTON");
+  buttonEl.click();
+  for (let i = 0; i < 5; i++) await flush();
+  const texts = () => [...row.walk()].map((e) => e.textContent).join(" | ");
+  assert.match(texts(), /1 added \(a\/new-model\), 0 changed, 0 removed/);
+  assert.equal(reloads, 1, "node definitions re-read without a restart");
+  const call = fetchCalls.filter((c) => c.route === "/runcomfy/catalog/refresh").at(-1);
+  assert.equal(call.options.method, "POST");
+  assert.equal(call.options.headers["X-RunComfy-Request"], "1");
+
+  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: 2, changed: 1, removed: 0, restart_required: true }];
+  buttonEl.click();
+  for (let i = 0; i < 5; i++) await flush();
+  assert.match(texts(), /Restart ComfyUI/);
+  assert.equal(reloads, 1, "no reload when the server needs a restart");
+
+  routes["POST /runcomfy/catalog/refresh"] = () => [403, { ok: false, error: "Refused: cross-site request" }];
+  buttonEl.click();
+  for (let i = 0; i < 5; i++) await flush();
+  assert.match(texts(), /Refused: cross-site request/);
+  delete app.reloadNodeDefs;
+});
