@@ -178,3 +178,18 @@ def test_the_sample_catalog_syncs_with_its_dialects(emu, tmp_path):
     ids = {e.model_id for e in load_entries(tmp_path, emu.base_url)}
     assert "emulator-samples/video-gen/multi-shot" in ids and "emulator-samples/upscale" in ids  # no kind = runnable
     assert os.stat(cache_path(tmp_path, emu.base_url)).st_size > 1000
+
+
+def test_an_anonymous_client_reads_the_catalog_but_never_submits(emu):
+    from runcomfy.errors import ConfigError
+    with pytest.raises(ConfigError):
+        RunComfyClient(None, emu.base_url)                     # the default still demands a token
+    emu.catalog_public = True
+    client = RunComfyClient(None, emu.base_url, allow_anonymous=True)
+    try:
+        assert client.list_models(limit=1)["total"] == 1
+        with pytest.raises(ConfigError, match="No RunComfy API token"):
+            client.submit(WAN, {"prompt": "x"})
+    finally:
+        client.close()
+    assert emu.count("submit") == 0 and not any(c.auth_header_present for c in emu.calls)
