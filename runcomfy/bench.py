@@ -804,10 +804,13 @@ def main(argv: list[str] | None = None) -> int:
     _log("section 6: catalog scale")
     res["catalog"] = section_catalog(cfg.quick)
     res.update(bench_link.run_sections(args, cfg.quick))
+    from .bench_video import render as render_video, section_video   # section 10: video in and out
+    res["video"] = section_video(cfg.quick)
     if args.json:
         print(json.dumps(res, indent=2, default=float))
     else:
-        print(render_text(res) + "\n\n" + render_catalog(res["catalog"]) + bench_link.render(res))
+        print(render_text(res) + "\n\n" + render_catalog(res["catalog"]) + bench_link.render(res)
+              + "\n\n" + render_video(res["video"]))
     return 0
 
 
