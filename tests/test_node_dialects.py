@@ -173,3 +173,19 @@ def test_dry_run_of_a_video_model_shows_the_request_without_paying(nodes, emu, p
     out = call(cls, prompt="waves", duration="10", aspect_ratio="16:9", generate_audio=True, seed=1, dry_run=True)
     assert out[1:] == ("", "") and emu.count("submit") == 0
     assert '"duration": "10"' in texts[-1] and "nothing charged" in texts[-1]
+
+
+def test_data_uris_of_other_kinds_are_measured_by_their_kind(nodes, emu, pack):
+    from runcomfy.codecs.audio import encode_wav, tone
+    cls = nodes["emulator-samples/video-gen/reference-to-video"]
+    wav = "data:audio/wav;base64," + base64.b64encode(encode_wav(tone(440, 0.5, 16000, 1))).decode()
+    _, _, rid = call(cls, prompt="p", image_1=tensor(300, 300, 8), audios=wav, aspect_ratio="1:1")
+    assert emu.jobs[rid].payload["audios"] == [wav]                 # a typed URI is sent unchanged
+    before = emu.count("submit")
+    with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
+        call(cls, prompt="p", image_1=tensor(300, 300, 8), videos=png_uri(300, 300), audios=png_uri(8, 8),
+             aspect_ratio="1:1")
+    text = str(info.value)
+    assert "'videos[1]': is a data:image/png URI, not video" in text
+    assert "'audios[1]': is a data:image/png URI, not audio" in text
+    assert emu.count("submit") == before
