@@ -146,7 +146,7 @@ def _scalar(f: Field) -> tuple[list, str]:
         lo = float(f.minimum) if f.minimum is not None else -FLOAT_LIMIT
         hi = float(f.maximum) if f.maximum is not None else FLOAT_LIMIT
         default = float(f.default) if isinstance(f.default, (int, float)) else 0.0
-        return ["FLOAT", {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 0.01,
+        return ["FLOAT", {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": float_step(f),
                           "tooltip": tip}], "widget"
     if f.type == "array":
         default = "\n".join(str(x) for x in f.default) if isinstance(f.default, list) else ""
@@ -155,6 +155,19 @@ def _scalar(f: Field) -> tuple[list, str]:
     default = f.default if isinstance(f.default, str) else ""
     multiline = f.multiline or isinstance(f.sample, str) or (f.max_length or 0) > 500
     return ["STRING", {"default": default, "multiline": multiline, "tooltip": tip, **_placeholder(f)}], "widget"
+
+
+def float_step(f: Field) -> float:
+    """0.01, finer when the range is narrow or the default has more decimals: ComfyUI rounds
+    FLOAT widgets to their step, which must not change the schema's own values."""
+    step = 0.01
+    if f.minimum is not None and f.maximum is not None and 0 < f.maximum - f.minimum < 1:
+        step = 0.001
+    for v in (f.default, f.minimum, f.maximum):
+        if isinstance(v, float) and not v.is_integer():
+            decimals = len(repr(v).split(".")[1]) if "e" not in repr(v) else 6
+            step = min(step, 10.0 ** -min(decimals, 6))
+    return step
 
 
 def _json_input(f: Field) -> list:

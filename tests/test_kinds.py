@@ -66,6 +66,14 @@ def test_unusable_data_uris_say_why(value, needle):
     assert needle in str(info.value)
 
 
+def test_a_data_uri_over_the_request_cap_is_refused_without_decoding(monkeypatch):
+    from runcomfy.kinds import base
+    monkeypatch.setattr(base, "REQUEST_CAP_BYTES", 2 * MiB)
+    monkeypatch.setattr(base, "decode_data_uri", lambda u: pytest.fail("decoded"))
+    with pytest.raises(ValueError, match=r"is a data URI of 2.1 MiB, over the 2 MiB a request may carry inline"):
+        kinds.get("image").inspect_uri("data:image/png;base64," + "A" * (2 * MiB + 100_000))
+
+
 def test_base64_folded_over_lines_is_accepted():
     data = png(64, 64)
     b64 = base64.b64encode(data).decode()

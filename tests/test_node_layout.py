@@ -208,3 +208,11 @@ def test_catalog_entry_notes_reach_the_description(pack):
         notes=["RunComfy no longer lists this model."])])
     (cls,) = classes.values()
     assert "$0.05 / output" in cls.DESCRIPTION and "RunComfy no longer lists this model." in cls.DESCRIPTION
+
+
+@pytest.mark.parametrize("spec,step", [({"minimum": 0, "maximum": 20, "default": 3.5}, 0.01),
+                                       ({"minimum": 0, "maximum": 0.5, "default": 0.1}, 0.001),
+                                       ({"minimum": 0, "maximum": 1, "default": 0.0025}, 0.0001)])
+def test_float_step_keeps_the_schemas_own_values(pack, spec, step):
+    req, _ = inputs(node(pack, doc({"x": {"type": "float", **spec}})))
+    assert req["x"][1]["step"] == pytest.approx(step) and req["x"][1]["default"] == spec["default"]

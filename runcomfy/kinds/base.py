@@ -93,6 +93,10 @@ class MediaKind:
         read: another media type, undecodable bytes."""
         if not uri.startswith("data:"):
             return None
+        if len(uri) > REQUEST_CAP_BYTES:
+            # Over the whole request's cap as text already: refused without decoding megabytes.
+            raise ValueError(f"is a data URI of {len(uri) / MiB:.1f} MiB, over the "
+                             f"{REQUEST_CAP_BYTES // MiB} MiB a request may carry inline")
         mime, data = decode_data_uri(uri)
         if not mime.startswith(self.mime_prefix):
             raise ValueError(f"is a data:{mime} URI, not {self.name} (want data:{self.mime_prefix}...)")
