@@ -41,7 +41,7 @@ class Generation:
 
 
 def preview_payload(payload: dict) -> dict:
-    """The payload as sent, with inline images shortened to their type and size."""
+    """The payload as sent, with inline media shortened to their type and size."""
     def short(v):
         if isinstance(v, str) and v.startswith("data:"):
             head, _, body = v.partition(",")
@@ -96,7 +96,7 @@ class Runner:
         return await jobs.run_job(self, model_id, payload, hooks, resume_request_id=resume_request_id,
                                   index=index, count=count)
 
-    # --- a whole generation: images in, images out ----------------------------------------
+    # --- a whole generation: media in, media out ------------------------------------------
 
     async def _dry_run_report(self, model_id: str, payloads: list[dict]) -> dict:
         price = None
