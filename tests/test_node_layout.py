@@ -216,3 +216,27 @@ def test_catalog_entry_notes_reach_the_description(pack):
 def test_float_step_keeps_the_schemas_own_values(pack, spec, step):
     req, _ = inputs(node(pack, doc({"x": {"type": "float", **spec}})))
     assert req["x"][1]["step"] == pytest.approx(step) and req["x"][1]["default"] == spec["default"]
+
+
+def test_every_field_of_every_generated_entry_is_an_input(pack):
+    from runcomfy.emulator.catalog import generate_entries
+    entries = generate_entries(120, seed=7) + sample_entries()
+    classes, _ = pack.nodes.build_mappings([SimpleNamespace(model_id=d["model_id"], doc=d) for d in entries])
+    assert len(classes) >= 120
+    layout_for = pack.nodes.layout.layout_for
+    for cls in classes.values():
+        schema = cls.SCHEMA
+        req, opt = inputs(cls)
+        names = list(req) + list(opt)
+        assert len(names) == len(set(names))
+        lay = layout_for(schema, set(PACK_INPUTS) | {"submit_anyway"})
+        for f in schema.fields:
+            if f.kind is not None:
+                socks = lay.sockets[f.name]
+                assert socks and all(n in names and {**req, **opt}[n][0] == f.kind.upper() for n in socks)
+                assert {**req, **opt}[lay.url_inputs[f.name]][0] == "STRING"
+                assert (socks[0] in req) == f.required
+            else:
+                assert f.name in names, (cls.MODEL_ID, f.name)
+        doc_props = next(d for d in entries if d["model_id"] == cls.MODEL_ID)["input_schema"]["properties"]
+        assert {f.name for f in schema.fields} | {n for n, _ in schema.skipped} == set(doc_props)
