@@ -17,7 +17,10 @@ answer was lost with the process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
 import sys
@@ -128,7 +131,8 @@ class _JobRunner(Runner):
     async def run_job(self, *a, **kw):
         out = await super().run_job(*a, **kw)
         self.outcomes.append(out)
-        return out
+        # The batch saves the service's bytes as they came: nothing for generate() to decode.
+        return dataclasses.replace(out, files=[])
 
     async def _dry_run_report(self, model_id, payloads):
         from ..pipeline import preview_payload
@@ -179,9 +183,9 @@ class _Batch:
         self.price: dict | None = None
         self.submitting = 0
         self.report_fh = None
-        state = self.out / STATE_DIR
-        # One entry per job, several runs' worth: the node's 500-entry bound would evict live ones.
-        self.journal = Journal(state / "journal.json", max_entries=max(500, 4 * len(specs) + 100))
+        # The journal, one small file per job: one shared file would be rewritten (and fsynced)
+        # whole on every write, one job at a time; per-job files are written in parallel.
+        self.journal_dir = self.out / STATE_DIR / "journal"
 
     # --- reporting --------------------------------------------------------------------------
 
@@ -238,7 +242,8 @@ class _Batch:
         self._finish(report)
 
     async def _attempt(self, spec: JobSpec, identity: str, report: JobReport) -> None:
-        runner = _JobRunner(self.client, journal=KeyedJournal(self.journal, identity), timeout=self.opts.timeout,
+        journal = Journal(self.journal_dir / identity[:2] / f"{identity}.json", max_entries=50)
+        runner = _JobRunner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
                             poll=self.opts.poll, price=self.price)
         phase = {"submitting": False}
 
@@ -321,12 +326,13 @@ class _Batch:
         loop = asyncio.get_running_loop()
         self.client.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
         self.client.on_submit_ok = lambda: loop.call_soon_threadsafe(self.limit.succeeded)
-        tasks = [asyncio.ensure_future(self._job(s)) for s in todo]
+        queue = deque(todo)
+        active: set[asyncio.Future] = set()
         interrupted = asyncio.Event()
 
         def on_signal() -> None:
             if interrupted.is_set():
-                for t in tasks:
+                for t in active:
                     t.cancel()
                 return
             interrupted.set()
@@ -344,14 +350,24 @@ class _Batch:
                     pass
         ticker = asyncio.ensure_future(self._tick())
         try:
-            pending = set(tasks)
-            while pending:
-                done, pending = await asyncio.wait(pending, timeout=0.2)
+            while queue or active:
+                # Only as many tasks as the limit allows exist: a thousand tasks waiting for a slot
+                # would all wake at every change of it.
+                while queue and len(active) < self.limit.allowed and not self.stop_new.is_set():
+                    active.add(asyncio.ensure_future(self._job(queue.popleft())))
+                if self.stop_new.is_set() and queue:
+                    for spec in queue:
+                        self._finish(JobReport(spec.key, spec.line, "not_run", error=f"not submitted: {self.stopped}"))
+                    queue.clear()
+                if not active:
+                    break
+                done, _ = await asyncio.wait(active, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
+                active -= done
                 if interrupted.is_set() and self.submitting == 0:
                     # Everything still running was submitted and journaled: the next run resumes it.
-                    for t in pending:
+                    for t in active:
                         t.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
+                    await asyncio.gather(*active, return_exceptions=True)
                     for spec in todo:
                         if spec.key not in self.reports:
                             self._finish(JobReport(spec.key, spec.line, "not_run",
@@ -374,6 +390,10 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[Job
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     batch = _Batch(client, schema, specs, opts)
+    # Every job blocks a thread at times (HTTP calls, codecs, journal writes); asyncio's default
+    # pool (CPUs + 4 threads) would let only a handful of jobs make progress at once.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=min(256, 2 * opts.concurrency + 8), thread_name_prefix="runcomfy-batch"))
     if opts.report is not None:
         batch.report_fh = open(opts.report, "w", encoding="utf-8")
     try:
