@@ -189,3 +189,17 @@ def test_data_uris_of_other_kinds_are_measured_by_their_kind(nodes, emu, pack):
     assert "'videos[1]': is a data:image/png URI, not video" in text
     assert "'audios[1]': is a data:image/png URI, not audio" in text
     assert emu.count("submit") == before
+
+
+@pytest.mark.parametrize("bad,needle", [
+    (torch.zeros((1, 300, 300, 3), dtype=torch.int64), "floating-point"),
+    (torch.zeros((0, 300, 300, 3)), "empty"),
+    (torch.zeros((300, 300)), "shape"),
+])
+def test_unusable_tensors_name_their_socket(nodes, emu, pack, bad, needle):
+    cls = nodes[EDIT]
+    with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
+        call(cls, prompt="x", image_1=tensor(300, 300), image_3=bad, strength=0.5, output_format="png")
+    text = str(info.value)
+    assert "'image_3': is not a usable IMAGE" in text and needle in text, text
+    assert emu.count("submit") == 0
