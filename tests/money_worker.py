@@ -8,7 +8,8 @@ import asyncio
 import json
 import sys
 
-sys.path.insert(0, sys.argv[1])
+if __name__ == "__main__":      # run as a script: the pack's root comes first on the path
+    sys.path.insert(0, sys.argv[1])
 
 from runcomfy import media  # noqa: E402
 from runcomfy.client import RetryPolicy, RunComfyClient  # noqa: E402

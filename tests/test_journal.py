@@ -156,3 +156,23 @@ def test_unusable_folder_is_a_clear_error_before_anything_is_sent(tmp_path):
     else:
         raise AssertionError("claim() on an unusable folder must raise JournalError")
     assert "cannot be written" in text and "Nothing was sent" in text and str(blocker) in text
+
+
+def test_a_write_failing_after_a_good_one_keeps_the_newer_state_in_memory(tmp_path):
+    path = tmp_path / "j.json"
+    j = Journal(path)
+    c = j.claim("fp", "m/x")
+    j.record_submitted(c, "req-1")                       # on disk: pending
+    lock = path.with_name(path.name + ".lock")
+    lock.unlink()
+    lock.mkdir()                                         # now every journal operation fails (EISDIR)
+    from runcomfy.errors import JournalWriteError
+    try:
+        j.record_succeeded("req-1", ["https://x.runcomfy.net/1.png"], 0.03)
+    except JournalWriteError as exc:
+        assert exc.request_id == "req-1"
+    else:
+        raise AssertionError("expected JournalWriteError")
+    again = Journal(path).claim("fp", "m/x")             # the disk is unreadable: memory answers
+    assert again.action == "resume" and again.entry["state"] == "succeeded"
+    assert again.entry["urls"] == ["https://x.runcomfy.net/1.png"]

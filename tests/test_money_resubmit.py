@@ -125,6 +125,24 @@ def test_two_processes_with_the_same_new_inputs_pay_once(start_emulator, tmp_pat
     assert sorted(o["resumed"] for o in outs) == [False, True]
 
 
+def break_journal(path: Path) -> Path:
+    """Every journal operation now fails with an OSError from the OS (EISDIR): a directory takes
+    the lock file's name. (As root, chmod cannot make a folder read-only; this can.) A journal
+    call in another thread may re-create the lock file meanwhile, so this retries, bounded."""
+    lock = path.with_name(path.name + ".lock")
+    for _ in range(200):
+        try:
+            lock.unlink()
+        except FileNotFoundError:
+            pass
+        try:
+            lock.mkdir()
+            return lock
+        except FileExistsError:
+            time.sleep(0.005)
+    raise AssertionError("could not break the journal")
+
+
 def test_journal_unwritable_after_accept_keeps_the_id(start_emulator, tmp_path, caplog):
     emu = start_emulator(TOKEN, processing_time=0.2)
     emu.faults.add("submit", "slow", times=1, delay=1.0)
@@ -139,10 +157,8 @@ def test_journal_unwritable_after_accept_keeps_the_id(start_emulator, tmp_path, 
             if emu.count("submit"):
                 break
             await asyncio.sleep(0.01)
-        # the folder goes away under the running job, and a file takes its name: every
-        # write (and even the lock file) now fails with an OSError from the OS
-        os.rename(state, tmp_path / "state-moved")
-        state.write_text("not a folder")
+        # the journal becomes unusable under the running job
+        break_journal(path)
         return await task
     with caplog.at_level(logging.INFO, logger="runcomfy"):
         out = asyncio.run(go())
@@ -154,8 +170,7 @@ def test_journal_unwritable_after_accept_keeps_the_id(start_emulator, tmp_path, 
     again = asyncio.run(runner(emu, Journal(path)).run_job(MODEL, payload))
     assert again.resumed and again.request_id == rid and emu.submits_accepted == 1
     # once the folder is back, the next write puts the remembered entry on disk
-    state.unlink()
-    os.rename(tmp_path / "state-moved", state)
+    (state / "journal.json.lock").rmdir()
     asyncio.run(runner(emu, Journal(path)).run_job(MODEL, money_worker.payload("another prompt")))
     assert Journal(path).find_request(rid) is not None
 
@@ -173,8 +188,7 @@ def test_error_after_an_unjournaled_accept_says_accepted_and_billed(start_emulat
             if ("submit", "slow") in emu.faults.injected:
                 break
             await asyncio.sleep(0.01)
-        os.rename(state, tmp_path / "state-moved")
-        state.write_text("not a folder")
+        break_journal(state / "journal.json")
         return await task
     with pytest.raises(Exception) as ei:
         asyncio.run(go())

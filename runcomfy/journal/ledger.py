@@ -44,6 +44,10 @@ BLOCK_WINDOW = 24 * 3600.0
 # Per-process fallback, by journal path: entries whose write to disk failed.
 _MEMORY: dict[str, dict[str, dict]] = {}
 _MEMORY_GUARD = threading.Lock()
+# Entries this process wrote after an accepted submit, by request id (bounded): if a later write
+# fails, the entry moves to _MEMORY with its new state, even though the disk has an older one.
+_RECENT: dict[str, dict[str, dict]] = {}
+_RECENT_MAX = 1000
 
 
 @dataclass
@@ -255,7 +259,15 @@ class Journal:
             else:
                 e.clear()
                 e.update(entry)
+        self._remember(entry)
         self._record(claim.claim_id, fn, entry)
+
+    def _remember(self, entry: dict) -> None:
+        with _MEMORY_GUARD:
+            recent = _RECENT.setdefault(self._key, {})
+            recent[entry["request_id"]] = dict(entry)
+            while len(recent) > _RECENT_MAX:
+                recent.pop(next(iter(recent)))
 
     def record_state(self, request_id: str, state: str, **extra) -> None:
         now = self.clock()
@@ -268,6 +280,10 @@ class Journal:
                     e.update(extra)
                     e["state"], e["updated"] = state, now
                     known = e
+        with _MEMORY_GUARD:
+            seen = _RECENT.get(self._key, {}).get(request_id)
+            if seen is not None:
+                seen.update(extra, state=state, updated=now)
         try:
             self._mutate(fn)
             mem = self._memory()
@@ -278,9 +294,13 @@ class Journal:
         except OSError as exc:
             mem = self._memory()
             with _MEMORY_GUARD:
-                for e in mem.values():
-                    if e.get("request_id") == request_id:
-                        e.update(extra, state=state, updated=now)
+                hits = [e for e in mem.values() if e.get("request_id") == request_id]
+                if not hits and request_id in _RECENT.get(self._key, {}):
+                    e = dict(_RECENT[self._key][request_id])
+                    mem[e.get("claim") or request_id] = e
+                    hits = [e]
+                for e in hits:
+                    e.update(extra, state=state, updated=now)
             raise JournalWriteError(
                 f"The request journal {self.path} could not be written ({type(exc).__name__}: "
                 f"{exc.strerror or exc}).", request_id=request_id) from None
