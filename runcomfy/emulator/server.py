@@ -30,7 +30,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..config import is_loopback_host
 from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_image_size, validate_payload
-from .faults import Fault, FaultPlan
+from . import hostile
+from .faults import AFTER_KINDS, SENDING_KINDS, Fault, FaultPlan
 from . import mediacheck, mediagen
 from .imagegen import DEFAULT_SIZE, encode_png, render_output
 from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
@@ -149,6 +150,7 @@ class Emulator:
         self.jobs: dict[str, Job] = {}
         self.calls: list[CallRecord] = []
         self.internal_errors: list[str] = []     # tracebacks of emulator bugs, for tests to assert empty
+        self.hostile_sends: list[tuple[str, str, int, int]] = []   # see hostile.send
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._balances: dict[str, float | None] = {token: None}
@@ -732,9 +734,22 @@ class Emulator:
 
     # faults ---------------------------------------------------------------------------------
 
-    def fault_reply(self, fault: Fault) -> _Reply | None:
+    def fault_reply(self, fault: Fault, headers=None, args: tuple = ()) -> _Reply | None:
         """The answer of a fault that replaces processing; None if the request is processed."""
         p = fault.params
+        if fault.kind == "echo_token":
+            # Some servers quote the request back in their error text, token included.
+            seen = (headers.get("Authorization") if headers is not None else None) or ""
+            return _json_reply(int(p.get("status", 401)),
+                               {"error_code": 400004, "error_message": f"Invalid credentials: {seen}",
+                                "detail": {"received_headers": {"Authorization": seen}}},
+                               {"X-Echo-Authorization": seen})
+        if fault.kind == "storage_lag" and fault.endpoint == "file" and args:
+            with self._lock:
+                job = self.jobs.get(args[0])
+                lagging = job is not None and job.finished_at is not None and \
+                    time.monotonic() - job.finished_at < float(p.get("seconds", 25.0))
+            return _storage_404("object") if lagging else None
         if fault.kind == "http":
             return _http_fault(int(p.get("status", 503)), p.get("retry_after"), p.get("error_code"),
                                self._error)
@@ -912,7 +927,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault and fault.kind == "slow":
                 emu._stop.wait(min(float(fault.params.get("delay", 1.0)), MAX_FAULT_DELAY))
-            reply = emu.fault_reply(fault) if fault else None
+            reply = emu.fault_reply(fault, self.headers, args) if fault else None
             if reply is None:
                 if body is None:
                     reply = _Reply(413, b"<html><head><title>413 Request Entity Too Large</title></head>"
@@ -927,6 +942,15 @@ class _Handler(BaseHTTPRequestHandler):
                         reply = emu._error(500, 500001, "Internal server error")
             if fault and fault.kind == "drop_after":
                 self.close_connection = True
+                return
+            if fault and fault.kind in AFTER_KINDS:
+                reply = hostile.transform(fault, reply)
+            if fault and fault.kind == "slow_after":
+                emu._stop.wait(min(float(fault.params.get("delay", 1.0)), MAX_FAULT_DELAY))
+            if fault and fault.kind in SENDING_KINDS:
+                record(reply.status)
+                self.close_connection = True
+                hostile.send(self, emu, fault, reply)
                 return
             payload = reply.body
             if fault and fault.kind == "malformed_json":
