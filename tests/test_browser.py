@@ -101,6 +101,11 @@ class Page:
             "() => window.app && window.app.extensionManager && window.app.isGraphReady !== false"
             " && !!(window.app.rootGraphOrUndefined ?? window.app.graph)", timeout=LOAD_TIMEOUT_MS)
         self.frontend = self.page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ || 'unknown'")
+        # A first visit opens the template browser over the canvas: close it, and not again.
+        self.js("async () => { try { await app.extensionManager.setting.set('Comfy.TutorialCompleted', true); }"
+                " catch { /* older frontends: no such setting */ } }")
+        for _ in range(2):
+            self.page.keyboard.press("Escape")
 
     def js(self, code: str, arg=None):
         return self.page.evaluate(code, arg)
