@@ -12,6 +12,8 @@ import {
   formatUsd,
   estimateText,
   unitPriceText,
+  panelLines,
+  catalogRefreshResult,
   isRunComfyType,
   mergeStatus,
   parseStatusEvent,
@@ -271,4 +273,36 @@ test("splitExecutionId", () => {
   assert.deepEqual(splitExecutionId("5:12"), ["5", "12"]);
   assert.deepEqual(splitExecutionId(7), ["7"]);
   assert.deepEqual(splitExecutionId(null), []);
+});
+
+test("panelLines: the price only where no badge shows it, 'not run yet', status lines with tones", () => {
+  const status = { state: "running", elapsed: 12, requestId: "abc", cost: null, queuePosition: null, note: null };
+  assert.deepEqual(panelLines({ price: "$0.03 / image", priceInPanel: false, status: null }).map((l) => l.text),
+    ["RunComfy: not run yet"]);
+  const vue = panelLines({ price: "$0.03 / image", priceInPanel: true, status });
+  assert.deepEqual(vue.map((l) => [l.kind, l.text]), [["price", "Price: $0.03 / image"],
+    ["status", "RunComfy: running · 12s"], ["request", "request abc"]]);
+  assert.equal(vue[1].tone, "busy");
+  assert.deepEqual(panelLines({ price: "$0.03", priceInPanel: true, showPrice: false, status, showStatus: false }), []);
+  const failed = panelLines({ status: { state: "error", text: "Result: not found.\nmore", requestId: "abc" } });
+  assert.deepEqual(failed.map((l) => l.text), ["RunComfy: error", "request abc", "Result: not found."]);
+  assert.equal(failed[0].tone, "error");
+});
+
+test("catalogRefreshResult: counts and names, restart or live reload, the server's error", () => {
+  const live = catalogRefreshResult(200, { ok: true, added: ["a/b", "c/d"], changed: 1, removed: [], restart_required: false });
+  assert.equal(live.ok, true);
+  assert.equal(live.reload, true);
+  assert.match(live.message, /^Model catalog refreshed: 2 added \(a\/b, c\/d\), 1 changed, 0 removed\./);
+  const restart = catalogRefreshResult(200, { ok: true, added: 1, changed: 0, removed: 0 });
+  assert.equal(restart.reload, false, "a restart is assumed when the server does not say");
+  assert.match(restart.message, /Restart ComfyUI/);
+  const nothing = catalogRefreshResult(200, { ok: true, added: [], changed: [], removed: [], restart_required: true });
+  assert.equal(nothing.reload, false);
+  assert.doesNotMatch(nothing.message, /Restart/);
+  const many = catalogRefreshResult(200, { ok: true, added: ["m1", "m2", "m3", "m4", "m5", "m6", "m7"] });
+  assert.match(many.message, /m5, \+2 more\)/);
+  const bad = catalogRefreshResult(502, { ok: false, error: "Could not reach RunComfy: timeout" });
+  assert.deepEqual(bad, { ok: false, message: "Could not reach RunComfy: timeout", reload: false });
+  assert.equal(catalogRefreshResult(500, "<html>").message, "Catalog refresh failed (HTTP 500)");
 });
