@@ -166,7 +166,8 @@ async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress):
     if price is None:
         price_text = "price unavailable"
     else:
-        price_text = f"{format_price(price['base_price_usd'], price.get('price_unit'))} x {report['requests']} request(s)"
+        unit = price.get("text") or format_price(price["base_price_usd"], price.get("price_unit"))
+        price_text = f"{unit} x {report['requests']} request(s)"
     text = "\n".join([f"dry run: nothing sent, nothing charged · {price_text}"] + gen.notes +
                       [json.dumps(report["payloads"][0], ensure_ascii=False, indent=1)])
     progress.text(text, {"state": "dry_run"})

@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from . import jobs, kinds
+from . import jobs, kinds, pricing
 from .client import RunComfyClient
 from .errors import Interrupted, Problem, RunComfyError, ValidationError
 from .hosting import DataUriHost, MediaHost
@@ -98,16 +98,24 @@ class Runner:
 
     # --- a whole generation: media in, media out ------------------------------------------
 
-    async def _dry_run_report(self, model_id: str, payloads: list[dict]) -> dict:
+    async def _dry_run_report(self, schema: ModelSchema, payloads: list[dict]) -> dict:
+        """What would be sent, and its price: the catalog entry's figures when it states them (the
+        same the node's badge shows), else ``GET /models/{id}``; never a guess."""
+        doc = schema.doc if schema.price is not None else None
+        source = "catalog"
+        if doc is None:
+            source = "live"
+            try:
+                info = await _thread(self.client.model_info, schema.model_id)
+                doc = {**info, "input_schema": schema.doc.get("input_schema")} if isinstance(info, dict) else None
+            except RunComfyError:
+                doc = None      # "price unavailable"
+        desc = pricing.describe(doc, payloads[0]) if doc is not None else {"available": False}
         price = None
-        try:
-            info = await _thread(self.client.model_info, model_id)
-            amount = info.get("base_price_usd")
-            if isinstance(amount, (int, float)) and not isinstance(amount, bool):
-                price = {"base_price_usd": float(amount), "price_unit": info.get("price_unit")}
-        except RunComfyError:
-            pass  # "price unavailable", never a guess
-        return {"model_id": model_id, "requests": len(payloads), "price": price,
+        if desc.get("available"):
+            price = {"base_price_usd": desc["base_price_usd"], "price_unit": desc.get("price_unit"),
+                     "text": desc["text"], "source": source}
+        return {"model_id": schema.model_id, "requests": len(payloads), "price": price,
                 "payloads": [preview_payload(p) for p in payloads]}
 
     async def _media_inputs(self, schema: ModelSchema, values: dict, urls: dict,
@@ -253,7 +261,7 @@ class Runner:
                 check_payload(schema, p)
         if dry_run:
             return Generation(outputs={}, urls=[], request_ids=[], cost=None, notes=notes, timings=timings,
-                              dry_run=await self._dry_run_report(schema.model_id, payloads))
+                              dry_run=await self._dry_run_report(schema, payloads))
 
         outs = await asyncio.gather(*(
             self.run_job(schema.model_id, p, hooks, resume_request_id=resume_request_id if i == 0 else None,

@@ -173,6 +173,11 @@ def test_dry_run_of_a_video_model_shows_the_request_without_paying(nodes, emu, p
     out = call(cls, prompt="waves", duration="10", aspect_ratio="16:9", generate_audio=True, seed=1, dry_run=True)
     assert out[1:] == ("", "") and emu.count("submit") == 0
     assert '"duration": "10"' in texts[-1] and "nothing charged" in texts[-1]
+    # The catalog entry's own price (no GET /models call), with the estimate for the chosen duration.
+    assert "$0.08 / s · ≈ $0.80 for 10 s (estimate) x 1 request(s)" in texts[-1]
+    assert emu.count("model") == 0
+    call(cls, prompt="waves", duration="auto", aspect_ratio="16:9", generate_audio=True, seed=1, dry_run=True)
+    assert "$0.08 / s x 1 request(s)" in texts[-1] and "≈" not in texts[-1]     # "auto": unit price only
 
 
 def test_data_uris_of_other_kinds_are_measured_by_their_kind(nodes, emu, pack):
