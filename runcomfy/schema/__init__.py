@@ -5,6 +5,7 @@ the names the single module had.
 """
 
 from ..errors import Problem, ValidationError
+from . import structured
 from .dialects import (SAMPLE_TEXT_CHARS, Unrepresentable, display_name_from_id, family_of, humanize,
                        is_sample_default, parse_schema)
 from .loading import (OVERLAY_SUFFIX, SCHEMA_DIR, SCHEMA_SUFFIX, discover_schemas, find_schema, load_schema,
@@ -20,5 +21,5 @@ __all__ = [
     "ValidationError", "byte_limit", "check_media", "check_payload", "discover_schemas", "display_name_from_id",
     "family_of", "find_schema", "humanize", "is_sample_default", "load_schema", "log_once", "looks_like_media_uri",
     "media_label", "parse_catalog", "parse_image_rule", "parse_image_size", "parse_rule", "parse_schema",
-    "report", "validate_payload",
+    "report", "structured", "validate_payload",
 ]
