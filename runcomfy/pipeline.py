@@ -18,7 +18,7 @@ from .errors import Interrupted, Problem, RunComfyError, ValidationError
 from .hosting import DataUriHost, MediaHost
 from .jobs import Hooks, JobOutcome, Update, fingerprint  # noqa: F401  (the pipeline's public names)
 from .polling import PollPolicy
-from .schema import Field, MediaInfo, ModelSchema, check_payload, media_label, validate_payload
+from .schema import Field, MediaInfo, ModelSchema, check_payload, media_label, structured, validate_payload
 
 DEFAULT_TIMEOUT = 1800.0
 
@@ -186,6 +186,30 @@ class Runner:
             raise ValidationError(problems)
         return sent, infos
 
+    async def _structured_data_uris(self, schema: ModelSchema, payload: dict) -> list[Problem]:
+        """``data:`` URIs typed inside structured JSON (``elements[1].image_url``) decoded and
+        measured by their kind, like URL lines."""
+        found: list = []
+        for f in schema.fields:
+            if f.structured and payload.get(f.name) is not None:
+                structured.data_uris(payload[f.name], f.spec, f.name, found)
+
+        async def one(path, kind_name, spec, uri):
+            kind = kinds.KINDS.get(kind_name)
+            if kind is None:
+                return [Problem(path, f"takes {kind_name}, which this version of the pack cannot send", None,
+                                uri[:40])]
+            try:
+                info = await _thread(kind.inspect_uri, uri)
+            except ValueError as exc:
+                return [Problem(path, "is not usable", message=str(exc))]
+            info.source = f"data URI, {info.nbytes} bytes"
+            nested = Field(name=path, type="string", kind=kind_name, format=spec.get("format"),
+                           validations=[r for r in spec.get("validations") or [] if isinstance(r, dict)])
+            return kind.check(info, nested)
+        results = await asyncio.gather(*(one(*x) for x in found))
+        return [p for ps in results for p in ps]
+
     async def generate(self, schema: ModelSchema, fields: dict, *,
                        media: dict[str, list] | None = None,
                        urls: dict[str, list[str]] | None = None,
@@ -234,7 +258,9 @@ class Runner:
                     payload[f.name] = got
             elif got:
                 payload[f.name] = got[0]
-        problems = validate_payload(schema, payload)
+        measured = await self._structured_data_uris(schema, payload)
+        said = {p.field for p in measured}       # one problem per path: the measured one says more
+        problems = [p for p in validate_payload(schema, payload) if p.field not in said] + measured
         inline = sum(len(u) for us in sent.values() for u in us if u.startswith("data:"))
         if inline > kinds.REQUEST_CAP_BYTES:
             problems.append(Problem("request", "inline media must total at most (MiB)",

@@ -208,3 +208,21 @@ def test_unusable_tensors_name_their_socket(nodes, emu, pack, bad, needle):
     text = str(info.value)
     assert "'image_3': is not a usable IMAGE" in text and needle in text, text
     assert emu.count("submit") == 0
+
+
+def test_data_uris_inside_structured_json_are_measured_too(nodes, emu, pack):
+    cls = nodes["emulator-samples/video-gen/multi-shot"]
+    shots = json.dumps([{"index": 1, "prompt": "wide"}])
+    good = json.dumps([{"name": "hero", "image_url": png_uri(64, 64)}])
+    _, _, rid = call(cls, multi_prompt=shots, elements=good, shot_type="customize")
+    assert emu.jobs[rid].payload["elements"][0]["image_url"].startswith("data:image/png;base64,")
+    before = emu.count("submit")
+    bad = json.dumps([{"name": "a", "image_url": "data:image/png;base64,bm90IGFuIGltYWdl"},
+                      {"name": "b", "image_url": "data:audio/wav;base64,UklGRg=="}])
+    with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
+        call(cls, multi_prompt=shots, elements=bad, shot_type="customize")
+    text = str(info.value)
+    assert "'elements[1].image_url': could not be read as an image" in text
+    assert "'elements[2].image_url': is a data:audio/wav URI, not image" in text
+    assert text.count("'elements[2].image_url'") == 1
+    assert emu.count("submit") == before

@@ -127,6 +127,25 @@ def check_value(value, spec: dict, path: str, problems: list[Problem], depth: in
                 check_value(item, extra, f"{path}.{key}", problems, depth + 1)
 
 
+def data_uris(value, spec: dict, path: str, out: list, depth: int = 0) -> list:
+    """(path, media kind, spec, uri) of every ``data:`` URI at a media-format position of a
+    structured value, so the pipeline can measure them like socket values."""
+    if not isinstance(spec, dict) or depth > MAX_DEPTH:
+        return out
+    if isinstance(value, str):
+        fmt = spec.get("format")
+        if fmt in MEDIA_FORMATS and value.startswith("data:"):
+            out.append((path, MEDIA_FORMATS[fmt][0], spec, value))
+    elif isinstance(value, list) and isinstance(spec.get("items"), dict):
+        for i, item in enumerate(value):
+            data_uris(item, spec["items"], f"{path}[{i + 1}]", out, depth + 1)
+    elif isinstance(value, dict) and isinstance(spec.get("properties"), dict):
+        for key, item in value.items():
+            if key in spec["properties"]:
+                data_uris(item, spec["properties"][key], f"{path}.{key}", out, depth + 1)
+    return out
+
+
 def parse_json(f: Field, text) -> object | None:
     """The value typed into a structured field's JSON input; None when it is empty (not sent).
     Invalid JSON is a ValidationError naming the field, the line and the column."""
