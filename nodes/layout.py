@@ -57,8 +57,12 @@ class Layout:
 
 
 def _tooltip(f: Field, extra: str = "") -> str:
-    text = f.description or f.title
-    return (text + (" " + extra if extra else "")).strip()
+    text = (f.description or f.title).strip()
+    if not extra:
+        return text
+    if text and not text.endswith((".", "!", "?", ":", "。")):
+        text += "."
+    return (text + " " + extra).strip()
 
 
 def _placeholder(f: Field) -> dict:
@@ -128,10 +132,11 @@ def _scalar(f: Field) -> tuple[list, str]:
         return ["BOOLEAN", {"default": bool(f.default) if f.default is not None else False, "tooltip": tip}], \
             "widget"
     if f.type in ("integer", "number") and optional_unset and not is_seed(f):
-        rng = ""
-        if f.minimum is not None or f.maximum is not None:
-            rng = f" A {'whole ' if f.type == 'integer' else ''}number from {f.minimum if f.minimum is not None else '-inf'}" \
-                  f" to {f.maximum if f.maximum is not None else 'inf'}."
+        what = "A whole number" if f.type == "integer" else "A number"
+        lo, hi = f.minimum, f.maximum
+        rng = (f" {what} from {lo:g} to {hi:g}." if lo is not None and hi is not None else
+               f" {what}, at least {lo:g}." if lo is not None else
+               f" {what}, at most {hi:g}." if hi is not None else f" {what}.")
         return ["STRING", {"default": "", "multiline": False,
                            "tooltip": _tooltip(f, f"Empty = not sent (the service's default).{rng}")}], "text_number"
     if f.type == "integer":
