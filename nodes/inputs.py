@@ -21,8 +21,7 @@ SUBMIT_ANYWAY_INPUT = "submit_anyway"
 VARIATIONS_INPUT = "variations"
 UPLOAD_FORMAT_INPUT = "upload_format"
 # New choices go at the end: saved workflows store the chosen label.
-UPLOAD_FORMATS = ["png (lossless)", "jpeg (quality 95)", "webp (lossless, fast)", "webp (lossless, small)",
-                  "auto (lossless)"]
+UPLOAD_FORMATS = ["png (lossless)", "jpeg (quality 95)", "webp (lossless, fast)", "auto (lossless)"]
 FIT_INPUT = "fit_inputs_to_limits"
 DRY_RUN_INPUT = "dry_run"
 MAX_VARIATIONS = 8
@@ -37,9 +36,9 @@ def pack_inputs() -> dict:
         UPLOAD_FORMAT_INPUT: [UPLOAD_FORMATS, {
             "default": UPLOAD_FORMATS[0],
             "tooltip": "How connected images are sent: lossless PNG, JPEG at quality 95 (smaller for "
-                       "large photos, slightly lossy), lossless WebP (same pixels, ~15% fewer bytes on photos; "
-                       "'small' spends more time to save a few % more), or auto: the lossless format that "
-                       "reaches RunComfy soonest on your measured uplink."}],
+                       "large photos, slightly lossy), lossless WebP (same pixels, 15-25% fewer bytes on photos), "
+                       "or auto: per image, the lossless format that reaches RunComfy soonest on your measured "
+                       "uplink."}],
         FIT_INPUT: ["BOOLEAN", {
             "default": False, "label_on": "resize to fit", "label_off": "refuse",
             "tooltip": "When an image is outside the model's limits (side length, file size): refuse it "

@@ -10,9 +10,10 @@ time (200 to 280 ns/px); Pillow's PNG at its default level 6 is 3 to 10% smaller
 is ~4x smaller still, but lossy: only on request.
 
 So, for the time to send (encode + base64 bytes / uplink):
-- ``webp_fast`` (lossless, method 0) wins over PNG at 5, 20 and 100 Mbit/s on photographs and
-  generated images;
-- ``webp_small`` (lossless, method 1) wins only on slow uplinks (~5 Mbit/s and below);
+- ``webp_fast`` (lossless, method 0) wins over PNG at 5 and 20 Mbit/s on photographs and
+  generated images and ties at 100 Mbit/s: it is a node choice;
+- ``webp_small`` (lossless, method 1) ties with it at 5 Mbit/s and loses above, so it is not a
+  node choice; only ``auto`` uses it, on uplinks slow enough for its saving to pay;
 - ``auto`` picks per image: it encodes two thin bands (1/8 of the rows) with the candidates,
   predicts each one's size from them, weighs it against the encode cost measured on recent
   encodes and the uplink throughput measured on recent submits (``upload_progress.UPLINK``;
@@ -41,7 +42,6 @@ CHOICES = {
     "png (lossless)": "png",
     "jpeg (quality 95)": "jpeg",
     "webp (lossless, fast)": "webp_fast",
-    "webp (lossless, small)": "webp_small",
     "auto (lossless)": "auto",
 }
 LOSSLESS = ("png", "webp_fast", "webp_small")
