@@ -387,3 +387,33 @@ def test_socket_tooltips_in_every_locale(stack, renderer):
     finally:
         page.js("async () => { await app.extensionManager.setting.set('Comfy.Locale', 'en'); }")
         page.close()
+
+
+def test_settings_refresh_model_catalog_registers_new_nodes(stack):
+    """Settings › RunComfy › Catalog: the button reports what changed and, since the server
+    registers new nodes without a restart, the open page can place the new node at once."""
+    import copy
+    from runcomfy.emulator.catalog import sample_entries
+    newcomer = copy.deepcopy(next(d for d in sample_entries() if d["model_id"] == "emulator-samples/upscale"))
+    newcomer.update(model_id="emulator-samples/upscale/browser", display_name="Emulator sample: Upscale (browser)")
+    new_class = "RunComfy_emulator_samples_upscale_browser"
+    page = Page(stack, "catalog")
+    try:
+        known = f"() => !!(window.LiteGraph?.registered_node_types || {{}})['{new_class}']"
+        assert page.js(known) is False
+        stack["emu"].serve_catalog([newcomer], replace=False)
+        _open_runcomfy_settings(page)
+        page.page.get_by_role("button", name="Refresh model catalog", exact=True).click()
+        message = page.page.locator("[data-runcomfy-catalog-message]")
+        _wait_until(lambda: "Model catalog refreshed" in message.inner_text() or "failed" in message.inner_text().lower(),
+                    60, what="the catalog refresh report")
+        text = message.inner_text()
+        assert "emulator-samples/upscale/browser" in text and "added" in text, text
+        assert "Restart" not in text, text
+        page.shot("catalog")
+        page.wait_for(known, timeout_s=30, what="the new node type in the page")
+        created = page.js(f"() => {{ const n = LiteGraph.createNode('{new_class}'); return n ? n.type : null; }}")
+        assert created == new_class
+        assert page.pack_errors() == []
+    finally:
+        page.close()

@@ -302,6 +302,13 @@ test("catalogRefreshResult: counts and names, restart or live reload, the server
   assert.doesNotMatch(nothing.message, /Restart/);
   const many = catalogRefreshResult(200, { ok: true, added: ["m1", "m2", "m3", "m4", "m5", "m6", "m7"] });
   assert.match(many.message, /m5, \+2 more\)/);
+  // The route's own shape (nodes/catalog_api.py): counts plus *_ids.
+  const route = catalogRefreshResult(200, { ok: true, added: 1, changed: 0, removed: 1, added_ids: ["x/new"],
+    changed_ids: [], removed_ids: ["x/old"], restart_required: false, nodes_added: ["RunComfy_x_new"], needs_token: false });
+  assert.equal(route.message.split(".")[0] + ".", "Model catalog refreshed: 1 added (x/new), 0 changed, 1 removed (x/old).");
+  assert.equal(route.reload, true);
+  const noToken = catalogRefreshResult(200, { ok: false, needs_token: true, error: "a token is needed to read the catalog", restart_required: false });
+  assert.deepEqual(noToken, { ok: false, message: "a token is needed to read the catalog", reload: false });
   const bad = catalogRefreshResult(502, { ok: false, error: "Could not reach RunComfy: timeout" });
   assert.deepEqual(bad, { ok: false, message: "Could not reach RunComfy: timeout", reload: false });
   assert.equal(catalogRefreshResult(500, "<html>").message, "Catalog refresh failed (HTTP 500)");

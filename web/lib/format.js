@@ -441,8 +441,10 @@ export function catalogRefreshResult(status, body) {
   const added = countOf(body.added);
   const changed = countOf(body.changed);
   const removed = countOf(body.removed);
-  const parts = [`${added} added${namesOf(body.added)}`, `${changed} changed${namesOf(body.changed)}`,
-    `${removed} removed${namesOf(body.removed)}`];
+  // The route answers counts (added) with the model ids beside them (added_ids).
+  const names = (key) => namesOf(Array.isArray(body[`${key}_ids`]) ? body[`${key}_ids`] : body[key]);
+  const parts = [`${added} added${names("added")}`, `${changed} changed${names("changed")}`,
+    `${removed} removed${names("removed")}`];
   let message = `Model catalog refreshed: ${parts.join(", ")}.`;
   const anything = added + changed + removed > 0;
   const restart = body.restart_required === true || (body.restart_required === undefined && anything);
