@@ -27,10 +27,10 @@ RELOAD_TEXT = ("New and changed nodes are registered; the page reloads its node 
 
 
 def node_updates(report: catalog.SyncReport, entries: list[catalog.CatalogEntry]) -> tuple[dict, dict]:
-    """Classes for the models this sync added or changed, and for any model that has no node yet
-    (removed ones keep theirs)."""
+    """Classes for the models this sync added or changed, for any model that has no node yet, and
+    for the ones it no longer lists (their node stays, now saying so)."""
     from . import NODE_CLASS_MAPPINGS, build_mappings
-    wanted = set(report.added) | set(report.changed)
+    wanted = set(report.added) | set(report.changed) | set(report.removed)
     return build_mappings([e for e in entries
                            if e.model_id in wanted or class_name_for(e.model_id) not in NODE_CLASS_MAPPINGS])
 

@@ -174,6 +174,12 @@ def test_settings_refresh_registers_new_nodes_at_runtime(env, monkeypatch):
     # Nothing new: nothing to register.
     status, body = asyncio.run(pack.nodes.catalog_api.refresh_async())
     assert body["ok"] and body["added"] == 0 and body["nodes_added"] == [] and "No node to add" in body["message"]
+    # A model RunComfy drops keeps its node, which now says so.
+    emu.serve_catalog([d for d in sample_entries() if d["model_id"] != "emulator-samples/upscale"])
+    status, body = asyncio.run(pack.nodes.catalog_api.refresh_async())
+    assert body["removed_ids"] == ["emulator-samples/upscale", "wan-ai/wan-2-6/image-to-image"]
+    kept = registry.NODE_CLASS_MAPPINGS["RunComfy_emulator_samples_upscale"]
+    assert "RunComfy no longer lists this model" in kept.DESCRIPTION
 
 
 def test_settings_refresh_without_comfyui_registry_says_to_restart(env):
