@@ -501,7 +501,6 @@ class RunComfyClient:
         try:
             return normalize_state(raw)
         except BadResponseError as exc:
-            exc.request_id = rid
             raise self.scrub(BadResponseError(exc.base_message, request_id=rid)) from None
 
     def result(self, request_id: str, include_cost: bool = True, *, until: float | None = None) -> JobResult:
@@ -569,12 +568,13 @@ class RunComfyClient:
     def _download(self, url: str, sink, limit: int, window: float | None, until: float | None) -> None:
         window = self.retry.download_window if window is None else window
         start = time.monotonic()
+        # The window bounds when a new attempt may start; each attempt has its own deadline.
         end = start + window if until is None else min(start + window, until)
         attempt = 0
         while True:
             try:
                 sink.reset()
-                return self._download_once(url, limit, sink, end)
+                return self._download_once(url, limit, sink, until)
             except (DownloadError, TransportError, ServerError) as exc:
                 attempt += 1
                 if isinstance(exc, DownloadError) and not getattr(exc, "transient", False):
@@ -588,11 +588,11 @@ class RunComfyClient:
                     raise self.scrub(final) from None
                 self._sleep(wait)
 
-    def _download_once(self, url: str, limit: int, sink, end: float) -> None:
+    def _download_once(self, url: str, limit: int, sink, until: float | None) -> None:
         current = url
         for _hop in range(5):
             check_download_url(current, self.download_hosts)
-            call = Call(min(end, time.monotonic() + self.download_deadline), self.should_abort)
+            call = Call(self._deadline(self.download_deadline, until), self.should_abort)
             with running(call):
                 try:
                     resp = self._files.get(current, timeout=self._timeouts(call), stream=True,

@@ -276,3 +276,16 @@ def test_unusable_image_tensors_name_the_socket(value, what):
     with pytest.raises(ValueError) as ei:
         tensors.tensor_to_arrays(value, label="image_2")
     assert str(ei.value).startswith("'image_2': ") and what in str(ei.value)
+
+
+def test_the_retry_window_never_cuts_a_download_in_progress(start_emulator, uri):
+    # the window bounds when a new attempt may start; a slow but steady download completes
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    c = client(emu)
+    rid = c.submit(MODEL, payload(uri)).request_id
+    assert bounded(asyncio.to_thread(lambda: _wait_done(c, rid)))
+    url = c.result(rid).output_urls[0]
+    size = len(emu.file_bytes(rid, 0))
+    from runcomfy.emulator.shaping import Link
+    emu.link = Link(None, size * 8 / 1e6 / 1.0)                       # the file takes about 1 s
+    assert c.download(url, window=0.2) == emu.file_bytes(rid, 0)

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 
-from .faults import parse_fault_spec
+from .faults import KINDS, parse_fault_spec
 from .server import Emulator, is_loopback_host
 
 DEFAULT_TOKEN = "emulator-token"
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-kinds", default=None, help="comma list of kinds random faults may use")
     p.add_argument("--fault", action="append", default=[], metavar="ENDPOINT:KIND[:TIMES[:key=val,...]]",
                    help="inject a fault, e.g. submit:drop_after:1 or status:http:3:status=503,retry_after=1 "
-                        "(TIMES '*' = always; repeatable)")
+                        "(TIMES '*' = always; repeatable). Kinds: " + ", ".join(KINDS))
     p.add_argument("--uplink-mbps", type=float, default=None,
                    help="emulated client uplink in Mbit/s: every request byte it reads (default unlimited)")
     p.add_argument("--downlink-mbps", type=float, default=None,

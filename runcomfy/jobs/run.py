@@ -58,7 +58,7 @@ async def _journal(note_to: list, fn, *args, **kwargs) -> None:
         await _thread(fn, *args, **kwargs)
     except JournalWriteError as exc:
         log.warning("runcomfy: %s", exc)
-        note_to.append(f"journal not writable, request {exc.request_id or ''} kept in memory only".replace("  ", " "))
+        note_to.append(f"journal not writable: request {exc.request_id} is kept in memory only")
 
 
 async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = None, *,
