@@ -534,12 +534,14 @@ class RunComfyClient:
         return CancelOutcome(rid, str(outcome)[:100], status if isinstance(status, str) else None, body)
 
     def model_info(self, model_id: str) -> dict:
-        return self._read("GET", self.model_path(model_id), context="Model info")
+        # Not part of a job: ComfyUI's Stop flag stays set after a prompt was stopped, and the
+        # price badge and settings page must keep working meanwhile.
+        return self._read("GET", self.model_path(model_id), context="Model info", abortable=False)
 
     def list_models(self, include_schema: bool = False, limit: int = 50, offset: int = 0) -> dict:
         params = {"include_schema": str(include_schema).lower(), "limit": limit, "offset": offset}
         # A page of the catalog with full schemas is the one large answer the API gives.
-        return self._read("GET", "/models", params=params, context="Model catalog",
+        return self._read("GET", "/models", params=params, context="Model catalog", abortable=False,
                           max_bytes=MAX_CATALOG_BYTES if include_schema else None)
 
     # --- downloads ------------------------------------------------------------------------

@@ -289,3 +289,14 @@ def test_the_retry_window_never_cuts_a_download_in_progress(start_emulator, uri)
     from runcomfy.emulator.shaping import Link
     emu.link = Link(None, size * 8 / 1e6 / 1.0)                       # the file takes about 1 s
     assert c.download(url, window=0.2) == emu.file_bytes(rid, 0)
+
+
+def test_the_stop_flag_ends_job_calls_but_not_the_price_and_catalog_reads(start_emulator, uri):
+    # ComfyUI keeps its Stop flag set until the next prompt starts; the price badge still works
+    emu = start_emulator(TOKEN)
+    c = client(emu)
+    rid = c.submit(MODEL, payload(uri)).request_id
+    c.should_abort = lambda: True
+    assert c.model_info(MODEL)["model_id"] == MODEL and c.list_models(limit=1)["models"]
+    with pytest.raises(Interrupted):
+        c.status(rid)
