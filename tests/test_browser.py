@@ -340,6 +340,20 @@ def _locale_texts(lang: str, input_name: str) -> tuple[str, str]:
     return item["name"], item["tooltip"]
 
 
+def _hover_widget(page: Page, vue: bool, widget_name: str, label: str) -> None:
+    if vue:
+        page.page.get_by_text(label, exact=True).first.hover(timeout=15_000)
+        return
+    x, y = page.js("""([cls, name]) => { const node = app.graph.findNodesByType(cls)[0];
+        const w = node.widgets.find((w) => w.name === name);
+        const c = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + 40, node.pos[1] + w.last_y + 10]);
+        const r = app.canvas.canvas.getBoundingClientRect();
+        const dpr = window.devicePixelRatio || 1; return [r.left + c[0] / dpr, r.top + c[1] / dpr]; }""",
+                   [NODE_CLASS, widget_name])
+    page.page.mouse.move(x - 8, y)
+    page.page.mouse.move(x, y)
+
+
 def _hover_socket(page: Page, vue: bool, input_name: str, label: str) -> None:
     if vue:
         page.page.get_by_text(label, exact=True).first.hover(timeout=15_000)
@@ -354,8 +368,8 @@ def _hover_socket(page: Page, vue: bool, input_name: str, label: str) -> None:
 
 
 @pytest.mark.parametrize("renderer", ["canvas", "vue"])
-def test_socket_tooltips_in_every_locale(stack, renderer):
-    """Translated socket names keep their tooltips (1.49's Vue sockets look them up by the
+def test_socket_and_widget_tooltips_in_every_locale(stack, renderer):
+    """Translated socket and widget names keep their tooltips (1.49's Vue sockets look them up by the
     translated name; without the pack's aliases they say "Input: <name>")."""
     vue = renderer == "vue"
     page = Page(stack, "tooltips-" + renderer)
@@ -381,6 +395,12 @@ def test_socket_tooltips_in_every_locale(stack, renderer):
             page.wait_for("(t) => document.body.innerText.includes(t)", tooltip, timeout_s=10,
                           what=f"the {lang} tooltip of {label!r}")
             assert f"Input: {label}" not in page.js("() => document.body.innerText")
+            seed_label, seed_tooltip = _locale_texts(lang, "seed")
+            page.page.mouse.move(5, 450)
+            time.sleep(0.3)
+            _hover_widget(page, vue, "seed", seed_label)
+            page.wait_for("(t) => document.body.innerText.includes(t)", seed_tooltip, timeout_s=10,
+                          what=f"the {lang} tooltip of the {seed_label!r} widget")
             if lang == "ko":
                 page.shot("tooltip-ko")
         assert page.pack_errors() == []

@@ -451,7 +451,7 @@ export function catalogRefreshResult(status, body) {
   if (anything && restart) {
     message += " Restart ComfyUI to load the new and changed nodes, then reload this page.";
   } else if (anything) {
-    message += " The node list was updated; nodes already on the canvas keep their inputs until the page is reloaded.";
+    message += " The node list was re-read: new nodes can be added now (reload the page if one is missing).";
   }
   return { ok: true, message, reload: anything && !restart };
 }
