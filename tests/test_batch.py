@@ -183,3 +183,25 @@ def test_progress_line_has_counts_cost_and_estimate():
     line = bar.line()
     assert "5/10" in line and "1 failed" in line and "3 running" in line and "$0.12" in line
     assert "~5s left" in line and "(~$0.15 more)" in line
+
+
+def test_uncertain_submit_is_reported_never_resent_unless_asked(start_emulator, tmp_path, capsys):
+    import re
+    emu = start_emulator(TOKEN, as_env=True, processing_time=0.05)
+    emu.faults.add("submit", "drop_after", 1)      # accepted, then the answer is lost
+    jobs = make_jobs(tmp_path, 2)
+    report = tmp_path / "r.jsonl"
+    assert run_cli(emu, jobs, tmp_path / "out", "--concurrency", "1", "--report", str(report)) == 1
+    assert "may have reached RunComfy" in capsys.readouterr().out
+    assert emu.submits_accepted == 2                 # the lost answer's job was in fact accepted
+    lost = next(r for r in map(json.loads, report.read_text().splitlines()) if r["state"] == "failed")
+    # Same command again: the finished job is skipped, the uncertain one is reported, not re-sent.
+    assert run_cli(emu, jobs, tmp_path / "out", "--report", str(report)) == 1
+    out = capsys.readouterr().out
+    assert emu.submits_accepted == 2
+    assert "may have been accepted and billed" in out and "skipped 1" in out
+    code = re.search(r"resubmit-[0-9a-f]+", out).group(0)
+    # With its one-time code the user pays again for exactly that job.
+    assert run_cli(emu, jobs, tmp_path / "out", "--submit-anyway", code) == 0
+    assert emu.submits_accepted == 3
+    assert (tmp_path / "out" / f"{lost['key']}.png").is_file()

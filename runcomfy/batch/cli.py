@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check every line and price the whole batch; nothing is submitted")
     p.add_argument("--report", default=None, metavar="FILE", help="write one JSON line per job to FILE")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for one job (default 1800)")
+    p.add_argument("--submit-anyway", default="", metavar="CODES",
+                   help="one-time resubmit-... codes (comma-separated) from 'an earlier submit may have been "
+                        "billed' reports: pay again for exactly those jobs")
     p.add_argument("--base-url", default=None, help="API base URL (default $RUNCOMFY_MODEL_API_BASE or RunComfy's)")
     p.add_argument("--config-dir", default=None,
                    help="the pack's config folder for a saved token and the model catalog "
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     opts = BatchOptions(out=Path(args.out), concurrency=args.concurrency, upload_format=args.upload_format,
                         max_cost=args.max_cost, dry_run=args.dry_run,
-                        report=Path(args.report) if args.report else None, timeout=args.timeout)
+                        report=Path(args.report) if args.report else None, timeout=args.timeout,
+                        submit_anyway=args.submit_anyway)
     try:
         res = asyncio.run(run_batch(client, schema, specs, opts, problems))
     finally:

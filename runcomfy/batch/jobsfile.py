@@ -32,11 +32,12 @@ class JobSpec:
     order: dict[str, list[str]] = field(default_factory=dict)    # media field -> "file"/"url" as written
     digest: str = ""                                 # identifies the job: its line and its files' bytes
 
-    def identity(self, model_id: str, upload_format: str) -> str:
-        """The journal key of this job: same line, same file contents, same model -> same job."""
+    def identity(self, model_id: str) -> str:
+        """The journal key of this job: same line, same file contents, same model -> same job.
+        Not the upload format: a re-run with another one must resume, not pay again."""
         canon = json.dumps({"model": model_id, "key": self.key, "fields": self.fields,
                             "files": {k: [str(p) for p in v] for k, v in self.files.items()},
-                            "urls": self.urls, "content": self.digest, "format": upload_format},
+                            "urls": self.urls, "content": self.digest},
                            sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canon.encode()).hexdigest()
 

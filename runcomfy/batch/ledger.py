@@ -3,8 +3,8 @@
 The node finds an earlier request by a hash of the exact payload. A batch job's payload can
 differ between runs without the job changing (``auto`` may pick another lossless format when the
 uplink measured differently), and the same payload can belong to two jobs only by accident; so
-the batch keys each journal entry by the job's identity (its line, its files' bytes, the model,
-the upload format: ``JobSpec.identity``). Everything else is the journal's own logic: the claim
+the batch keys each journal entry by the job's identity (its line, its files' bytes and the
+model: ``JobSpec.identity``), one small journal file per job. Everything else is the journal's own logic: the claim
 before a submit, resume of pending and finished requests, uncertain submits blocking a re-run.
 """
 

@@ -56,6 +56,7 @@ class BatchOptions:
     dry_run: bool = False
     report: Path | None = None
     timeout: float = 1800.0
+    submit_anyway: str = ""              # one-time codes from "an earlier submit may have been billed"
     poll: PollPolicy | None = None
     progress_stream: object = None       # default stderr
     install_signal_handlers: bool = True
@@ -211,7 +212,7 @@ class _Batch:
     # --- one job ----------------------------------------------------------------------------
 
     async def _job(self, spec: JobSpec) -> None:
-        identity = spec.identity(self.schema.model_id, self.opts.upload_format)
+        identity = spec.identity(self.schema.model_id)
         t0 = time.monotonic()
         report = JobReport(spec.key, spec.line, "failed")
         requeues = 0
@@ -244,7 +245,7 @@ class _Batch:
     async def _attempt(self, spec: JobSpec, identity: str, report: JobReport) -> None:
         journal = Journal(self.journal_dir / identity[:2] / f"{identity}.json", max_entries=50)
         runner = _JobRunner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
-                            poll=self.opts.poll, price=self.price)
+                            poll=self.opts.poll, price=self.price, submit_anyway=self.opts.submit_anyway)
         phase = {"submitting": False}
 
         def on_update(u) -> None:
@@ -316,7 +317,7 @@ class _Batch:
         await self._fetch_price()
         todo = []
         for spec in self.specs:
-            m = finished(self.out, spec.key, spec.identity(self.schema.model_id, self.opts.upload_format))
+            m = finished(self.out, spec.key, spec.identity(self.schema.model_id))
             if m is not None:
                 self._finish(JobReport(spec.key, spec.line, "skipped", request_id=m.get("request_id"),
                                        cost=None, outputs=list(m["files"]),
