@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"most jobs in flight at once (default {DEFAULT_CONCURRENCY}); halves on HTTP 429 and "
                         "grows back as submits succeed")
     p.add_argument("--upload-format", choices=FORMATS, default="png",
-                   help="how local images are sent (default png; webp_fast/webp_small/auto are lossless too)")
+                   help="how local images are sent (default png; webp_fast and auto are lossless too)")
     p.add_argument("--max-cost", type=_usd, default=None, metavar="USD",
                    help="stop submitting new jobs once reported costs (plus jobs in flight at the unit price) reach this")
     p.add_argument("--dry-run", action="store_true",
