@@ -116,6 +116,7 @@ class RetryPolicy:
     submit_max_attempts: int = 4
     # Result files may 404 for a while after the job succeeded (storage lag): keep trying this long.
     download_window: float = 120.0
+    download_min_delay: float = 0.25     # a file that 404s is not asked again sooner than this
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
@@ -581,7 +582,8 @@ class RunComfyClient:
                 attempt += 1
                 if isinstance(exc, DownloadError) and not getattr(exc, "transient", False):
                     raise self.scrub(exc)
-                wait = min(self.retry.delay(min(attempt - 1, 6), None), self.retry.max_delay)
+                wait = max(self.retry.download_min_delay,
+                           min(self.retry.delay(min(attempt - 1, 6), None), self.retry.max_delay))
                 if time.monotonic() + wait >= end:
                     final = DownloadError(f"Could not download {url} after {attempt} attempts over "
                                           f"{time.monotonic() - start:.0f} s: {exc.base_message}")

@@ -274,9 +274,9 @@ def test_fit_inputs_refuses_what_cannot_fit_without_distortion(emu):
 
 
 def test_resumed_request_that_result_says_is_gone_is_submitted_afresh(start_emulator, tmp_path):
-    emu = start_emulator(TOKEN, processing_time=0.1, workers=2, result_ttl=0.5)
+    emu = start_emulator(TOKEN, processing_time=0.1, workers=2, result_ttl=3.0)
     first = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
-    time.sleep(0.6)        # RunComfy no longer keeps the request: /result answers 404001
+    time.sleep(3.2)        # RunComfy no longer keeps the request: /result answers 404001
     second = run(make_runner(emu, tmp_path).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}))
     assert second.request_ids != first.request_ids and emu.submits_accepted == 2
     states = {e["request_id"]: e["state"] for e in Journal(tmp_path / "journal.json").entries()}
