@@ -95,6 +95,13 @@ def _png_payload() -> dict:
     return {"prompt": "p", "image_urls": [uri], "image_size": "1024*1024 (1:1)"}
 
 
+def test_per_connection_cap_alone():
+    with Emulator(token=TOKEN, link=Link(per_connection_uplink_mbps=8)) as emu:
+        assert emu.link.active
+        elapsed, _ = _post_raw(emu.port, 1_000_000)
+    assert elapsed >= 0.9, elapsed
+
+
 def test_downlink_shapes_the_result_file():
     with Emulator(token=TOKEN, processing_time=0.0, downlink_mbps=8) as emu:
         s = requests.Session()

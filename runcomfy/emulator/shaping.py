@@ -90,7 +90,7 @@ class Link:
 
     @property
     def active(self) -> bool:
-        return bool(self._up or self._down or self.rtt_ms > 0)
+        return bool(self._conn_up or self._conn_down or self.rtt_ms > 0)
 
     @property
     def rtt(self) -> float:
@@ -114,13 +114,13 @@ class Link:
         """Shape one connection's handler: its rfile and wfile, and the handshake delay."""
         if not self.active:
             return
-        if self._up:
+        if self._conn_up:
             try:
                 handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SHAPED_RCVBUF)
             except OSError:
                 pass
             handler.rfile = ShapedReader(handler.rfile, self.buckets("up"), stop)
-        if self._down:
+        if self._conn_down:
             handler.wfile = ShapedWriter(handler.wfile, self.buckets("down"), stop)
         if self.rtt > 0 and self.connect_rtts:
             stop.wait(self.rtt * self.connect_rtts)
@@ -189,10 +189,6 @@ class ShapedWriter:
 
     def __getattr__(self, name):
         return getattr(self._raw, name)
-
-
-def make_link(uplink_mbps=None, downlink_mbps=None, rtt_ms=0.0, **kw) -> Link:
-    return Link(uplink_mbps, downlink_mbps, rtt_ms, **kw)
 
 
 def parse_link(text: str) -> tuple[float | None, float | None, float]:
