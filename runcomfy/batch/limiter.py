@@ -1,9 +1,11 @@
-"""How many jobs may be in flight: additive increase, multiplicative decrease (as TCP does).
+"""How many jobs may be in flight: additive increase, multiplicative decrease.
 
 The service answers 429 (often with Retry-After) when a client sends too much. The limit starts
 at ``start`` (at most ``maximum``); each 429 halves it (at most once per ``cooldown``, so one burst
 of 429s is one halving) and holds new submits until the Retry-After has passed; each successful
-submit adds 1/limit, i.e. the limit grows by about one per round of successes.
+submit adds one. (TCP's +1/limit per success recovered too slowly here: after a storm of a
+minute the limit sat near 1 for long after the service was fine again, costing more wall time
+than the storm itself.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 
 
 class AdaptiveLimit:
-    def __init__(self, maximum: int, start: int | None = None, minimum: int = 1, cooldown: float = 1.0,
+    def __init__(self, maximum: int, start: int | None = None, minimum: int = 1, cooldown: float = 2.0,
                  clock=time.monotonic):
         if maximum < 1:
             raise ValueError(f"concurrency must be at least 1, got {maximum}")
@@ -43,7 +45,7 @@ class AdaptiveLimit:
         self._changed.set()
 
     def succeeded(self) -> None:
-        self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+        self.limit = min(float(self.maximum), self.limit + 1.0)
         self._changed.set()
 
     async def acquire(self, stop: asyncio.Event | None = None) -> bool:
