@@ -86,6 +86,14 @@ def folder(kind: str) -> Path | None:
         return None
 
 
+def comfyui_nodes_module():
+    """ComfyUI's own ``nodes`` module when this process is a ComfyUI server (main.py imports it
+    before loading custom nodes), else None (tests, scripts)."""
+    import sys
+    registry = sys.modules.get("nodes")
+    return registry if hasattr(registry, "load_custom_node") else None
+
+
 def video_api():
     """ComfyUI's VIDEO classes (``comfy_api``: VideoInput, VideoFromFile, VideoFromComponents,
     VideoComponents) as one namespace; None on a ComfyUI without a VIDEO type."""

@@ -161,10 +161,11 @@ def collect(schema: ModelSchema, kwargs: dict, layout: Layout | None = None):
     urls: dict[str, list[str]] = {}
     problems: list[Problem] = []
     for f in schema.media_fields:
-        sockets[f.name] = [(n, kwargs[n]) for n in lay.sockets[f.name] if kwargs.get(n) is not None]
+        sockets[f.name] = [(n, lay.socket_value(n, kwargs)) for n in lay.sockets[f.name]
+                           if kwargs.get(n) is not None]
         urls[f.name] = split_urls(kwargs.get(lay.url_inputs[f.name]))
     for slot in lay.slots:
-        if slot.role in ("socket", "urls") or slot.name not in kwargs:
+        if slot.role in ("socket", "urls", "frame_rate") or slot.name not in kwargs:
             continue
         value = _field_value(slot.field, slot.role, kwargs[slot.name], problems)
         if value is not None:

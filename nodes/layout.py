@@ -14,6 +14,11 @@
   kind (Wan 2.6: ``image_1..image_3``), else after the field (``reference_image_1``); a single
   file's socket drops the field's ``_url`` suffix (``end_image_url`` -> ``end_image``).
 - Structured fields (objects, arrays of objects) are multiline JSON inputs.
+- On a ComfyUI whose core has no VIDEO type (no ``comfy_api`` video classes), each video socket
+  is an IMAGE socket of the same name (the frames, one image per frame) followed by a FLOAT
+  widget ``<socket>_fps`` (default 24, 1..120); the node encodes them to MP4. Decided when the
+  node class is built; on a ComfyUI with VIDEO the layout is unchanged (Create Video does
+  frames + fps there).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field as dc_field
 
 from ..runcomfy import kinds
 from ..runcomfy.schema import Field, ModelSchema, structured
+from . import comfy
 
 NOT_SET = "(not set)"
 INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
@@ -34,6 +40,9 @@ FLOAT_LIMIT = 1e9
 SOCKET_TYPES = {"image": "IMAGE", "video": "VIDEO", "audio": "AUDIO"}
 SOCKET_CAPS = {"image": (9, 3), "video": (3, 3), "audio": (3, 3)}   # (max sockets, sockets without maxItems)
 _SEED = re.compile(r"(^|_)seed$")
+# Frame rate widget of a video socket that takes frames (ComfyUI without VIDEO); Create Video's range.
+DEFAULT_FPS = 24.0
+FPS_RANGE = (1.0, 120.0)
 
 
 def is_seed(f: Field) -> bool:
@@ -50,10 +59,40 @@ class Slot:
 
 
 @dataclass
+class FramesInput:
+    """A video socket's value on a ComfyUI without VIDEO: the IMAGE batch and its frame rate."""
+    images: object
+    fps: object
+    fps_input: str                 # the widget's name, for errors
+
+
+@dataclass
 class Layout:
     slots: list[Slot]
     sockets: dict[str, list[str]] = dc_field(default_factory=dict)     # media field -> socket names
     url_inputs: dict[str, str] = dc_field(default_factory=dict)        # media field -> its URL input
+    frame_rates: dict[str, str] = dc_field(default_factory=dict)       # frames socket -> its fps widget
+
+    def socket_value(self, name: str, kwargs: dict):
+        """A socket's argument as the media adapter takes it (frames come with their fps)."""
+        fps_input = self.frame_rates.get(name)
+        if fps_input is None:
+            return kwargs[name]
+        return FramesInput(kwargs[name], kwargs.get(fps_input, DEFAULT_FPS), fps_input)
+
+
+_frames_memo: list = [None, None]      # [ComfyUI's nodes module, answer]: the core does not change
+
+
+def video_as_frames() -> bool:
+    """True on a ComfyUI whose core has no VIDEO type. Outside ComfyUI (tests, scripts) False:
+    the sockets stay VIDEO, as on every current ComfyUI."""
+    registry = comfy.comfyui_nodes_module()
+    if registry is None:
+        return False
+    if _frames_memo[0] is not registry:
+        _frames_memo[:] = [registry, comfy.video_api() is None]
+    return bool(_frames_memo[1])
 
 
 def _tooltip(f: Field, extra: str = "") -> str:
@@ -187,6 +226,18 @@ def _socket_tip(f: Field, i: int, n: int) -> str:
     return f"{f.title}.{nth}{tail}"
 
 
+def _frames_tip(f: Field, i: int, n: int, fps_input: str) -> str:
+    nth = f" (video {i + 1} of {n})" if n > 1 else ""
+    return (f"{f.title}{nth} as frames: an IMAGE batch, one image per frame, encoded to MP4 (H.264) at "
+            f"'{fps_input}' frames per second. This ComfyUI has no VIDEO type.")
+
+
+def _fps_spec(socket: str) -> list:
+    lo, hi = FPS_RANGE
+    return ["FLOAT", {"default": DEFAULT_FPS, "min": lo, "max": hi, "step": 1.0, "round": 0.001,
+                      "tooltip": f"Frame rate of the frames on '{socket}' (frames per second, {lo:g} to {hi:g})."}]
+
+
 def _urls_tip(f: Field) -> str:
     k = f.kind
     return (f"{k.capitalize()} URLs for '{f.title}', one per line (https or data:{k} URIs); "
@@ -199,12 +250,29 @@ def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
     schema order. ``reserved`` names (the pack's own inputs) are never used for sockets."""
     taken = {f.name for f in schema.fields} | set(reserved)
     sockets, url_inputs = _media_names(schema, taken)
+    frames = any(f.kind == "video" for f in schema.media_fields) and video_as_frames()
+    frame_rates: dict[str, str] = {}
+    if frames:
+        for f in schema.media_fields:
+            if f.kind == "video":
+                for name in sockets[f.name]:
+                    fps_input, n = f"{name}_fps", 2
+                    while fps_input in taken:
+                        fps_input, n = f"{name}_fps_{n}", n + 1
+                    taken.add(fps_input)
+                    frame_rates[name] = fps_input
     slots: list[Slot] = []
     for f in schema.fields:
         if f.kind is not None:
             names = sockets[f.name]
             stype = SOCKET_TYPES.get(f.kind, f.kind.upper())
             for i, name in enumerate(names):
+                if name in frame_rates:
+                    slots.append(Slot(name, i == 0 and f.required,
+                                      ["IMAGE", {"tooltip": _frames_tip(f, i, len(names), frame_rates[name])}],
+                                      "socket", f))
+                    slots.append(Slot(frame_rates[name], False, _fps_spec(name), "frame_rate", f))
+                    continue
                 slots.append(Slot(name, i == 0 and f.required, [stype, {"tooltip": _socket_tip(f, i, len(names))}],
                                   "socket", f))
             slots.append(Slot(url_inputs[f.name], False, ["STRING", {
@@ -216,4 +284,4 @@ def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
         spec, role = _scalar(f)
         slots.append(Slot(f.name, f.required or f.default is not None, spec, role, f))
     slots = [s for s in slots if s.required] + [s for s in slots if not s.required]
-    return Layout(slots, sockets, url_inputs)
+    return Layout(slots, sockets, url_inputs, frame_rates)

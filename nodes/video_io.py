@@ -4,7 +4,9 @@ In: a VIDEO backed by a file (what Load Video and every video result give: ``Vid
 goes to the library as that file's path, untouched, so an MP4/H.264 is sent byte for byte. A
 VIDEO made of frames in memory (``VideoFromComponents``, e.g. Create Video), or a trimmed file,
 goes as its frames (converted to uint8 in chunks, never all at once as float) and audio, and is
-encoded there. An IMAGE batch plus a frame rate works too (``frames_source``).
+encoded there. An IMAGE batch plus a frame rate works too (``frames_source``): on a ComfyUI
+without a VIDEO type each video socket takes an IMAGE batch and a ``<socket>_fps`` widget
+(nodes/layout.py), checked here before anything is encoded.
 
 Out: ``VideoFromFile(path)`` over the downloaded file: nothing is decoded until a downstream
 node asks, and Save Video copies the file's streams (no re-encode) when it keeps MP4/H.264. On a
@@ -15,12 +17,14 @@ is in ComfyUI's output folder under ``runcomfy/``.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from fractions import Fraction
 
 from ..runcomfy.kinds.video import VideoFile, VideoSource
 from . import audio_io, comfy
+from .layout import FPS_RANGE, FramesInput
 
 FRAME_CHUNK = 16          # frames converted from float to uint8 at a time
 
@@ -79,6 +83,38 @@ def frames_source(images, fps: float, audio=None, label: str = "IMAGE batch") ->
     clip = audio_io.to_clips(audio)[0] if audio is not None else None
     n = int(images.shape[0]) if getattr(images, "ndim", 0) == 4 else 1
     return VideoSource(frames=_uint8_frames(images), fps=float(fps), audio=clip, label=label, frame_count=n)
+
+
+def _frames_problems(value: FramesInput, label: str) -> list:
+    """The socket's IMAGE batch and its fps widget, checked before any frame is converted."""
+    from ..runcomfy import tensors
+    from ..runcomfy.errors import Problem
+    problems = []
+    lo, hi = FPS_RANGE
+    try:
+        fps = float(value.fps)
+    except (TypeError, ValueError):
+        fps = None
+    if fps is None or not math.isfinite(fps) or not lo <= fps <= hi:
+        problems.append(Problem(value.fps_input, "", message=f"the frame rate of '{label}' must be from {lo:g} to "
+                                                           f"{hi:g} fps (got {value.fps!r})"))
+    images = value.images
+    shape = list(getattr(images, "shape", ()))
+    why = None
+    if not hasattr(images, "ndim") or not hasattr(images, "shape"):
+        why = f"expected an IMAGE batch (one image per frame), got {type(images).__name__}"
+    elif images.ndim not in (3, 4) or shape[-1] not in (1, 3, 4):
+        why = f"expected an IMAGE batch shaped [frames, height, width, 3], got shape {shape}"
+    elif 0 in shape:
+        why = f"the IMAGE batch is empty: shape {shape}"
+    else:
+        try:     # dtype and the rest, on the first frame only
+            tensors.tensor_to_arrays(images[:1] if images.ndim == 4 else images)
+        except (TypeError, ValueError) as exc:
+            why = str(exc)
+    if why:
+        problems.append(Problem(label, "", message=f"is not usable as video frames: {why}"))
+    return problems
 
 
 def _trimmed(value) -> bool:
@@ -141,6 +177,11 @@ class VideoSockets:
 
     def to_values(self, value, label: str) -> list:
         from ..runcomfy.errors import Problem, ValidationError
+        if isinstance(value, FramesInput):          # a ComfyUI without VIDEO: IMAGE batch + fps widget
+            problems = _frames_problems(value, label)
+            if problems:
+                raise ValidationError(problems)
+            return [frames_source(value.images, float(value.fps), label=f"frames on {label}")]
         try:
             return [to_source(value, label)]
         except (TypeError, ValueError) as exc:

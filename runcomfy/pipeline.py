@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import jobs, kinds, pricing
 from .client import RunComfyClient
-from .errors import Interrupted, Problem, RunComfyError, ValidationError
+from .errors import Interrupted, Problem, RequestTooLargeError, RunComfyError, ValidationError
 from .hosting import DataUriHost, MediaHost
 from .jobs import Hooks, JobOutcome, Update, fingerprint  # noqa: F401  (the pipeline's public names)
 from .polling import PollPolicy
@@ -263,9 +263,11 @@ class Runner:
         problems = [p for p in validate_payload(schema, payload) if p.field not in said] + measured
         inline = sum(len(u) for us in sent.values() for u in us if u.startswith("data:"))
         if inline > kinds.REQUEST_CAP_BYTES:
-            problems.append(Problem("request", "inline media must total at most (MiB)",
-                                    kinds.REQUEST_CAP_BYTES >> 20,
-                                    f"{inline / (1 << 20):.1f} MiB; send large files as https URLs instead"))
+            # The parts' sizes as a 413 would state them, so the user sees which input to move to a URL.
+            problems.append(Problem("request", "", message=(
+                f"inline media must total at most {kinds.REQUEST_CAP_BYTES / (1 << 20):g} MiB per request "
+                f"(RunComfy's cap), got {inline / (1 << 20):.1f} MiB of inline media "
+                f"({RequestTooLargeError.parts(payload)}); send large files as https URLs instead")))
         if problems:
             raise ValidationError(problems)
 

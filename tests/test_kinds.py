@@ -199,6 +199,7 @@ def test_request_total_of_inline_media_is_capped(sample_emu, monkeypatch):
     noisy = [np.random.default_rng(i).integers(0, 256, (500, 500, 3), dtype=np.uint8) for i in range(2)]
     with pytest.raises(ValidationError) as info:
         asyncio.run(_runner(sample_emu).generate(schema, {"prompt": "p"}, media={"image_uris": noisy}))
-    assert "'request' inline media must total at most (MiB) 1" in str(info.value)
+    assert "'request': inline media must total at most 1 MiB per request" in str(info.value)
+    assert "image_uris[1] " in str(info.value) and "image_uris[2] " in str(info.value)
     assert "send large files as https URLs instead" in str(info.value)
     assert sample_emu.count("submit") == 0

@@ -395,7 +395,7 @@ def test_videos_over_the_per_request_total_are_refused_before_submitting(pack, e
     b = write_file(tmp_path / "b.mp4", "mp4", "libx264", gradient(24, h=128, w=160))
     # Each under the per-video cap, together over a request cap of one video's size.
     monkeypatch.setattr(pack_kinds, "REQUEST_CAP_BYTES", a.stat().st_size * 4 // 3 + 200)
-    with pytest.raises(Exception, match=r"'request' inline media must total at most") as info:
+    with pytest.raises(Exception, match=r"'request': inline media must total at most") as info:
         call(node(pack, R2V, emu), prompt="x", image_1=mono_image((1, 2, 3)), video_1=VideoFromFile(str(a)),
              video_2=VideoFromFile(str(b)), aspect_ratio="1:1", unique_id="17")
     assert type(info.value).__name__ == "ValidationError" and "MiB" in str(info.value)
