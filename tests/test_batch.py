@@ -60,7 +60,7 @@ def test_dry_run_sends_nothing_and_prices_the_batch(start_emulator, tmp_path, mo
     assert code == 1                                   # some lines are invalid
     assert emu.count("submit") == 0 and emu.submits_accepted == 0
     assert "dry run: 5 job(s) valid, 3 invalid; nothing was sent" in out
-    assert "5 x $0.25 / image = $1.2500" in out
+    assert "5 x $0.25 / image = $1.25" in out
     assert "line 8 (key 'no-file'): 'image_urls[1]': file not found" in out
     assert "line 9: not valid JSON" in out
     # the seed is checked by the pipeline's own validation: field, limit, value
@@ -76,7 +76,7 @@ def test_batch_runs_every_line_and_names_outputs_by_key(start_emulator, tmp_path
     report = tmp_path / "r.jsonl"
     assert run_cli(emu, jobs, tmp_path / "out", "--concurrency", "4", "--report", str(report)) == 0
     out = capsys.readouterr().out
-    assert "done 6, failed 0" in out and "cost $0.1800 reported" in out
+    assert "done 6, failed 0" in out and "cost $0.18 reported" in out
     assert sorted(submitted_prompts(emu)) == sorted(f"edit number {i}" for i in range(6))
     rows = {r["key"]: r for r in map(json.loads, report.read_text().splitlines())}
     for i in range(6):

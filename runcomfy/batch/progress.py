@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..pricing import format_usd
+
 import sys
 import time
 from collections import deque
@@ -58,11 +60,11 @@ class ProgressBar:
         if self.skipped:
             parts.append(f"{self.skipped} skipped")
         parts.append(f"{self.running} running")
-        parts.append(f"${self.cost:.2f}")
+        parts.append(format_usd(self.cost) or "$0.00")
         eta = self.eta()
         left = self.total - finished
         per_job = (self.cost / self.done) if self.done and self.cost else self.unit_price
-        more = f" (~${left * per_job:.2f} more)" if per_job is not None and left else ""
+        more = f" (~{format_usd(left * per_job)} more)" if per_job is not None and left else ""
         parts.append((f"~{_duration(eta)} left" if eta is not None else "estimating time left") + more)
         return " · ".join(parts)
 

@@ -21,7 +21,6 @@ import dataclasses
 import json
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-import os
 import signal
 import sys
 import time
@@ -35,6 +34,7 @@ from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError
 from ..journal import Journal
 from ..pipeline import Hooks, Runner
 from ..polling import PollPolicy
+from ..pricing import format_usd
 from ..schema import ModelSchema
 from .jobsfile import JobSpec, LineProblem
 from .ledger import KeyedJournal
@@ -223,7 +223,7 @@ class _Batch:
             if self.opts.max_cost is not None and self._committed_cost() >= self.opts.max_cost:
                 # Costs reported so far plus the other jobs in flight at the unit price reach the cap.
                 self.limit.release()
-                self._stop(f"--max-cost {self.opts.max_cost:g} USD reached (${self.bar.cost:.4f} reported)")
+                self._stop(f"--max-cost {self.opts.max_cost:g} USD reached ({format_usd(self.bar.cost)} reported)")
                 continue
             self.bar.running += 1
             self.bar.render()
@@ -425,14 +425,14 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
         ok = res.count("dry_run")
         lines.append(f"dry run: {ok} job(s) valid, {res.count('failed') + len(res.problems)} invalid; nothing was sent")
         if unit is not None:
-            lines.append(f"price: {ok} x ${unit:g} / {price.get('price_unit') or 'run'} = ${ok * unit:.4f} "
+            lines.append(f"price: {ok} x {format_usd(unit)} / {price.get('price_unit') or 'run'} = {format_usd(ok * unit)} "
                          "(unit price x jobs; the service bills what it reports)")
         else:
             lines.append("price unavailable (no token, or RunComfy could not be reached)")
     else:
         lines.append(f"done {res.count('done')}, failed {res.count('failed')}, skipped {res.count('skipped')} "
                      f"(already done), not run {res.count('not_run')}, invalid lines {len(res.problems)}; "
-                     f"cost ${res.cost:.4f} reported; {res.wall:.1f} s")
+                     f"cost {format_usd(res.cost) or '$0.00'} reported; {res.wall:.1f} s")
         if res.stopped:
             lines.append(f"stopped early: {res.stopped}")
     for p in res.problems:
