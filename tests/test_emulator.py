@@ -276,23 +276,31 @@ def test_strict_formats_rejects_alpha(make_emu, http):
 
 @pytest.mark.parametrize("base", [0, 1])
 def test_queue_positions_workers_1(make_emu, http, base):
-    emu = make_emu(processing_time=0.3, workers=1, queue_position_base=base)
+    # The first two jobs stay in progress until released, so each look at the queue happens in a
+    # known state however slowly this machine runs.
+    emu = make_emu(processing_time=0.05, workers=1, queue_position_base=base)
+    emu.hold_next_jobs(2)
     rids = [submit(http, emu).json()["request_id"] for _ in range(3)]
     wait_until(lambda: emu.jobs[rids[0]].state == "in_progress")
     s = [status(http, emu, rid) for rid in rids]
     assert s[0]["status"] == "in_progress" and "queue_position" not in s[0]
     assert [x["status"] for x in s[1:]] == ["in_queue", "in_queue"]
     assert [x["queue_position"] for x in s[1:]] == [base, base + 1]
+    emu.release(rids[0])
     wait_until(lambda: emu.jobs[rids[1]].state == "in_progress")
     assert status(http, emu, rids[2])["queue_position"] == base
+    emu.release(rids[1])
     wait_until(lambda: emu.jobs[rids[2]].finished_at is not None)
     jobs = [emu.jobs[r] for r in rids]
     assert jobs[1].started_at >= jobs[0].finished_at and jobs[2].started_at >= jobs[1].finished_at
 
 
 def test_workers_run_in_parallel(make_emu, http):
-    emu = make_emu(processing_time=0.2, workers=3)
+    emu = make_emu(processing_time=0.05, workers=3)
+    emu.hold_next_jobs(3)          # none may finish before all three are in progress
     rids = [submit(http, emu).json()["request_id"] for _ in range(3)]
+    wait_until(lambda: all(emu.jobs[r].state == "in_progress" for r in rids))
+    emu.release()
     wait_until(lambda: all(emu.jobs[r].finished_at for r in rids))
     starts = [emu.jobs[r].started_at for r in rids]
     assert max(starts) < min(emu.jobs[r].finished_at for r in rids)
@@ -524,16 +532,22 @@ def test_fault_drop_after_submit_still_creates_job(emu, http):
 
 def test_fault_slow_read_timeout_and_prompt_stop(make_emu, http):
     emu = make_emu()
-    emu.faults.add("models", "slow", times=2, delay=5)
+    before = set(threading.enumerate())
+    emu.faults.add("models", "slow", times=2, delay=600)
     with pytest.raises(requests.ReadTimeout):
         http.get(f"{emu.base_url}/models", timeout=(2, 0.2))
     t = threading.Thread(target=lambda: requests.get(f"{emu.base_url}/models", headers=AUTH, timeout=10),
                          daemon=True)
     t.start()
     wait_until(lambda: len(emu.faults.injected) == 2)
-    t0 = time.monotonic()
-    emu.stop()
-    assert time.monotonic() - t0 < 1.0
+    slow = [th for th in threading.enumerate() if "process_request" in th.name and th not in before]
+    assert slow                    # the threads now waiting ten minutes to answer
+    stopper = threading.Thread(target=emu.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "stop() hung"
+    # Stop cut the ten-minute waits short: the threads serving the slow answers have ended.
+    wait_until(lambda: not any(th.is_alive() for th in slow), timeout=60)
 
 
 @pytest.mark.parametrize("status_code", [429, 500, 502, 503, 504])

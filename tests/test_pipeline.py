@@ -111,11 +111,45 @@ def test_multiple_images_out_of_mixed_sizes(emu):
     assert len(gen.urls) == 2
 
 
+def wait_until(fn, timeout=30.0):
+    end = time.monotonic() + timeout
+    while not fn():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def run_bounded(coro, limit=60.0):
+    """asyncio.run in a thread, so a test that would hang fails after ``limit`` s instead."""
+    box = {}
+
+    def go():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), f"still running after {limit:g} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def test_variations_run_in_parallel_with_consecutive_seeds(emu):
-    emu.set_processing_time(0.6)
-    t0 = time.monotonic()
+    # Both jobs stay in progress until both were submitted, which one after the other cannot be
+    # (the releaser gives up after 20 s, and the second submit then comes after the first job).
+    emu.hold_next_jobs(2)
+
+    def release_when_both_submitted():
+        try:
+            wait_until(lambda: emu.submits_accepted >= 2, timeout=20)
+        finally:
+            emu.release()
+    threading.Thread(target=release_when_both_submitted, daemon=True).start()
     gen = run(make_runner(emu).generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))}, variations=2))
-    assert time.monotonic() - t0 < 1.1
+    jobs = [emu.jobs[r] for r in gen.request_ids]
+    assert max(j.accepted_at for j in jobs) < min(j.finished_at for j in jobs)
     seeds = sorted(emu.jobs[r].payload["seed"] for r in gen.request_ids)
     assert seeds == [11, 12] and len(gen.images) == 2
 
@@ -178,8 +212,9 @@ class Stopper:
 
 
 def test_stop_while_queued_cancels_remote_job():
-    with Emulator(token=TOKEN, processing_time=3.0, workers=1) as emu:
-        r = make_runner(emu)
+    with Emulator(token=TOKEN, processing_time=0.05, workers=1) as emu:
+        r = make_runner(emu, timeout=60)
+        emu.hold_next_jobs(1)      # the blocker holds the only worker until the end: ours stays queued
         blocker = r.client.submit(MODEL, {"prompt": "x", "image_urls": ["data:image/png;base64," +
                                   __import__("base64").b64encode(_png(400, 400)).decode()]})
         stop = Stopper()
@@ -189,11 +224,11 @@ def test_stop_while_queued_cancels_remote_job():
             seen.append(u)
             if u.state == "queued":
                 stop.flag.set()
-        t0 = time.monotonic()
+        # Ignoring Stop while queued would wait for a job that cannot start: a timeout, not this.
         with pytest.raises(Interrupted) as ei:
             run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
                            hooks=Hooks(on_update=on_update, is_interrupted=stop)))
-        assert time.monotonic() - t0 < 1.5
+        assert emu.jobs[blocker.request_id].state == "in_progress"
         assert ei.value.cancel_outcome == "cancelled"
         assert emu.jobs[ei.value.request_id].state == "cancelled"
         assert "not billed" in str(ei.value)
@@ -230,21 +265,26 @@ def test_fingerprint_is_stable_and_input_sensitive():
 
 
 def test_stop_during_retry_backoff_still_cancels():
-    with Emulator(token=TOKEN, processing_time=5.0, workers=1) as emu:
+    with Emulator(token=TOKEN, processing_time=0.05, workers=1) as emu:
         stop = Stopper()
+        # Every status call fails and the next try waits 5 to 10 minutes: Stop must end that wait.
         client = RunComfyClient(TOKEN, emu.base_url, should_abort=stop,
-                                retry=RetryPolicy(base_delay=0.5, max_delay=2.0, max_attempts=50))
+                                retry=RetryPolicy(base_delay=600, max_delay=600, max_attempts=50, max_elapsed=7200))
         r = Runner(client)
+        emu.hold_next_jobs(1)      # the blocker holds the only worker: ours stays queued, so cancellable
         blocker = client.submit(MODEL, {"prompt": "x", "image_urls": ["data:image/png;base64," +
                                 __import__("base64").b64encode(_png(400, 400)).decode()]})
         emu.faults.add("status", "http", times=None, status=503)
-        threading.Timer(0.8, stop.flag.set).start()
-        t0 = time.monotonic()
+
+        def stop_after_the_first_failed_status():
+            wait_until(lambda: any(f[0] == "status" for f in emu.faults.injected))
+            stop.flag.set()
+        threading.Thread(target=stop_after_the_first_failed_status, daemon=True).start()
         with pytest.raises(Interrupted) as ei:
-            run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
-                           hooks=Hooks(is_interrupted=stop)))
-        assert time.monotonic() - t0 < 2.5
+            run_bounded(r.generate(SCHEMA, FIELDS, images={"image_urls": images((400, 400))},
+                                   hooks=Hooks(is_interrupted=stop)))
         assert ei.value.cancel_outcome == "cancelled" and emu.count("cancel") == 1
+        assert emu.count("status") == 1          # no retry was sent after Stop
         assert blocker.request_id != ei.value.request_id
 
 

@@ -37,6 +37,7 @@ class Job:
     cost: float | None = None
     stuck: bool = False                  # never leaves the queue (stick_next_jobs)
     fail_message: str | None = None      # ends failed with this text (fail_next_jobs)
+    hold: threading.Event | None = field(default=None, repr=False)   # stays in progress until set (hold_next_jobs)
     price_usd: float = 0.0
     inputs: list[bytes] = field(default_factory=list, repr=False)   # encoded reference images, in order
     media: list[tuple[str, bytes]] = field(default_factory=list, repr=False)  # (kind, bytes) of video/audio inputs

@@ -157,6 +157,7 @@ class Emulator:
         self._files: dict[tuple[str, int], bytes] = {}
         self._fail_next: deque[str] = deque()
         self._stick_next = 0
+        self._hold_next = 0
         self._submits = 0
         self._models: dict[str, _Model] = {}
         self._catalog_docs: dict[str, dict] = {}    # entries served as given (serve_catalog)
@@ -241,6 +242,22 @@ class Emulator:
     def stick_next_jobs(self, n: int) -> None:
         with self._lock:
             self._stick_next += int(n)
+
+    def hold_next_jobs(self, n: int) -> None:
+        """The next n jobs run but stay in progress until release(): tests order events by this
+        instead of by how long a job takes (which a loaded machine stretches)."""
+        with self._lock:
+            self._hold_next += int(n)
+
+    def release(self, request_id: str | None = None) -> None:
+        """Lets one held job finish; with no id, every held job, and no later job is held."""
+        with self._lock:
+            if request_id is None:
+                self._hold_next = 0
+            jobs = [self.jobs[request_id]] if request_id is not None else list(self.jobs.values())
+        for job in jobs:
+            if job.hold is not None:
+                job.hold.set()
 
     def set_processing_time(self, seconds: float) -> None:
         self.processing_time = float(seconds)
@@ -452,6 +469,9 @@ class Emulator:
                 job.stuck = True
             elif self._fail_next:         # a stuck job never ends, so it must not use up a failure
                 job.fail_message = self._fail_next.popleft()
+            if self._hold_next > 0:
+                self._hold_next -= 1
+                job.hold = threading.Event()
             job.processing_time = self._processing_time_for(job)
             self.jobs[rid] = job
             self._submits += 1
@@ -561,6 +581,9 @@ class Emulator:
         remaining = job.processing_time - (time.monotonic() - (job.started_at or time.monotonic()))
         if remaining > 0 and self._stop.wait(remaining):
             return
+        while job.hold is not None and not job.hold.wait(0.05):
+            if self._stop.is_set():
+                return
         with self._lock:
             job.finished_at = time.monotonic()
             job.finished_wall = time.time()
