@@ -43,7 +43,7 @@ class _Commands:
             new = emu.calls[self._seen:]    # count each call once: no rescan per job
             self._seen += len(new)
             out = {"accepted_at": job.accepted_at, "started_at": job.started_at,
-                   "finished_at": job.finished_at, "state": job.state}
+                   "finished_at": job.finished_at, "state": job.state, "processing_time": job.processing_time}
         for c in new:
             if c.endpoint == "status":
                 parts = c.path.split("?", 1)[0].rstrip("/").split("/")   # .../requests/<rid>/status
@@ -169,7 +169,8 @@ class ChildEmulator:
     # commands -------------------------------------------------------------------------------
 
     def job(self, rid: str) -> dict:
-        """accepted_at, started_at, finished_at (child's time.monotonic()), state, status_calls."""
+        """accepted_at, started_at, finished_at (child's time.monotonic()), state, processing_time,
+        status_calls."""
         return self._call("job", rid)
 
     def queue_processing_times(self, seconds: list[float]) -> None:

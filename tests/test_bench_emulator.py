@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -107,11 +108,11 @@ def test_set_lengths_and_queued_times(child, client):
     rids = {seed: client.submit(WAN, _payload(seed)).request_id for seed in (101, 102, 103, 104)}
     for rid in rids.values():
         _wait_done(client, rid)
-    took = {seed: (lambda j: j["finished_at"] - j["started_at"])(child.job(rid)) for seed, rid in rids.items()}
-    assert 0.6 - 1e-3 <= took[101] < 0.6 + 0.3
-    assert 0.25 - 1e-3 <= took[102] < 0.25 + 0.3
-    assert 0.4 - 1e-3 <= took[103] < 0.4 + 0.3
-    assert 0.1 - 1e-3 <= took[104] < 0.1 + 0.3     # the default
+    jobs = {seed: child.job(rid) for seed, rid in rids.items()}
+    expected = {101: 0.6, 102: 0.25, 103: 0.4, 104: 0.1}      # 104: the default
+    assert {seed: j["processing_time"] for seed, j in jobs.items()} == expected
+    for seed, j in jobs.items():    # each job lasted at least its length (a slow machine only adds)
+        assert j["finished_at"] - j["started_at"] >= expected[seed] - 1e-3
     child.set_lengths({})
 
 
@@ -223,7 +224,7 @@ def test_child_ends_when_its_parent_dies(isolated_env):
 
 
 def test_start_times_out_with_a_clear_error(isolated_env):
-    started = time.monotonic()
+    before = set(multiprocessing.active_children())
     with pytest.raises(TimeoutError, match="did not start within"):
         ChildEmulator(start_timeout=0.001, token=TOKEN)     # a spawned interpreter takes far longer
-    assert time.monotonic() - started < 20                  # and the child was ended, not waited for
+    assert set(multiprocessing.active_children()) <= before   # and the child was ended, not left running
