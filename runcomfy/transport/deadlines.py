@@ -135,7 +135,9 @@ def _note(conn) -> None:
         call.attach(conn)
 
 
-class _TrackedHTTPConnection(HTTPConnection):
+class _Tracked:
+    """Mixed into urllib3's connection classes: each use ties the connection to the current call."""
+
     def connect(self):
         _note(self)
         return super().connect()
@@ -149,18 +151,12 @@ class _TrackedHTTPConnection(HTTPConnection):
         return super().request_chunked(*args, **kwargs)
 
 
-class _TrackedHTTPSConnection(HTTPSConnection):
-    def connect(self):
-        _note(self)
-        return super().connect()
+class _TrackedHTTPConnection(_Tracked, HTTPConnection):
+    pass
 
-    def request(self, *args, **kwargs):
-        _note(self)
-        return super().request(*args, **kwargs)
 
-    def request_chunked(self, *args, **kwargs):   # urllib3 1.26 sends generator bodies this way
-        _note(self)
-        return super().request_chunked(*args, **kwargs)
+class _TrackedHTTPSConnection(_Tracked, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
