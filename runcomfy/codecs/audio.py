@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import containers
+
 WAV_MIME = "audio/wav"
 # A result longer than this (or with more samples in total) is refused, not truncated.
 MAX_DECODE_SECONDS = 30 * 60.0
@@ -119,10 +121,7 @@ class AudioProbe:
 
 
 def _open(source):
-    import av
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return av.open(io.BytesIO(bytes(source)), mode="r")
-    return av.open(os.fspath(source), mode="r")
+    return containers.open_input(source, AudioError, "audio")
 
 
 def _nbytes(source) -> int | None:
@@ -137,21 +136,12 @@ def _nbytes(source) -> int | None:
 def probe(source) -> AudioProbe:
     """Container, codec, rate, channels and duration of the first audio stream, from headers
     (nothing decoded). ``source``: bytes or a path."""
-    import av
-    try:
-        container = _open(source)
-    except (av.FFmpegError, OSError) as exc:
-        raise AudioError(f"not a readable audio file ({exc})") from None
-    with container:
+    with _open(source) as container:
         if not container.streams.audio:
             raise AudioError("the file has no audio stream")
         st = container.streams.audio[0]
         cc = st.codec_context
-        duration = None
-        if st.duration is not None and st.time_base is not None:
-            duration = float(st.duration * st.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = containers.header_duration(st, container)
         layout = getattr(cc.layout, "name", None) if cc.layout is not None else None
         return AudioProbe(container.format.name, cc.name, int(cc.sample_rate or 0), int(cc.channels or 0),
                           layout, duration, _nbytes(source))
@@ -163,11 +153,7 @@ def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS,
     it is longer than ``max_seconds`` or holds more than ``max_samples`` samples (all channels),
     checked from the header first and again while decoding (headers can lie)."""
     import av
-    try:
-        container = _open(source)
-    except (av.FFmpegError, OSError) as exc:
-        raise AudioError(f"not a readable audio file ({exc})") from None
-    with container:
+    with _open(source) as container:
         if not container.streams.audio:
             raise AudioError("the file has no audio stream")
         st = container.streams.audio[0]
@@ -175,11 +161,7 @@ def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS,
         rate = int(cc.sample_rate or 0)
         if rate <= 0:
             raise AudioError("the audio stream does not state its sample rate")
-        declared = None
-        if st.duration is not None and st.time_base is not None:
-            declared = float(st.duration * st.time_base)
-        elif container.duration is not None:
-            declared = container.duration / 1_000_000
+        declared = containers.header_duration(st, container)
         if declared is not None and declared > max_seconds:
             raise AudioError(f"the audio is {declared:.1f} s long, over the {max_seconds:.0f} s limit")
         layout = getattr(cc.layout, "name", None)
@@ -276,6 +258,5 @@ def encode_compressed(clip: AudioClip, fmt: str, bit_rate: int = 192_000) -> byt
             frame.pts = start
             for p in st.encode(frame):
                 out.mux(p)
-        for p in st.encode(None):
-            out.mux(p)
+        containers.flush(out, st)
     return buf.getvalue()

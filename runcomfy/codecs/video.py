@@ -20,7 +20,6 @@ one edge pixel to even (4:2:0 needs even sides), and the caller is told.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import containers
 from .audio import AudioClip
 
 MP4_MIME = "video/mp4"
@@ -90,13 +90,7 @@ class VideoProbe:
 
 
 def _open(source):
-    import av
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            return av.open(io.BytesIO(bytes(source)), mode="r")
-        return av.open(os.fspath(source), mode="r")
-    except (av.FFmpegError, OSError) as exc:
-        raise VideoError(f"not a readable video file ({exc})") from None
+    return containers.open_input(source, VideoError, "video")
 
 
 def _brand(source) -> str | None:
@@ -120,11 +114,7 @@ def probe(source) -> VideoProbe:
             raise VideoError("the file has no video stream")
         v = c.streams.video[0]
         cc = v.codec_context
-        duration = None
-        if v.duration is not None and v.time_base is not None:
-            duration = float(v.duration * v.time_base)
-        elif c.duration is not None:
-            duration = c.duration / 1_000_000
+        duration = containers.header_duration(v, c)
         rate = v.average_rate or v.guessed_rate or v.base_rate
         fps = float(rate) if rate else None
         frames = int(v.frames) if v.frames else (int(round(duration * fps)) if duration and fps else None)
@@ -252,10 +242,7 @@ def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioCl
             _check_frame(frame, i)
         if as_ is not None:
             push_audio(audio.frames)
-            for p in as_.encode(None):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
+        containers.flush(out, as_, vs)
     finally:
         out.close()
     return None
@@ -303,11 +290,7 @@ def transcode(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
                         frame.pts = None
                         for p in as_.encode(frame):
                             out.mux(p)
-            if as_ is not None:
-                for p in as_.encode(None):
-                    out.mux(p)
-            for p in vs.encode(None):
-                out.mux(p)
+            containers.flush(out, as_, vs)
         finally:
             out.close()
     return None
@@ -348,9 +331,8 @@ def remux(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
                         frame.pts = None
                         for p in as_.encode(frame):
                             out.mux(p)
-            if as_ is not None and not copy_audio:
-                for p in as_.encode(None):
-                    out.mux(p)
+            if not copy_audio:
+                containers.flush(out, as_)
         finally:
             out.close()
     return None
