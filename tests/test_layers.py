@@ -80,3 +80,108 @@ def test_new_comfyui_gets_async_node_functions(monkeypatch):
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
     assert inspect.iscoroutinefunction(getattr(cls, cls.FUNCTION))
     asyncio.run(asyncio.sleep(0))
+
+
+# --- imports point down (read from the source, so a lazy import inside a function counts too) ---
+
+import ast  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# Top-level module names of ComfyUI itself (its root folder is on sys.path when it runs).
+COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_api_nodes", "comfy_config", "comfy_execution", "comfy_extras",
+                   "comfyui_version", "folder_paths", "server", "execution", "nodes", "node_helpers",
+                   "latent_preview", "model_management", "app", "utils", "protocol", "cuda_malloc"}
+LIBRARY_SUBPACKAGES = ("schema", "kinds", "codecs", "catalog", "jobs", "journal", "transport", "batch", "emulator")
+
+
+def _imports(path: Path, root: Path):
+    """(line, dotted name, relative?) of every import in ``path``; relative ones resolved against
+    the file's package (the pack's root is the empty package)."""
+    package = list(path.relative_to(root).parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, False
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                yield node.lineno, node.module or "", False
+            elif node.level - 1 > len(package):
+                yield node.lineno, "<outside the pack>", True
+            else:
+                base = package[:len(package) - (node.level - 1)]
+                for name in ([node.module] if node.module else [a.name for a in node.names]):
+                    yield node.lineno, ".".join(base + name.split(".")), True
+
+
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _library_rule(rel, name, relative):
+    if relative:
+        return None if _top(name) == "runcomfy" else "the library reaches up out of runcomfy/"
+    if _top(name) == "runcomfy":
+        return "an absolute import inside the pack (relative only)"
+    if _top(name) == "torch" and rel != "runcomfy/tensors.py":
+        return "torch outside runcomfy/tensors.py"
+    if _top(name) in COMFYUI_MODULES:
+        return "a ComfyUI module in the library"
+    return None
+
+
+def _nodes_rule(rel, name, relative):
+    if relative:
+        return None if _top(name) in ("nodes", "runcomfy") else "outside the pack's nodes/ and runcomfy/"
+    if _top(name) == "runcomfy":
+        return "an absolute import inside the pack (relative only)"
+    if _top(name) in COMFYUI_MODULES and rel != "nodes/comfy.py":
+        return "a ComfyUI module outside nodes/comfy.py"
+    return None
+
+
+def _violations(root: Path, folder: str, rule) -> list[str]:
+    out = []
+    for path in sorted((root / folder).rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        for line, name, relative in _imports(path, root):
+            why = rule(rel, name, relative)
+            if why:
+                out.append(f"{rel}:{line} imports {name}: {why}")
+    return out
+
+
+def test_library_imports_no_comfyui_no_nodes_and_torch_only_in_tensors():
+    assert _violations(ROOT, "runcomfy", _library_rule) == []
+    scanned = {p.relative_to(ROOT / "runcomfy").parts[0] for p in (ROOT / "runcomfy").rglob("*.py")}
+    assert set(LIBRARY_SUBPACKAGES) <= scanned          # every subpackage is really read
+
+
+def test_nodes_import_comfyui_only_through_nodes_comfy():
+    assert _violations(ROOT, "nodes", _nodes_rule) == []
+
+
+def test_nodes_comfy_imports_comfyui_lazily():
+    """nodes/comfy.py names ComfyUI modules only inside functions (importlib, with fallbacks), so
+    importing the pack outside ComfyUI works."""
+    tree = ast.parse((ROOT / "nodes" / "comfy.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom) and n.level == 0}
+    assert not {_top(n) for n in names} & COMFYUI_MODULES
+
+
+def test_the_import_checks_see_violations(tmp_path):
+    """The checks above are only as good as these rules: a small tree breaking each one."""
+    (tmp_path / "runcomfy" / "kinds").mkdir(parents=True)
+    (tmp_path / "nodes").mkdir()
+    (tmp_path / "runcomfy" / "kinds" / "bad.py").write_text(
+        "from ...nodes import layout\nimport torch\n\ndef f():\n    import folder_paths\n    from .. import media\n")
+    (tmp_path / "runcomfy" / "tensors.py").write_text("import torch\n")
+    (tmp_path / "nodes" / "bad.py").write_text("import runcomfy.client\n\ndef g():\n    import comfy.utils\n")
+    (tmp_path / "nodes" / "comfy.py").write_text("def h():\n    import comfy.utils\n")
+    assert [v.split(": ", 1)[1] for v in _violations(tmp_path, "runcomfy", _library_rule)] == [
+        "the library reaches up out of runcomfy/", "torch outside runcomfy/tensors.py",
+        "a ComfyUI module in the library"]
+    assert [v.split(": ", 1)[1] for v in _violations(tmp_path, "nodes", _nodes_rule)] == [
+        "an absolute import inside the pack (relative only)", "a ComfyUI module outside nodes/comfy.py"]
