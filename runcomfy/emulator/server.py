@@ -7,7 +7,6 @@ switched on, and faults.py injects transport and server faults per call.
 
 from __future__ import annotations
 
-import binascii
 import io
 import json
 import re
@@ -522,23 +521,7 @@ class Emulator:
         return infos, raws, problems
 
     def _load_image(self, value: str) -> tuple[bytes, ImageInfo]:
-        if value.startswith("data:"):
-            header, sep, data = value.partition(",")
-            if not sep or not header.endswith(";base64"):
-                raise _InputError("data URI must be base64-encoded (data:image/...;base64,...)")
-            try:
-                try:
-                    raw = binascii.a2b_base64(data, strict_mode=True)
-                except binascii.Error:
-                    # Line-wrapped base64 is tolerated, as lenient servers do; the strict
-                    # decode comes first because stripping costs a copy of megabytes.
-                    raw = binascii.a2b_base64("".join(data.split()), strict_mode=True)
-            except (binascii.Error, ValueError):
-                raise _InputError("data URI has invalid base64") from None
-            source = "data URI"
-        else:
-            raw = self._fetch(value)
-            source = value
+        raw, source = mediacheck.read_input(value, self._fetch, _InputError, "image/...")
         try:
             img = Image.open(io.BytesIO(raw))
         except (UnidentifiedImageError, OSError):
