@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import contextlib
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,3 +346,25 @@ def launch(base: Path, emu, token: str | None, *, ready_path: str = "/object_inf
         c.stop()
         raise AssertionError(f"{exc}\n--- ComfyUI log tail ---\n{c.log_tail()}") from None
     return c
+
+
+# Every opt-in module marks itself with this: skipped unless COMFYUI_DIR names a checkout.
+NEEDS_COMFYUI = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(COMFYUI_DIR is None,
+                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
+]
+
+
+@contextlib.contextmanager
+def running(base: Path, emu, token: str | None, **kwargs):
+    """``launch()`` as a context: ComfyUI is stopped, and then the emulator, however the block ends
+    (also when the start itself fails)."""
+    try:
+        c = launch(base, emu, token, **kwargs)
+        try:
+            yield c
+        finally:
+            c.stop()
+    finally:
+        emu.stop()

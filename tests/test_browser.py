@@ -26,14 +26,13 @@ import json
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from comfyui_harness import COMFYUI_DIR, PACK_NAME, _wait_until, launch
+from comfyui_harness import PACK_NAME, _wait_until, launch, NEEDS_COMFYUI
 from conftest import ROOT
 
 try:
@@ -51,9 +50,7 @@ LOAD_TIMEOUT_MS = 90_000
 RUN_TIMEOUT_S = 60.0
 PRICE_TEXT = "$0.03 / image"   # the emulator's price for the model, in the pack's money format
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None, reason="set COMFYUI_DIR to a ComfyUI checkout to run"),
+pytestmark = NEEDS_COMFYUI + [
     pytest.mark.skipif(sync_playwright is None, reason="the playwright package is not installed"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]

@@ -18,15 +18,12 @@ import uuid
 
 import pytest
 
-from comfyui_harness import COMFYUI_DIR, PACK_NAME, _copy_pack, launch
+from comfyui_harness import PACK_NAME, _copy_pack, launch, NEEDS_COMFYUI
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 RUN_TIMEOUT = 90.0
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None, reason="set COMFYUI_DIR to a ComfyUI checkout to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 @pytest.fixture(scope="module")

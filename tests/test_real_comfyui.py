@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_harness import (COMFYUI_DIR, PACK_NAME, Comfy, WSListener, _parse_size,  # noqa: F401
-                             _wait_until, launch)
+from comfyui_harness import NEEDS_COMFYUI, PACK_NAME, Comfy, WSListener, _parse_size, _wait_until, running  # noqa: F401
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 EXAMPLE_STEM = "wan-2-6-image-to-image"
@@ -37,11 +36,7 @@ RUN_TIMEOUT = 90.0
 INTERRUPT_TIMEOUT = 10.0
 
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +47,8 @@ def comfy(tmp_path_factory):
     token = "rc-e2e-" + secrets.token_hex(16)
     emu = Emulator(token=token, processing_time=2.0, workers=2).start()
     base = tmp_path_factory.mktemp("comfy_base")
-    try:
-        c = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    with running(base, emu, token, ready_path="/object_info/" + NODE_CLASS) as c:
+        yield c
 
 
 # --- example workflows --------------------------------------------------------------------

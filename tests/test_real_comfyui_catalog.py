@@ -19,18 +19,14 @@ import uuid
 import pytest
 from PIL import Image
 
-from comfyui_harness import COMFYUI_DIR, launch
+from comfyui_harness import NEEDS_COMFYUI, running
 
 EDIT_CLASS = "RunComfy_emulator_samples_image_edit_edit"
 UPSCALE_CLASS = "RunComfy_emulator_samples_upscale"
 WAN_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 RUN_TIMEOUT = 90.0
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +38,8 @@ def setup(tmp_path_factory):
     emu = Emulator(token=token, processing_time=0.5, workers=2).start()
     emu.serve_catalog(sample_entries(), replace=False)
     base = tmp_path_factory.mktemp("comfy_catalog")       # empty: no catalog cache yet
-    try:
-        c = launch(base, emu, token, ready_path="/object_info/" + EDIT_CLASS)
-        try:
-            yield c, emu
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    with running(base, emu, token, ready_path="/object_info/" + EDIT_CLASS) as c:
+        yield c, emu
 
 
 def test_fresh_start_shows_the_catalogs_nodes(setup):

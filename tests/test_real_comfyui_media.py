@@ -16,17 +16,13 @@ import uuid
 import numpy as np
 import pytest
 
-from comfyui_harness import COMFYUI_DIR, launch
+from comfyui_harness import NEEDS_COMFYUI, running
 
 I2V = "RunComfy_emulator_samples_video_gen_image_to_video"
 T2A = "RunComfy_emulator_samples_audio_gen_text_to_audio"
 RUN_TIMEOUT = 120.0
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +32,9 @@ def comfy(tmp_path_factory):
     emu = Emulator(token=token, processing_time=0.5, workers=2).start()
     emu.serve_catalog(catalog.sample_entries(), replace=False)
     base = tmp_path_factory.mktemp("comfy_media")
-    try:
-        # The sample models' nodes come from the pack's start-up catalog refresh against the emulator.
-        c = launch(base, emu, token, ready_path="/object_info/" + I2V)
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    # The sample models' nodes come from the pack's start-up catalog refresh against the emulator.
+    with running(base, emu, token, ready_path="/object_info/" + I2V) as c:
+        yield c
 
 
 def _save_video_inputs(comfy) -> dict:

@@ -10,18 +10,13 @@ import secrets
 import time
 import uuid
 
-import pytest
 
-from comfyui_harness import COMFYUI_DIR, launch
+from comfyui_harness import launch, NEEDS_COMFYUI
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 RUN_TIMEOUT = 120.0
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 def _wait(cond, limit: float, what: str):

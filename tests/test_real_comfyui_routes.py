@@ -18,15 +18,11 @@ import secrets
 
 import pytest
 
-from comfyui_harness import COMFYUI_DIR, launch
+from comfyui_harness import NEEDS_COMFYUI, running
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 OWN_TOKEN = "rc-own-" + secrets.token_hex(12)
 ATTACKER_TOKEN = "rc-attacker-" + secrets.token_hex(12)
@@ -40,14 +36,8 @@ def comfy(tmp_path_factory):
     emu = Emulator(token=OWN_TOKEN, processing_time=0.5).start()
     emu.add_token(ATTACKER_TOKEN)
     base = tmp_path_factory.mktemp("comfy_routes")
-    try:
-        c = launch(base, emu, None, ready_path="/object_info/" + NODE_CLASS)
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    with running(base, emu, None, ready_path="/object_info/" + NODE_CLASS) as c:
+        yield c
 
 
 def _saved(comfy) -> str | None:
@@ -137,15 +127,9 @@ def broken(tmp_path_factory):
 
     emu = Emulator(token=OWN_TOKEN, processing_time=0.5).start()
     base = tmp_path_factory.mktemp("comfy_broken")
-    try:
-        c = launch(base, emu, "rc-env-\u00e9-" + secrets.token_hex(4), ready_path="/object_info/" + NODE_CLASS,
-                   env_extra={"RUNCOMFY_MODEL_API_BASE": "http://127.0.0.1:99999/v1"})
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    with running(base, emu, "rc-env-\u00e9-" + secrets.token_hex(4), ready_path="/object_info/" + NODE_CLASS,
+                 env_extra={"RUNCOMFY_MODEL_API_BASE": "http://127.0.0.1:99999/v1"}) as c:
+        yield c
 
 
 def test_a_broken_configuration_is_a_json_error_on_every_route(broken):

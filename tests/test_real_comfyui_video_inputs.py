@@ -16,17 +16,13 @@ import uuid
 
 import pytest
 
-from comfyui_harness import COMFYUI_DIR, launch
+from comfyui_harness import NEEDS_COMFYUI, running
 
 R2V_ID = "emulator-samples/video-gen/reference-to-video"
 R2V = "RunComfy_emulator_samples_video_gen_reference_to_video"
 RUN_TIMEOUT = 120.0
 
-pytestmark = [
-    pytest.mark.comfyui,
-    pytest.mark.skipif(COMFYUI_DIR is None,
-                       reason="set COMFYUI_DIR to a ComfyUI checkout (a directory with main.py) to run"),
-]
+pytestmark = NEEDS_COMFYUI
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +32,8 @@ def setup(tmp_path_factory):
     emu = Emulator(token=token, processing_time=0.3, workers=2).start()
     emu.serve_catalog(catalog.sample_entries(), replace=False)
     base = tmp_path_factory.mktemp("comfy_video_inputs")
-    try:
-        c = launch(base, emu, token, ready_path="/object_info/" + R2V)
-        try:
-            yield c, emu
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+    with running(base, emu, token, ready_path="/object_info/" + R2V) as c:
+        yield c, emu
 
 
 def test_video_sockets_stay_video_on_a_core_with_a_video_type(setup):
