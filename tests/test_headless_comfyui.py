@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from comfyui_harness import PACK_NAME, _copy_pack, launch, NEEDS_COMFYUI
+from comfyui_harness import NEEDS_COMFYUI, PACK_NAME, _copy_pack, running
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
 RUN_TIMEOUT = 90.0
@@ -39,16 +39,10 @@ def comfy(tmp_path_factory):
     pack = base / "custom_nodes" / PACK_NAME
     _copy_pack(pack)
     shutil.rmtree(pack / "web")     # no extension at all: nothing may depend on it
-    try:
-        c = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS, copy_pack=False)
+    with running(base, emu, token, ready_path="/object_info/" + NODE_CLASS, copy_pack=False) as c:
         for i, color in enumerate([(200, 60, 40), (40, 90, 210)], start=1):
             Image.new("RGB", (512, 640), color).save(base / "input" / f"headless_{i}.png")
-        try:
-            yield c
-        finally:
-            c.stop()
-    finally:
-        emu.stop()
+        yield c
 
 
 def _prompt(comfy, **node_inputs) -> dict:
