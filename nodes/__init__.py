@@ -12,6 +12,7 @@ from ..runcomfy.schema import load_schema
 from ..runcomfy.schema.loading import RUNNABLE_KINDS
 from .model_node import class_name_for, make_node_class
 from .routes import register as register_routes
+from .safe_text import inert
 
 log = logging.getLogger("runcomfy")
 
@@ -48,7 +49,7 @@ def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, d
             report(schema)
             key = class_name_for(schema.model_id)
             classes[key] = make_node_class(schema, notes)
-            names[key] = schema.display_name
+            names[key] = inert(schema.display_name)     # catalog text is data, never markup
         except Exception as exc:  # one bad entry must not take the other nodes down
             log_once(("node", label, str(exc)), logging.WARNING, "runcomfy: no node for %s: %s", label, exc)
     return classes, names

@@ -13,6 +13,7 @@ from ..runcomfy.imageformats import format_for_choice
 from ..runcomfy.errors import Problem, ValidationError
 from ..runcomfy.schema import Field, ModelSchema, structured
 from .layout import NOT_SET, Layout, layout_for
+from .safe_text import ChoiceCollision, choice_labels
 
 # Inputs the pack adds to every node (not part of any model schema).
 TIMEOUT_INPUT = "timeout_seconds"
@@ -142,7 +143,10 @@ def _field_value(f: Field, role: str, value, problems: list[Problem]):
         for e in f.enum:          # a combo may hand back "5" for the choice 5
             if e == value or (not isinstance(e, str) and str(e) == str(value)):
                 return e
-        return value
+        try:   # the combo shows a value with markup characters as an inert label (safe_text)
+            return choice_labels(f.enum).value_of(value, value)
+        except ChoiceCollision:
+            return value
     if f.type == "boolean" and isinstance(value, str):
         if value == NOT_SET:
             return None

@@ -26,6 +26,7 @@ from ..runcomfy.pipeline import Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema
 from . import comfy, media_io
 from .inputs import collect, input_types
+from .safe_text import inert, inert_input_types
 
 log = logging.getLogger("runcomfy")
 
@@ -216,11 +217,12 @@ def describe_node(schema: ModelSchema, notes=()) -> str:
 
 
 def make_node_class(schema: ModelSchema, notes=()) -> type:
-    spec = input_types(schema)
-    category = schema.category or CATEGORY_ROOT
+    # Catalog text reaches the page as data only (frontend 1.27 renders some of it as HTML).
+    spec = inert_input_types(input_types(schema), schema.model_id)
+    category = inert(schema.category or CATEGORY_ROOT)
     # Static, so building hundreds of classes imports no codec.
     out_type, out_name, out_tip = OUTPUTS.get(schema.output_kind, OUTPUTS["image"])
-    description = describe_node(schema, notes)
+    description = inert(describe_node(schema, notes))
 
     async def run_async(self, unique_id=None, **kwargs):
         return await run_node(schema, kwargs, unique_id)
