@@ -11,7 +11,7 @@ changes), so they are stated exactly here and in README's "Prices":
   0.03 -> "$0.03", 0.1 -> "$0.10", 0.0025 -> "$0.0025", 1.5 -> "$1.50", 12 -> "$12.00".
   A positive amount that rounds to 0 is "<$0.0001". Not a finite number >= 0: no price.
 - unit: ``output`` -> "$X / output", ``second`` -> "$X / s", any other unit U -> "$X / U",
-  no unit -> "$X".
+  no unit -> "$X"; a leading "per" or "/" of the unit is dropped ("per image" -> "$X / image").
 - estimate (unit ``second`` only): duration D seconds, a number > 0 (an int, a float or a numeric
   string such as "5"; "auto" and anything else give no estimate): "≈ $Y for D s (estimate)" with
   Y = X * D formatted as money and D printed without a trailing ".0".
@@ -21,6 +21,7 @@ changes), so they are stated exactly here and in README's "Prices":
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 UNAVAILABLE = "price unavailable"
@@ -35,6 +36,11 @@ def _finite_number(value) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _clean_unit(unit) -> str:
+    """"per image" and "/ image" are the unit "image" (as web/lib/format.js's cleanUnit reads them)."""
+    return re.sub(r"^(per\s+|/\s*)", "", unit.strip(), flags=re.IGNORECASE).strip() if isinstance(unit, str) else ""
 
 
 def format_usd(amount) -> str | None:
@@ -73,11 +79,11 @@ class Price:
 
     @property
     def per_second(self) -> bool:
-        return (self.price_unit or "").strip().lower() in PER_SECOND_UNITS
+        return _clean_unit(self.price_unit).lower() in PER_SECOND_UNITS
 
     def unit_text(self) -> str:
         money = format_usd(self.base_price_usd)
-        unit = (self.price_unit or "").strip()
+        unit = _clean_unit(self.price_unit)
         if not unit:
             return money
         return f"{money} / {_UNIT_LABELS.get(unit.lower(), unit)}"

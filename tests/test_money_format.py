@@ -32,13 +32,15 @@ console.log(JSON.stringify(out));
 
 def _amounts() -> list[float]:
     rng = random.Random(12)
-    fixed = [0, 0.03, 0.1, 0.0025, 1.5, 12, 0.125, 0.00005, 0.000049, 0.00125, 2.99995, 0.07, 0.035,
-             1234.5678, 0.0001, 0.00015, 0.30000000000000004, 1e-9, 5.55555]
+    # The fixed amounts are the shared cases of tests/contracts/money.json (their texts are checked
+    # there from both sides); here both sides must also agree on random ones.
+    shared = json.loads((ROOT / "tests" / "contracts" / "money.json").read_text(encoding="utf-8"))
+    fixed = [usd for usd, _ in shared["format_usd"] if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0]
     return fixed + [round(rng.uniform(0, 3), rng.randint(2, 7)) for _ in range(300)]
 
 
 def test_js_money_and_price_texts_equal_pythons():
-    units = [None, "output", "second", "seconds", "sec", "s", "image", "video"]
+    units = [None, "output", "second", "seconds", "sec", "s", "image", "video", "per image", "/ s", "permits"]
     durations = [None, 5, "10", 2.5, "auto", "", 0, -1, 7.25]
     rng = random.Random(3)
     cases = [[usd, rng.choice(units), rng.choice(durations)] for usd in _amounts()]

@@ -71,7 +71,7 @@ const UNIT_LABELS = { output: "output", second: "s", seconds: "s", sec: "s", s: 
 
 function cleanUnit(unit) {
   if (typeof unit !== "string") return "";
-  return unit.trim().replace(/^(per|\/)\s*/i, "").trim();
+  return unit.trim().replace(/^(per\s+|\/\s*)/i, "").trim();
 }
 
 /** A concrete duration in seconds (a number or numeric string > 0), else null ("auto", ""). */
@@ -224,7 +224,10 @@ export function tokenActionResult(action, status, body) {
 
 // --- node status -------------------------------------------------------------------------
 
+// Every state the Python side sends is defined once in tests/contracts/status_event.json, which
+// the Python and the Node tests both read: a state missing here would show as grey "idle".
 const STATE_LABELS = {
+  waiting: "waiting",
   submitting: "submitting",
   submitted: "submitted",
   resuming: "resuming",
@@ -240,11 +243,13 @@ const STATE_LABELS = {
   interrupted: "stopped",
   failed: "failed",
   error: "error",
+  dry_run: "dry run",
 };
 
-export const BUSY_STATES = new Set(["submitting", "submitted", "resuming", "queued", "running",
+export const BUSY_STATES = new Set(["waiting", "submitting", "submitted", "resuming", "queued", "running",
   "in_progress", "downloading", "cancelling"]);
-const OK_STATES = new Set(["done", "succeeded"]);
+// A dry run ended as asked: nothing was sent or charged.
+const OK_STATES = new Set(["done", "succeeded", "dry_run"]);
 const BAD_STATES = new Set(["failed", "error", "cancelled", "stopped", "interrupted"]);
 
 /** "busy" | "ok" | "error" | "idle": picks the colour of the status line. */
@@ -253,6 +258,11 @@ export function stateTone(state) {
   if (OK_STATES.has(state)) return "ok";
   if (BAD_STATES.has(state)) return "error";
   return "idle";
+}
+
+/** Whether the extension knows this state (an unknown one still shows, as grey "idle"). */
+export function isKnownState(state) {
+  return typeof state === "string" && Object.prototype.hasOwnProperty.call(STATE_LABELS, state);
 }
 
 export function stateLabel(state) {
@@ -345,7 +355,8 @@ export function statusLines(status) {
   const lines = [parts.join(" · ")];
   if (status.requestId) lines.push(`request ${status.requestId}`);
   const bad = stateTone(status.state) === "error";
-  if ((bad || !status.state) && status.text) lines.push(firstLine(status.text));
+  // A dry run's first line is its price ("dry run: nothing sent, nothing charged · $0.03 / image").
+  if ((bad || !status.state || status.state === "dry_run") && status.text) lines.push(firstLine(status.text));
   return lines;
 }
 
