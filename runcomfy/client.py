@@ -2,7 +2,9 @@
 
 Money rules: a submit is re-sent only when the server certainly did not take it (the
 connection was never established, or HTTP 429). Reads are retried with backoff.
-The token goes only to the configured API origin; result downloads never carry it.
+The token goes only to the configured API origin; result downloads never carry it. Proxies and
+the CA bundle come from transport/proxies.py (never from .netrc): https only, through a CONNECT
+tunnel, so a proxy never sees the token.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .errors import (AnswerTooLargeError, ApiError, AuthError, BadResponseError,
 from .jsonbody import dumps_bytes
 from .transport.answers import (MAX_JSON_BYTES, NotJson, TooLarge, finite_number, parse_json, read_capped,
                                 redact, redact_text)
+from .transport import proxies
 from .transport.deadlines import Call, TrackedAdapter, running
 
 USER_AGENT = f"comfyui-runcomfy-model-api/{__version__}"
@@ -212,6 +215,8 @@ def error_from_response(http_status: int, body: Any, *, request_id: str | None =
 def _is_retryable(exc: Exception) -> bool:
     if isinstance(exc, AnswerTooLargeError):
         return False   # asking again would only fetch the same oversized answer
+    if getattr(exc, "permanent", False):
+        return False   # a proxy asking for credentials, a refused tunnel, a certificate failure
     return isinstance(exc, (RateLimitError, ServerError, BadResponseError, TransportError))
 
 
@@ -267,7 +272,9 @@ class RunComfyClient:
     @staticmethod
     def _session(pool_size: int) -> requests.Session:
         s = requests.Session()
-        s.trust_env = False  # no proxy/.netrc credentials injected behind our back
+        # No .netrc credentials injected behind our back; proxies and the CA bundle are chosen
+        # per request by transport/proxies.py.
+        s.trust_env = False
         adapter = TrackedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         s.mount("https://", adapter)
         s.mount("http://", adapter)
@@ -327,11 +334,18 @@ class RunComfyClient:
         left = max(0.05, call.remaining())
         return (min(self.timeout[0], left), min(self.timeout[1], left))
 
-    def _killed_error(self, call: Call, context: str, request_id, budget_text: str) -> RunComfyError:
+    def _killed_error(self, call: Call, context: str, request_id, budget_text: str,
+                      route: proxies.Route | None = None) -> RunComfyError:
+        phase = "" if call.sent else (
+            f" while connecting through the proxy {route.shown}, before anything was sent" if route and route.proxy
+            else " while connecting, before anything was sent")
         if call.killed == "stopped":
-            return Interrupted(f"{context}: stopped by the user while the call was in flight.", request_id=request_id)
-        return TransportError(f"{context}: no complete answer within the total deadline ({budget_text}); "
-                              "the connection was closed.", maybe_received=True, request_id=request_id)
+            exc = Interrupted(f"{context}: stopped by the user{phase or ' while the call was in flight'}.",
+                              request_id=request_id)
+            exc.nothing_sent = not call.sent
+            return exc
+        return TransportError(f"{context}: no complete answer within the total deadline ({budget_text}){phase}; "
+                              "the connection was closed.", maybe_received=call.sent, request_id=request_id)
 
     def _once(self, method: str, url: str, *, json_body=None, params=None, request_id=None,
               context: str = "", fresh_connection: bool = False, until: float | None = None,
@@ -352,13 +366,16 @@ class RunComfyClient:
         call = Call(self._deadline(budget, until), self.should_abort if abortable else None)
         budget_text = f"{max(0.0, call.remaining()):.0f} s"
         try:
+            route = proxies.route_for(url)
+            verify, _ca_source = proxies.ca_bundle()
             with running(call):
                 if call.killed:
-                    raise self._killed_error(call, what, request_id, budget_text)
+                    raise self._killed_error(call, what, request_id, budget_text, route)
                 try:
                     # Large bodies (submits) stream with upload progress: upload_progress.py.
                     resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
-                                           timeout=self._timeouts(call), allow_redirects=False, stream=True)
+                                           timeout=self._timeouts(call), allow_redirects=False, stream=True,
+                                           proxies=route.requests_proxies(), verify=verify)
                     try:
                         raw = read_capped(resp, max_bytes or self.max_json_bytes)
                     finally:
@@ -370,7 +387,11 @@ class RunComfyClient:
                         http_status=resp.status_code, request_id=request_id) from None
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                     if call.killed:
-                        raise self._killed_error(call, what, request_id, budget_text) from None
+                        raise self._killed_error(call, what, request_id, budget_text, route) from None
+                    failure = proxies.classify(exc, route, url, what)
+                    if failure is not None:
+                        failure.request_id = request_id
+                        raise failure from None
                     never = isinstance(exc, requests.RequestException) and _never_connected(exc)
                     kind = "could not connect" if never else "connection lost or timed out"
                     raise TransportError(f"{what}: {kind} ({type(exc).__name__}).",
@@ -455,6 +476,8 @@ class RunComfyClient:
                 # when the connection was never established.
                 certain = isinstance(exc, RateLimitError) or not exc.maybe_received
                 attempt += 1
+                if certain and getattr(exc, "permanent", False):
+                    raise   # the proxy or a certificate: nothing reached RunComfy, and asking again cannot help
                 if not certain:
                     raise SubmitOutcomeUnknownError(
                         "The submit may have reached RunComfy, but its answer was lost "
@@ -465,7 +488,10 @@ class RunComfyClient:
                 if attempt >= self.retry.submit_max_attempts:
                     raise
                 self._sleep(self.retry.delay(attempt - 1, getattr(exc, "retry_after", None)))
-            except Interrupted:
+            except Interrupted as exc:
+                if getattr(exc, "nothing_sent", False):
+                    raise Interrupted("Stopped while connecting, before the submit was sent: nothing reached "
+                                      "RunComfy, so nothing was billed.") from None
                 raise SubmitOutcomeUnknownError(
                     "Stopped while the submit was being sent or answered: it may have reached RunComfy "
                     "and been accepted (billed). It was NOT re-sent; if it was accepted it will appear in "
@@ -596,14 +622,21 @@ class RunComfyClient:
         current = url
         for _hop in range(5):
             check_download_url(current, self.download_hosts)
+            route = proxies.route_for(current)
+            verify, _ca_source = proxies.ca_bundle()
             call = Call(self._deadline(self.download_deadline, until), self.should_abort)
             with running(call):
                 try:
                     resp = self._files.get(current, timeout=self._timeouts(call), stream=True,
-                                           allow_redirects=False, headers={"Accept": "*/*"})
+                                           allow_redirects=False, headers={"Accept": "*/*"},
+                                           proxies=route.requests_proxies(), verify=verify)
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                     if call.killed == "stopped":
                         raise Interrupted(f"Download of {current}: stopped by the user.") from None
+                    failure = proxies.classify(exc, route, current, f"Download of {current}")
+                    if failure is not None:
+                        raise _transient(failure.base_message) if not failure.permanent \
+                            else DownloadError(failure.base_message) from None
                     raise TransportError(f"Download of {current}: {type(exc).__name__}", maybe_received=True) from None
                 with resp:
                     if resp.is_redirect:

@@ -25,13 +25,16 @@ _current = threading.local()
 
 
 class Call:
-    __slots__ = ("deadline", "abort", "killed", "done", "_conns", "_lock")
+    __slots__ = ("deadline", "abort", "killed", "done", "sent", "_conns", "_lock")
 
     def __init__(self, deadline: float, abort: Callable[[], bool] | None):
         self.deadline = deadline
         self.abort = abort
         self.killed: str | None = None       # "deadline" | "stopped"
         self.done = False                    # after the exchange its connection may serve another call
+        # False while only connecting (TCP, a proxy's CONNECT, the TLS handshake): a call killed
+        # then has certainly sent nothing to the server.
+        self.sent = False
         self._conns: list = []
         self._lock = threading.Lock()
 
@@ -129,9 +132,11 @@ def running(call: Call):
         _current.call = prev
 
 
-def _note(conn) -> None:
+def _note(conn, sending: bool = False) -> None:
     call = getattr(_current, "call", None)
     if call is not None:
+        if sending:
+            call.sent = True
         call.attach(conn)
 
 
@@ -143,11 +148,11 @@ class _Tracked:
         return super().connect()
 
     def request(self, *args, **kwargs):
-        _note(self)
+        _note(self, sending=True)
         return super().request(*args, **kwargs)
 
     def request_chunked(self, *args, **kwargs):   # urllib3 1.26 sends generator bodies this way
-        _note(self)
+        _note(self, sending=True)
         return super().request_chunked(*args, **kwargs)
 
 
@@ -168,8 +173,17 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
 
 
 class TrackedAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections can be shut down by the watchdog."""
+    """An HTTPAdapter whose connections can be shut down by the watchdog, direct or through an
+    HTTP(S) proxy (the socket to the proxy carries the CONNECT, then the tunnel: one socket)."""
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        if not proxy.lower().startswith(("http://", "https://")):
+            # SOCKS managers use their own connection classes, which the watchdog cannot reach.
+            raise ValueError(f"unsupported proxy scheme in {proxy.split('://', 1)[0]!r}")
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
