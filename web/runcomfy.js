@@ -11,6 +11,10 @@
 //        there the price is a panel line instead);
 //      * falls back to drawing under the node on a frontend without addDOMWidget.
 //    The status is kept on the node object in memory only: never in the saved workflow.
+//  - Every node carries the model id it was made for in node.properties.runcomfy_model_id (saved
+//    with the workflow; the server checks it at run time), from its definition in object_info.
+//  - Text from the service (names, prices, errors, catalog reports) is only ever set as
+//    textContent or drawn on the canvas: never parsed as HTML (./lib/dom.js refuses HTML props).
 // Pure logic (formatting, parsing, caching) lives in ./lib/format.js and is unit-tested with Node.
 
 import { app } from "../../scripts/app.js";
@@ -44,6 +48,7 @@ const SETTING_CATALOG = "RunComfy.Catalog.Refresh";
 const VUE_NODES = "Comfy.VueNodes.Enabled";
 const PANEL_WIDGET = "runcomfy_status";
 const PANEL_REFRESH_MS = 1000;
+const MODEL_ID_PROPERTY = "runcomfy_model_id";
 
 const priceCache = new PriceCache();
 // The last status is kept on the node object itself (node.__runcomfyStatus), in memory only:
@@ -131,6 +136,25 @@ function nodeForExecutionId(id) {
 
 function statusForNode(node) {
   return node?.__runcomfyStatus || null;
+}
+
+// --- the model id a node was made for -------------------------------------------------------
+
+/** The model id in a node definition (object_info): the pack puts it in the hidden inputs,
+ *  which ComfyUI ignores when it runs the node. */
+function modelIdOfDefinition(nodeData) {
+  const id = nodeData?.input?.hidden?.[MODEL_ID_PROPERTY];
+  return typeof id === "string" && id ? id : null;
+}
+
+/** Keeps the id a node already carries (a saved workflow's, checked by the server at run time);
+ *  gives one to a new node, or to a node of a workflow saved before the id was kept. */
+function stampModelId(node, modelId) {
+  if (!node || typeof modelId !== "string" || !modelId) return;
+  if (!node.properties || typeof node.properties !== "object") node.properties = {};
+  const have = node.properties[MODEL_ID_PROPERTY];
+  if (typeof have === "string" && have) return;
+  node.properties[MODEL_ID_PROPERTY] = modelId;
 }
 
 // --- which mechanisms this frontend has -----------------------------------------------------
@@ -234,6 +258,7 @@ async function refreshPrice(node) {
     return body;
   });
   if (node.__runcomfyPriceSeq !== seq) return; // a newer lookup (e.g. after a token change) won
+  stampModelId(node, answer?.model_id); // a definition without the id: the server's answer has it
   node.__runcomfyPrice = answer;
   updateNode(node);
 }
@@ -556,14 +581,24 @@ app.registerExtension({
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isRunComfyType(nodeData?.name)) return;
+    const modelId = modelIdOfDefinition(nodeData);
 
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
+      stampModelId(this, modelId);
       attachPriceBadge(this);
       attachPanel(this);
       // comfyClass is set by the time the node exists; type may be set only afterwards.
       queueMicrotask(() => refreshPrice(this));
+      return r;
+    };
+
+    // A loaded node: LiteGraph has merged the saved properties in by now; a saved id stays.
+    const onConfigure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function () {
+      const r = onConfigure?.apply(this, arguments);
+      stampModelId(this, modelId);
       return r;
     };
 

@@ -25,6 +25,12 @@ class FakeElement {
     this.spellcheck = true;
   }
 
+  // Service text must never be parsed as HTML: every HTML sink of the fake DOM records its use.
+  set innerHTML(v) { htmlSinks.push(["innerHTML", String(v)]); }
+  get innerHTML() { return ""; }
+  set outerHTML(v) { htmlSinks.push(["outerHTML", String(v)]); }
+  insertAdjacentHTML(_, v) { htmlSinks.push(["insertAdjacentHTML", String(v)]); }
+
   setAttribute(k, v) { this.attributes[k] = String(v); }
   append(...kids) { this.children.push(...kids); }
   addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
@@ -42,7 +48,8 @@ class FakeElement {
   }
 }
 
-globalThis.document = { createElement: (tag) => new FakeElement(tag) };
+const htmlSinks = [];
+globalThis.document = { createElement: (tag) => new FakeElement(tag), write: (v) => htmlSinks.push(["write", v]) };
 
 // --- fake ComfyUI -------------------------------------------------------------------------
 
@@ -395,4 +402,101 @@ test("catalog refresh: POST with the pack's header, reports the change, reloads 
   for (let i = 0; i < 5; i++) await flush();
   assert.match(texts(), /Refused: cross-site request/);
   delete app.reloadNodeDefs;
+});
+
+// --- catalog text is data, never markup; the model id travels with the node ----------------------
+
+const XSS = '<img src=x onerror="globalThis.__pwned=1">';
+
+test("service text with HTML is only ever text: price, status, error, catalog report, token status", async () => {
+  htmlSinks.length = 0;
+  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" + XSS,
+    text: "$0.03 / image" + XSS, model_id: "x/y" }];
+  const Node = await domNodeClass("RunComfy_xss_model");
+  const node = addNode(Node, 41);
+  for (let i = 0; i < 5; i++) await flush();
+  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
+  send({ node: "41", text: "running" + XSS, request_id: "r" + XSS, state: "running", elapsed: 1, note: XSS });
+  assert.ok(panelTexts(node).some((t) => t.includes(XSS)), "shown verbatim, as text: " + panelTexts(node).join(" | "));
+  api.dispatchEvent(new CustomEvent("execution_error", {
+    detail: { node_id: "41", node_type: "RunComfy_xss_model", exception_message: "failed " + XSS } }));
+  assert.ok(panelTexts(node).some((t) => t === "failed " + XSS), panelTexts(node).join(" | "));
+  settingValues.set("Comfy.VueNodes.Enabled", true);
+  try {
+    send({ node: "41", text: "x", state: "running", request_id: "r2" });
+    assert.ok(panelTexts(node)[0].startsWith("Price: "), panelTexts(node)[0]);
+  } finally {
+    settingValues.delete("Comfy.VueNodes.Enabled");
+  }
+
+  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: ["a/" + XSS], changed: [], removed: [],
+    restart_required: false }];
+  const row = ext.settings[1].type("Refresh model catalog", () => {}, "");
+  row.find((e) => e.tagName === "BUTTON").click();
+  for (let i = 0; i < 5; i++) await flush();
+  assert.ok([...row.walk()].some((e) => e.textContent.includes(XSS)), "the report shows the id as text");
+
+  routes["GET /runcomfy/token"] = () => [200, { configured: true, source: XSS, hint: XSS }];
+  const tokenRow = ext.settings[0].type("RunComfy API token", () => {}, "");
+  for (let i = 0; i < 5; i++) await flush();
+  assert.ok(tokenRow.find((e) => e.dataset?.runcomfyTokenStatus));
+  assert.deepEqual(htmlSinks, [], "no HTML sink was used");
+  assert.equal(globalThis.__pwned, undefined);
+});
+
+test("dom.js: el() refuses props that parse HTML or attach inline handlers", async () => {
+  const { el } = await import("../../web/lib/dom.js");
+  for (const key of ["innerHTML", "outerHTML", "srcdoc", "onclick", "onError"]) {
+    assert.throws(() => el("div", { [key]: XSS }), /not allowed/, key);
+  }
+  const e = el("div", { textContent: XSS, title: XSS });
+  assert.equal(e.textContent, XSS);
+  assert.deepEqual(htmlSinks, []);
+});
+
+test("web sources: no HTML sink anywhere in the extension", async () => {
+  const { readFile } = await import("node:fs/promises");
+  for (const file of ["../../web/runcomfy.js", "../../web/lib/dom.js", "../../web/lib/format.js"]) {
+    const code = (await readFile(new URL(file, import.meta.url), "utf8")).replace(/\/\/.*$/gm, "");
+    const sinks = code.match(/\.(innerHTML|outerHTML|insertAdjacentHTML|setHTMLUnsafe)\s*[=(]|document\.write|v-html|createContextualFragment/g);
+    assert.equal(sinks, null, `${file}: ${sinks}`);
+  }
+});
+
+async function definedNodeClass(name, modelId) {
+  class Node {
+    constructor(id) { this.id = id; this.badges = []; this.size = [400, 300]; this.flags = {}; this.properties = {}; }
+    configure(info) { Object.assign(this.properties, info.properties || {}); this.onConfigure?.(info); }
+  }
+  Node.prototype.comfyClass = name;
+  const input = { required: {}, hidden: { unique_id: "UNIQUE_ID", ...(modelId ? { runcomfy_model_id: modelId } : {}) } };
+  await ext.beforeRegisterNodeDef(Node, { name, input });
+  return Node;
+}
+
+test("model id: a new node carries its definition's id; a loaded node keeps the id it was saved with", async () => {
+  routes["GET /runcomfy/price"] = () => [200, { available: false, model_id: null }];
+  const Wan = await definedNodeClass("RunComfy_wan_ai_wan_2_6_image_to_image", "wan-ai/wan-2-6/image-to-image");
+  const fresh = addNode(Wan, 51);
+  assert.equal(fresh.properties.runcomfy_model_id, "wan-ai/wan-2-6/image-to-image");
+
+  // Loading: created (gets the current id), then LiteGraph merges the saved properties in.
+  const loaded = addNode(Wan, 52);
+  loaded.configure({ properties: { runcomfy_model_id: "wan-ai/wan-2-6/image_to_image" } });
+  assert.equal(loaded.properties.runcomfy_model_id, "wan-ai/wan-2-6/image_to_image", "the saved id is kept");
+
+  // A workflow saved before ids were kept: the node takes its definition's id.
+  const old = addNode(Wan, 53);
+  old.configure({ properties: { "Node name for S&R": "x" } });
+  assert.equal(old.properties.runcomfy_model_id, "wan-ai/wan-2-6/image-to-image");
+  for (let i = 0; i < 5; i++) await flush();
+  assert.equal(old.properties.runcomfy_model_id, "wan-ai/wan-2-6/image-to-image", "a null answer changes nothing");
+
+  // A definition without the id: the price route's model_id fills it in.
+  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.02, price_unit: "image", model_id: "a/b" }];
+  const Other = await definedNodeClass("RunComfy_a_b", null);
+  const other = addNode(Other, 54);
+  assert.equal(other.properties.runcomfy_model_id, undefined);
+  for (let i = 0; i < 5; i++) await flush();
+  assert.equal(other.properties.runcomfy_model_id, "a/b");
 });

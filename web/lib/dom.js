@@ -12,14 +12,20 @@ export const TONE_COLORS = {
   price: "#e8c46a",
 };
 
+// Props that would parse a string as HTML. Service text (names, errors, prices) reaches the page
+// through textContent only; el() refuses these so that no later edit can slip one in.
+const HTML_PROPS = new Set(["innerHTML", "outerHTML", "srcdoc", "insertAdjacentHTML", "setHTMLUnsafe"]);
+
 export function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
+    if (HTML_PROPS.has(key) || /^on/i.test(key)) throw new Error(`el(): '${key}' is not allowed (text only)`);
     if (key === "style") Object.assign(node.style, value);
     else if (key === "dataset") Object.assign(node.dataset || (node.dataset = {}), value);
     else if (key in node) node[key] = value;
     else node.setAttribute(key, value);
   }
+  // Strings become text nodes (append never parses HTML); elements are kept as they are.
   for (const child of children) node.append(child);
   return node;
 }
