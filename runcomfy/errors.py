@@ -3,9 +3,19 @@ went wrong, what to do, and carries the server's own text and the request id."""
 
 from __future__ import annotations
 
+import re
+
+# A message that already says what happened to the money ("is paid for", "is not billed").
+_BILLING_STATED = re.compile(r"\b(paid|billed|charged)\b", re.I)
+
 
 class RunComfyError(Exception):
     """Base of every error this library raises."""
+
+    # Set (by jobs/run.py, where the phase after an accepted submit runs) on an error raised after
+    # RunComfy accepted the request: the text then says it may have been billed, unless the
+    # message already states what was billed.
+    accepted = False
 
     def __init__(self, message: str, *, request_id: str | None = None,
                  server_message: str | None = None):
@@ -20,7 +30,18 @@ class RunComfyError(Exception):
             text += f" Server said: {self.server_message}"
         if self.request_id and self.request_id not in text:
             text += f" (request id {self.request_id})"
+        if self.accepted and self.request_id and not _BILLING_STATED.search(text):
+            text += (f" RunComfy accepted request {self.request_id}, so it may have been billed: run the node "
+                     "again with the same inputs to fetch its result instead of paying again.")
         return text
+
+    def mark_accepted(self, request_id: str) -> "RunComfyError":
+        """This error came after RunComfy accepted ``request_id``: its text names the id and says so."""
+        if self.request_id is None:
+            self.request_id = request_id
+        self.accepted = True
+        self.args = (self._compose(),)
+        return self
 
 
 class ConfigError(RunComfyError):
@@ -209,10 +230,35 @@ class JournalWriteError(RunComfyError):
     this process's memory and carried by this error."""
 
 
-class ResultLimitError(RunComfyError):
+class PaidResultError(RunComfyError):
+    """A request RunComfy accepted and finished (so it is paid for) whose result could not be
+    delivered: download, size, count, length or decode failure. Whatever the ``cause`` (an error
+    of this library, a codec's, an OSError, a MemoryError), the text names the request id, says
+    it was paid for, lists the result URLs and says how to get it without paying again: the
+    journal keeps the request ``succeeded`` with its URLs, so the next run with the same inputs
+    downloads it again instead of submitting."""
+
+    def __init__(self, request_id: str, cause, *, urls: list[str] | None = None):
+        self.cause = cause
+        self.urls = list(urls or [])
+        what = cause.base_message if isinstance(cause, RunComfyError) else (
+            cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}")
+        what = str(what).strip().rstrip(".") or type(cause).__name__
+        files = (" Files: " + " ".join(self.urls)) if self.urls else ""
+        super().__init__(
+            f"Request {request_id} succeeded and is paid for, but its result could not be delivered: {what}. "
+            "It stays recorded as succeeded with its result URLs: run the node again with the same inputs to "
+            "download it again (no new charge); if the file itself is bad that fetches the same file, so "
+            "change an input (e.g. the seed) to pay for a new run." + files, request_id=request_id)
+
+
+class PaidDownloadError(PaidResultError, DownloadError):
+    """A paid result's files could not be downloaded (also a DownloadError)."""
+
+
+class ResultLimitError(PaidResultError):
     """A finished job's results break a memory limit (file count, decoded pixels). The job was
     paid for: ``urls`` lists every result file so nothing is lost."""
 
     def __init__(self, message: str, *, urls: list[str] | None = None, request_id: str | None = None):
-        self.urls = list(urls or [])
-        super().__init__(message, request_id=request_id)
+        super().__init__(request_id or "(unknown)", message, urls=urls)

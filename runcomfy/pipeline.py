@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from . import jobs, kinds, pricing
 from .client import RunComfyClient
-from .errors import Interrupted, Problem, RequestTooLargeError, RunComfyError, ValidationError
+from .errors import (Interrupted, JournalWriteError, PaidResultError, Problem, RequestTooLargeError, RunComfyError,
+                     ValidationError)
 from .hosting import DataUriHost, MediaHost
 from .jobs import Hooks, JobOutcome, Update, fingerprint  # noqa: F401  (the pipeline's public names)
 from .polling import PollPolicy
@@ -95,6 +96,27 @@ class Runner:
         """One job: claim it in the journal, submit or resume, wait, fetch (see runcomfy/jobs)."""
         return await jobs.run_job(self, model_id, payload, hooks, resume_request_id=resume_request_id,
                                   index=index, count=count)
+
+    # --- after the jobs: their paid results -----------------------------------------------
+
+    async def _decode_paid(self, outcome: JobOutcome, data, default_kind: str) -> tuple[str, object]:
+        """One result file of a paid job, decoded: any failure (a bad file, a size or length
+        limit, MemoryError) is a PaidResultError naming the request and its URLs; the journal
+        keeps the request succeeded, so the next run downloads it again instead of paying."""
+        try:
+            return await _thread(decode_result, data, default_kind)
+        except Exception as exc:
+            raise PaidResultError(outcome.request_id, exc, urls=outcome.urls) from exc
+
+    async def _delivered(self, request_ids: list[str], notes: list[str]) -> None:
+        """Results handed over: their journal entries become finished (capped like the others)."""
+        if self.journal is None or not hasattr(self.journal, "record_delivered"):
+            return
+        try:
+            await _thread(self.journal.record_delivered, request_ids)
+        except (OSError, JournalWriteError) as exc:
+            # Only the cap is affected: the entries stay kept until their resume window passes.
+            notes.append(f"journal not updated after delivery ({type(exc).__name__})")
 
     # --- a whole generation: media in, media out ------------------------------------------
 
@@ -304,12 +326,13 @@ class Runner:
                     raise e
             raise errors[0]
         t0 = time.monotonic()
-        files = [data for o in outs for data in o.files]
-        decoded = await asyncio.gather(*(_thread(decode_result, data, schema.output_kind) for data in files))
+        decoded = await asyncio.gather(*(self._decode_paid(o, data, schema.output_kind)
+                                         for o in outs for data in o.files))
         outputs: dict[str, list] = {}
         for kind_name, value in decoded:
             outputs.setdefault(kind_name, []).append(value)
         timings["decode"] = time.monotonic() - t0
+        await self._delivered([o.request_id for o in outs], notes)
         for o in outs:
             for k, v in o.timings.items():
                 timings.setdefault(k, v)

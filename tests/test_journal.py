@@ -44,9 +44,12 @@ def test_file_is_owner_only_and_holds_no_payload(tmp_path):
 
 
 def test_bounded(tmp_path):
+    # Finished (delivered) entries are capped, newest kept; paid undelivered ones are not (test_journal_cap.py).
     j = Journal(tmp_path / "j.json", max_entries=10)
     for i in range(25):
         submitted(j, f"fp{i}", f"req-{i}")
+        j.record_succeeded(f"req-{i}", [f"https://a.runcomfy.net/{i}.png"], 0.03)
+        j.record_delivered([f"req-{i}"])
     ids = [e["request_id"] for e in j.entries()]
     assert len(ids) == 10 and ids[-1] == "req-24" and "req-0" not in ids
 

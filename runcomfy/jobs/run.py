@@ -2,9 +2,11 @@
 
 Money rules kept here: a submit is sent only after the journal recorded it (and nothing
 blocks it); a request id the server gave is never lost (journal, or this process's memory
-when the journal cannot be written; and every error after the submit carries it); a job that
-succeeded is never turned into "expired" by its files failing to download, only by ``/result``
-saying the request is gone (404001).
+when the journal cannot be written); every error after the submit was accepted passes through
+``run_job``'s one handler, which makes it name the request id and say it is (or may be) billed
+(RunComfyError.mark_accepted); every failure to deliver a succeeded job's files is a
+PaidResultError (``_deliver``); a job that succeeded is never turned into "expired" by its files
+failing to download or decode, only by ``/result`` saying the request is gone (404001).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import time
 from .. import media, upload_progress
 from ..client import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
 from ..errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
-                      JournalWriteError, NotFoundError, ResultLimitError, RunComfyError,
-                      SubmitOutcomeUnknownError, TransportError)
+                      JournalWriteError, NotFoundError, PaidDownloadError, PaidResultError, ResultLimitError,
+                      RunComfyError, SubmitOutcomeUnknownError, TransportError)
 from ..journal import EXPIRED, STALE_AFTER
 from . import guard
 from .model import Hooks, JobOutcome, Update, fingerprint
@@ -133,16 +135,17 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
         if resumed and not resume_request_id and not _after_expiry:
             # The journal pointed at a request RunComfy no longer keeps: submit afresh.
             return await run_job(runner, model_id, payload, hooks, index=index, count=count, _after_expiry=True)
-        raise gone.cause from None
+        raise gone.cause.mark_accepted(rid) from None
     except RunComfyError as exc:
-        if exc.request_id is None:
-            exc.request_id = rid
         if unjournaled:
             exc.base_message += (f" The submit was accepted and billed as request {rid}, but the journal could "
                                  "not be written: this ComfyUI process remembers it until it exits (run again "
                                  "with the same inputs); after a restart put the id into 'resume_request_id'.")
-        exc.args = (exc._compose(),)
-        raise
+        raise exc.mark_accepted(rid)
+    except Exception as exc:
+        # Not one of ours (a bug, an OSError, MemoryError): still after an accepted submit.
+        raise RunComfyError(f"The job's result could not be handled ({type(exc).__name__}: {exc}).",
+                            request_id=rid).mark_accepted(rid) from exc
     outcome.resumed = resumed
     outcome.timings.update(timings)
     outcome.notes.extend(notes)
@@ -234,32 +237,38 @@ async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutc
     urls = list(result.output_urls)
     if journal is not None:
         await _journal(notes, journal.record_succeeded, rid, urls, result.cost)
-    if len(urls) > MAX_RESULT_FILES:
-        raise ResultLimitError(
-            f"The job returned {len(urls)} result files; at most {MAX_RESULT_FILES} are taken per job, so "
-            "none was downloaded (memory). The job is paid for; its files are: " + " ".join(urls),
-            urls=urls, request_id=rid)
     update("downloading", cost=result.cost)
     t0 = time.monotonic()
+    files = await _deliver(runner, rid, urls)
+    timings["download"] = time.monotonic() - t0
+    update("done", cost=result.cost)
+    return JobOutcome(rid, urls, list(files), result.cost, time.monotonic() - started, timings=timings)
+
+
+async def _deliver(runner, rid: str, urls: list[str]) -> list:
+    """A succeeded (paid) job's files, downloaded and checked: any failure is a PaidResultError."""
+    if len(urls) > MAX_RESULT_FILES:
+        raise ResultLimitError(f"it returned {len(urls)} result files; at most {MAX_RESULT_FILES} are taken "
+                               "per job, so none was downloaded (memory)", urls=urls, request_id=rid)
     try:
         # Images into memory; video and audio streamed to files (kinds/results.py).
         from ..kinds import results
-        files = await asyncio.gather(*(_thread(results.fetch, client, u, request_id=rid, n=i,
+        files = await asyncio.gather(*(_thread(results.fetch, runner.client, u, request_id=rid, n=i,
                                                output_kind=getattr(runner, "output_kind", None),
                                                folder=getattr(runner, "media_dir", None))
                                        for i, u in enumerate(urls)))
-    except DownloadError as exc:
-        raise DownloadError(
-            f"The job succeeded and is paid for, but its result files could not be downloaded: "
-            f"{exc.base_message} It stays recorded as succeeded: run the node again with the same inputs "
-            "to download them (no new charge). Files: " + " ".join(urls), request_id=rid) from None
+        _check_pixels(files, urls, rid)
+        return files
+    except PaidResultError:
+        raise
     except Interrupted:
         raise Interrupted("Stopped while downloading the results; the job is paid for and its result is "
                           "kept: run the node again with the same inputs to fetch it.", request_id=rid) from None
-    timings["download"] = time.monotonic() - t0
-    _check_pixels(files, urls, rid)
-    update("done", cost=result.cost)
-    return JobOutcome(rid, urls, list(files), result.cost, time.monotonic() - started, timings=timings)
+    except DownloadError as exc:
+        raise PaidDownloadError(rid, f"its result files could not be downloaded: {exc.base_message}",
+                                urls=urls) from exc
+    except Exception as exc:          # an OSError writing the file, MemoryError, a codec's error...
+        raise PaidResultError(rid, exc, urls=urls) from exc
 
 
 def _check_pixels(files: list[bytes], urls: list[str], rid: str) -> None:
@@ -273,10 +282,9 @@ def _check_pixels(files: list[bytes], urls: list[str], rid: str) -> None:
         total += w * h
     if total > MAX_JOB_OUTPUT_PIXELS:
         raise ResultLimitError(
-            f"The job's {len(files)} result images hold {total:,} pixels in total, over the limit of "
+            f"its {len(files)} result images hold {total:,} pixels in total, over the limit of "
             f"{MAX_JOB_OUTPUT_PIXELS:,} per job (about {MAX_JOB_OUTPUT_PIXELS * 12 // 10**9} GB as an IMAGE "
-            "batch), so they were not decoded. The job is paid for; its files are: " + " ".join(urls),
-            urls=urls, request_id=rid)
+            "batch), so they were not decoded", urls=urls, request_id=rid)
 
 
 async def _cancel_and_raise(runner, rid: str, update) -> None:

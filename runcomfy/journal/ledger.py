@@ -2,9 +2,15 @@
 so a restart, crash, timeout or lost connection never loses a result that was paid for, and a
 submit whose outcome is uncertain is never silently sent again.
 
-One small JSON file, rewritten atomically (temp file, fsync, rename), owner-only (0600),
-bounded in entries. The previous good version is kept as ``.bak`` so a torn or corrupt file
-is survived. It holds request ids, model ids, input fingerprints (hashes), states and result
+One small JSON file, rewritten atomically (temp file, fsync, rename), owner-only (0600). The
+previous good version is kept as ``.bak`` so a torn or corrupt file is survived.
+
+Bounded without forgetting money: only *finished* entries are capped (``max_entries``, oldest
+dropped first): delivered results, failed, rejected, cancelled, expired and superseded ones, and
+entries whose own window has passed (a block after BLOCK_WINDOW, a paid request after the resume
+TTL: nothing reads them any more). *Live* entries (a submit in flight or blocking, a paid request
+not yet delivered) are never dropped, however many newer entries arrive; they are bounded by
+``max_live`` instead: a new claim past it is refused with a JournalError before anything is sent. It holds request ids, model ids, input fingerprints (hashes), states and result
 URLs: never images, prompts or the token.
 
 "Look up, then record submitting" is one step under a lock shared with other processes
@@ -34,7 +40,11 @@ REJECTED, SUPERSEDED, EXPIRED = "rejected", "superseded", "expired"
 RESUMABLE = frozenset({PENDING, SUCCEEDED})
 UNCERTAIN = frozenset({SUBMITTING, SUBMIT_UNKNOWN})
 
+# Finished entries kept (the newest). Live ones are not counted here: see live().
 DEFAULT_MAX_ENTRIES = 500
+# Live entries allowed before a new submit is refused (each is a paid or possibly paid request
+# nobody has collected yet). 5,000 of them are about 2 MB, a quarter of what store.py reads.
+DEFAULT_MAX_LIVE = 5000
 # RunComfy keeps results for a limited time; an older entry is not worth a status call.
 DEFAULT_RESUME_TTL = 7 * 24 * 3600.0
 # How long an uncertain submit blocks a re-run of exactly the same inputs. A day covers "the
@@ -48,6 +58,13 @@ _MEMORY_GUARD = threading.Lock()
 # fails, the entry moves to _MEMORY with its new state, even though the disk has an older one.
 _RECENT: dict[str, dict[str, dict]] = {}
 _RECENT_MAX = 1000
+
+
+class LiveLimitError(Exception):
+    """Carries the JournalError out of the locked step without saving (nothing changed)."""
+
+    def __init__(self, error: JournalError):
+        self.error = error
 
 
 @dataclass
@@ -81,10 +98,11 @@ def parse_codes(text) -> frozenset[str]:
 class Journal:
     def __init__(self, path: Path | str | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES,
                  resume_ttl: float = DEFAULT_RESUME_TTL, block_window: float = BLOCK_WINDOW,
-                 clock=time.time):
+                 max_live: int = DEFAULT_MAX_LIVE, clock=time.time):
         self.path = Path(path) if path else default_journal_path()
         self.backup = self.path.with_name(self.path.name + ".bak")
         self.max_entries = max_entries
+        self.max_live = max_live
         self.resume_ttl = resume_ttl
         self.block_window = block_window
         self.clock = clock
@@ -93,8 +111,9 @@ class Journal:
 
     # --- storage -------------------------------------------------------------------------
 
-    def _load(self) -> list[dict]:
-        entries = read_entries(self.path)
+    def _load(self) -> tuple[list[dict], bytes | None]:
+        """The entries, and the file's bytes when they parsed (the next save's ``.bak``)."""
+        entries, raw = read_entries(self.path, with_raw=True)
         if entries is None:
             # Torn or corrupt: keep it for inspection and fall back to the last good copy.
             try:
@@ -103,18 +122,34 @@ class Journal:
                 pass
             entries = read_entries(self.backup) or []
             self.recovered_from = str(self.backup)
-            atomic_write(self.path, encode(entries))
-        return entries
+            raw = encode(entries)
+            atomic_write(self.path, raw)
+        return entries, raw
 
-    def _save(self, entries: list[dict]) -> None:
-        entries = sorted(entries, key=lambda e: e.get("updated", 0))[-self.max_entries:]
-        if self.path.exists():
+    def live(self, e: dict, now: float) -> bool:
+        """True for an entry that blocks a payment or holds a paid, undelivered result, while
+        its window lasts: these are never dropped to make room."""
+        state, age = e.get("state"), now - (e.get("created") or 0.0)
+        if state in UNCERTAIN:
+            return age < self.block_window
+        if state == PENDING or (state == SUCCEEDED and not e.get("delivered")):
+            return age < self.resume_ttl
+        return False
+
+    def _save(self, entries: list[dict], previous: bytes | None) -> None:
+        now = self.clock()
+        keep_live, finished = [], []
+        for e in entries:
+            (keep_live if self.live(e, now) else finished).append(e)
+        finished.sort(key=lambda e: e.get("updated", 0))
+        kept = keep_live + (finished[-self.max_entries:] if self.max_entries > 0 else [])
+        kept.sort(key=lambda e: e.get("updated", 0))
+        if previous is not None:
             try:
-                if read_entries(self.path) is not None:
-                    atomic_write(self.backup, self.path.read_bytes())
+                atomic_write(self.backup, previous)
             except OSError:
                 pass
-        atomic_write(self.path, encode(entries))
+        atomic_write(self.path, encode(kept))
 
     def _memory(self) -> dict[str, dict]:
         with _MEMORY_GUARD:
@@ -132,9 +167,10 @@ class Journal:
     def _mutate(self, fn):
         """Apply ``fn`` to the entries under the lock and save. OSError propagates."""
         with locked(self.path):
-            entries = self._merged(self._load())
+            loaded, raw = self._load()
+            entries = self._merged(loaded)
             out = fn(entries)
-            self._save(entries)
+            self._save(entries, raw)
             return out
 
     def _unavailable(self, exc: OSError) -> JournalError:
@@ -146,7 +182,7 @@ class Journal:
     def entries(self) -> list[dict]:
         try:
             with locked(self.path):
-                return self._merged(self._load())
+                return self._merged(self._load()[0])
         except OSError as exc:
             raise self._unavailable(exc) from None
 
@@ -183,12 +219,17 @@ class Journal:
                     e["state"], e["updated"] = SUPERSEDED, now
             elif codes:
                 rejected_code = True
+            held = sum(1 for e in entries if self.live(e, now))
+            if held >= self.max_live:
+                raise LiveLimitError(self._live_limit_error(entries, now, held))
             owners.mark_live(mine["claim"])
             entries.append(mine)
             return Claim("submit", dict(mine), code_rejected=rejected_code)
 
         try:
             return self._mutate(fn)
+        except LiveLimitError as exc:
+            raise exc.error from None
         except OSError as exc:
             owners.mark_done(mine["claim"])
             if allow_resume:
@@ -197,6 +238,17 @@ class Journal:
                     if e["fingerprint"] == fp and e.get("state") in RESUMABLE and e.get("request_id"):
                         return Claim("resume", dict(e))
             raise self._unavailable(exc) from None
+
+    def _live_limit_error(self, entries: list[dict], now: float, held: int) -> JournalError:
+        paid = sum(1 for e in entries if self.live(e, now) and e.get("request_id"))
+        return JournalError(
+            f"The request journal {self.path} holds {held} requests that are in flight, blocking or paid "
+            f"for but not yet delivered ({paid} of them with a request id), the limit is {self.max_live}. "
+            "Nothing was sent or charged. They are never dropped to make room, since that could lose a "
+            "paid result or pay twice: run the nodes of those requests again to fetch their results, or wait "
+            "until they lapse (a paid result after "
+            f"{self.resume_ttl / 86400:g} days, a block after {self.block_window / 3600:g} hours), or set "
+            "RUNCOMFY_STATE_DIR to another folder for a new journal.")
 
     def heartbeat(self, claim_id: str) -> None:
         """Refresh an in-flight submit so other processes keep waiting for it (best effort)."""
@@ -307,6 +359,25 @@ class Journal:
 
     def record_succeeded(self, request_id: str, urls: list[str], cost: float | None) -> None:
         self.record_state(request_id, SUCCEEDED, urls=list(urls), cost=cost)
+
+    def record_delivered(self, request_ids) -> None:
+        """The results of these succeeded requests were decoded and handed over: their entries
+        are finished (still resumable, now capped like the others). OSError propagates; the
+        entries then stay live until their resume window passes."""
+        ids = {r for r in request_ids if r}
+        if not ids:
+            return
+        now = self.clock()
+
+        def fn(entries):
+            for e in entries:
+                if e.get("request_id") in ids and e.get("state") == SUCCEEDED:
+                    e["delivered"] = now
+        self._mutate(fn)
+        with _MEMORY_GUARD:
+            for e in _MEMORY.get(self._key, {}).values():
+                if e.get("request_id") in ids and e.get("state") == SUCCEEDED:
+                    e["delivered"] = now
 
     # --- queries ------------------------------------------------------------------------------
 

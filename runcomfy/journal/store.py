@@ -21,12 +21,17 @@ except ImportError:  # Windows: one ComfyUI process per user directory is the no
 _PATH_LOCKS: dict[str, threading.Lock] = {}
 _PATH_LOCKS_GUARD = threading.Lock()
 
-# The file is tiny (hundreds of entries); anything far larger is not ours to parse.
+# The file is small (the capped finished entries plus the live ones, at most
+# ledger.DEFAULT_MAX_LIVE: about 2.5 MB at worst); anything far larger is not ours to parse.
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# Version 2 adds "delivered" (when a succeeded request's result was handed over). A version 1
+# file reads as is: its succeeded entries count as not yet delivered, so they are kept until
+# their resume window passes instead of being capped. Version 1 readers ignore the new field.
+VERSION = 2
 
 # Fields an entry may carry, and the types they must have; anything else is dropped on load.
 _TEXT = ("fingerprint", "model_id", "request_id", "state", "claim", "resubmit_code", "reason")
-_NUMBERS = ("created", "updated", "heartbeat", "cost")
+_NUMBERS = ("created", "updated", "heartbeat", "cost", "delivered")
 
 
 def default_journal_path() -> Path:
@@ -113,27 +118,35 @@ def clean_entry(raw) -> dict | None:
     return e
 
 
-def read_entries(path: Path) -> list[dict] | None:
+def read_entries(path: Path, *, with_raw: bool = False):
     """The entries of ``path``; [] when it does not exist; None when it is unreadable or not
-    a journal (torn, corrupt, absurdly nested or huge)."""
+    a journal (torn, corrupt, absurdly nested or huge). ``with_raw``: (entries, the file's
+    bytes when they parsed, else None)."""
+    entries, data = _read(path)
+    if with_raw:
+        return entries, (data if entries is not None and data else None)
+    return entries
+
+
+def _read(path: Path) -> tuple[list[dict] | None, bytes | None]:
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        return []
+        return [], None
     except OSError:
-        return None
+        return None, None
     if len(data) > MAX_FILE_BYTES:
-        return None
+        return None, None
     try:
         doc = json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):
-        return None
+        return None, None
     entries = doc.get("entries") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
-        return None
-    return [e for e in (clean_entry(x) for x in entries) if e is not None]
+        return None, None
+    return [e for e in (clean_entry(x) for x in entries) if e is not None], data
 
 
 def encode(entries: list[dict]) -> bytes:
-    return json.dumps({"version": 1, "entries": entries}, indent=1).encode()
+    return json.dumps({"version": VERSION, "entries": entries}, indent=1).encode()
