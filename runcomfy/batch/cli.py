@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=None, help="API base URL (default $RUNCOMFY_MODEL_API_BASE or RunComfy's)")
     p.add_argument("--config-dir", default=None,
                    help="the pack's config folder for a saved token and the model catalog "
-                        "(default $RUNCOMFY_CONFIG_DIR); else $RUNCOMFY_API_TOKEN is used")
+                        "(default: the one `models sync` uses); else $RUNCOMFY_API_TOKEN is used")
     return p
 
 
@@ -82,12 +81,14 @@ def _schema(model_id: str, config_dir: str | None, base_url: str | None):
     except Exception as exc:   # the catalog is optional here; say why the model is unknown
         raise SystemExit(f"runcomfy batch: unknown model {model_id!r} (catalog unreadable: {exc})") from None
     raise SystemExit(f"runcomfy batch: unknown model {model_id!r}: not shipped and not in the synced catalog "
-                     "(run `python -m runcomfy models --sync` first)")
+                     f"of {config_dir} (run `python -m runcomfy models sync` first)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config_dir = args.config_dir or os.environ.get("RUNCOMFY_CONFIG_DIR")
+    # The folder `models sync` writes its cache to ($RUNCOMFY_CONFIG_DIR, ComfyUI's user folder, ~/.config/runcomfy).
+    from ..catalog.cli import default_config_dir
+    config_dir = args.config_dir or str(default_config_dir()[0])
     schema = _schema(args.model_id, config_dir, args.base_url)
     jobs_path = Path(args.jobs)
     if not jobs_path.is_file():
