@@ -22,7 +22,8 @@ KINDS = ("http", "drop_before", "drop_after", "slow", "malformed_json", "error_2
          "bad_request_id",  # process, then answer with a request id that is not a valid id
          "non_finite",      # process, then set `field` to the JSON-invalid literal `value` (NaN)
          "echo_token",      # refuse with HTTP `status`, echoing the Authorization header back
-         "storage_lag")     # a file answers 404 until `seconds` after its job finished
+         "storage_lag",     # a file answers 404 until `seconds` after its job finished
+         "bad_file")        # a file answers 200 with `data` (bytes) instead of its own bytes
 # Kinds that replace the whole way an answer is sent, or change a processed answer.
 SENDING_KINDS = ("slow_drip", "oversized")
 AFTER_KINDS = ("nested_json", "not_json", "bad_request_id", "non_finite", "oversized")
@@ -180,7 +181,7 @@ def _applies(kind: str, endpoint: str) -> bool:
     if endpoint == "file":
         return kind not in ("malformed_json", "error_200", "nested_json", "not_json", "bad_request_id",
                             "non_finite", "echo_token")
-    return kind != "storage_lag"
+    return kind not in ("storage_lag", "bad_file")
 
 
 def parse_fault_spec(spec: str) -> tuple[str, str, int | None, dict]:

@@ -756,6 +756,13 @@ class Emulator:
                 lagging = job is not None and job.finished_at is not None and \
                     time.monotonic() - job.finished_at < float(p.get("seconds", 25.0))
             return _storage_404("object") if lagging else None
+        if fault.kind == "bad_file" and fault.endpoint == "file" and len(args) == 2:
+            # A job that succeeded (and was billed) whose file is broken or not what it claims.
+            data = p.get("data", b"\x00\x01 not a media file \xff")
+            with self._lock:
+                real = self._files.get((args[0], args[1]))
+            kind = mediagen.CONTENT_TYPES[mediagen.extension(real)] if real else "application/octet-stream"
+            return _Reply(200, data.encode() if isinstance(data, str) else bytes(data), kind)
         if fault.kind == "http":
             return _http_fault(int(p.get("status", 503)), p.get("retry_after"), p.get("error_code"),
                                self._error)
