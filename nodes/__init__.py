@@ -10,7 +10,7 @@ from pathlib import Path
 from ..runcomfy.schema import SCHEMA_DIR, SCHEMA_SUFFIX, ModelSchema, log_once, parse_schema, report
 from ..runcomfy.schema import load_schema
 from ..runcomfy.schema.loading import RUNNABLE_KINDS
-from .model_node import class_name_for, make_node_class
+from .model_node import class_name_for, make_node_class, named_classes
 from .routes import register as register_routes
 from .safe_text import inert
 
@@ -27,14 +27,16 @@ def _shipped(schema_dir: Path) -> list:
     return out
 
 
-def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, dict]:
+def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR, class_names=None) -> tuple[dict, dict]:
     """Node classes and display names for ``entries``: catalog entries (anything with ``.doc``
     and optionally ``.overlay`` and ``.notes``, see runcomfy/catalog) or parsed ModelSchemas.
     None means the schemas shipped in ``schema_dir``. A bad entry is logged once and skipped;
-    a later entry of the same model replaces an earlier one."""
+    a later entry of the same model replaces an earlier one. Class names come from
+    ``class_names`` (runcomfy.catalog.classnames.ClassNames; default: one in memory): two ids
+    never share one, and a name once given stays with its id."""
     if entries is None:
         entries = _shipped(schema_dir)
-    classes, names = {}, {}
+    built: dict = {}                     # model id -> (schema, notes, shipped)
     for i, entry in enumerate(entries):
         label = getattr(entry, "model_id", None) or f"entry {i}"
         notes = list(getattr(entry, "notes", None) or [])
@@ -47,11 +49,17 @@ def build_mappings(entries=None, schema_dir: Path = SCHEMA_DIR) -> tuple[dict, d
                 schema = parse_schema(entry.doc, getattr(entry, "overlay", None))
                 schema.source = getattr(entry, "origin", "") or ""
             report(schema)
-            key = class_name_for(schema.model_id)
-            classes[key] = make_node_class(schema, notes)
-            names[key] = inert(schema.display_name)     # catalog text is data, never markup
+            built[schema.model_id] = (schema, notes, schema.source == "bundled")
         except Exception as exc:  # one bad entry must not take the other nodes down
             log_once(("node", label, str(exc)), logging.WARNING, "runcomfy: no node for %s: %s", label, exc)
+    classes, names = {}, {}
+    for key, schema, notes, display in named_classes(built, class_names):
+        try:
+            classes[key] = make_node_class(schema, notes, key)
+            names[key] = inert(display)     # catalog text is data, never markup
+        except Exception as exc:  # one bad entry must not take the other nodes down
+            log_once(("node", schema.model_id, str(exc)), logging.WARNING, "runcomfy: no node for %s: %s",
+                     schema.model_id, exc)
     return classes, names
 
 
@@ -68,5 +76,11 @@ def _startup_entries():
         return None
 
 
-NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings(_startup_entries())
+def _startup_class_names():
+    from .catalog_startup import machine_class_names
+    return machine_class_names()
+
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings(_startup_entries(),
+                                                                 class_names=_startup_class_names())
 register_routes(NODE_CLASS_MAPPINGS)

@@ -16,8 +16,8 @@ from ..runcomfy import catalog
 from ..runcomfy.config import resolve_base_url
 from ..runcomfy.errors import ConfigError
 from . import comfy
-from .catalog_startup import run_sync
-from .model_node import class_name_for, config_dir
+from .catalog_startup import machine_class_names, run_sync
+from .model_node import config_dir
 
 log = logging.getLogger("runcomfy")
 
@@ -31,8 +31,10 @@ def node_updates(report: catalog.SyncReport, entries: list[catalog.CatalogEntry]
     for the ones it no longer lists (their node stays, now saying so)."""
     from . import NODE_CLASS_MAPPINGS, build_mappings
     wanted = set(report.added) | set(report.changed) | set(report.removed)
+    names = machine_class_names()
     return build_mappings([e for e in entries
-                           if e.model_id in wanted or class_name_for(e.model_id) not in NODE_CLASS_MAPPINGS])
+                           if e.model_id in wanted or names.get(e.model_id) not in NODE_CLASS_MAPPINGS],
+                          class_names=names)
 
 
 def apply_updates(classes: dict, names: dict) -> bool:
@@ -40,6 +42,12 @@ def apply_updates(classes: dict, names: dict) -> bool:
     thread (or where no server runs). True when ComfyUI's registry took them."""
     from . import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
     like = next(iter(NODE_CLASS_MAPPINGS.values()), None)
+    for name, cls in classes.items():
+        old = NODE_CLASS_MAPPINGS.get(name)
+        if old is not None and old is not cls and getattr(old, "MODEL_ID", None) == cls.MODEL_ID:
+            # ComfyUI keeps running the instances it made of the old class: they follow this
+            # link to the model's new schema (model_node.current_schema).
+            old.REPLACED_BY = cls
     NODE_CLASS_MAPPINGS.update(classes)
     NODE_DISPLAY_NAME_MAPPINGS.update(names)
     return comfy.register_node_classes(classes, names, like=like)

@@ -41,6 +41,18 @@ def say_once(key: str, level: int, message: str, *args) -> None:
     log.log(level, message, *args)
 
 
+def machine_class_names(cfg=None):
+    """The id -> node class name assignment of this machine, kept beside the catalog caches
+    (runcomfy.catalog.classnames); in memory only when the config directory is unknown."""
+    from ..runcomfy.catalog.classnames import ClassNames, class_names
+    try:
+        return class_names(config_dir() if cfg is None else cfg)
+    except Exception as exc:     # never a traceback at start-up
+        say_once("class-names", logging.WARNING, "RunComfy: node class names are not kept (%s: %s).",
+                 type(exc).__name__, exc)
+        return ClassNames()
+
+
 def refresh_enabled() -> bool:
     value = os.environ.get(REFRESH_ENV, "").strip().lower()
     if value in ("0", "false", "no", "off"):

@@ -83,11 +83,90 @@ def input_types(schema: ModelSchema) -> dict:
     lay = layout_for(schema, set(extras))
     required = {s.name: s.spec for s in lay.slots if s.required}
     optional = {s.name: s.spec for s in lay.slots if not s.required}
-    taken = {f.name for f in schema.fields} | set(required) | set(optional)
+    taken = {f.name for f in schema.fields} | {f.input_name for f in schema.fields} | set(required) | set(optional)
     for name, spec in extras.items():
         if name not in taken:
             optional[name] = spec
-    return {"required": required, "optional": optional, "hidden": {"unique_id": "UNIQUE_ID"}}
+    # extra_pnginfo: the UI workflow, whose node.properties say which model the node was made for;
+    # runcomfy_model_id: the class's model, for the web extension (ComfyUI passes no value for it).
+    return {"required": required, "optional": optional,
+            "hidden": {"unique_id": "UNIQUE_ID", "extra_pnginfo": "EXTRA_PNGINFO", "runcomfy_model_id": schema.model_id}}
+
+
+def _fits(slot, value) -> bool:
+    """Whether a widget value of some layout can stand in ``slot``'s widget of another."""
+    kind = slot.spec[0]
+    if isinstance(kind, list):
+        if any(value == c or (not isinstance(c, str) and str(value) == str(c)) for c in kind):
+            return True
+        try:      # a combo label shown for a value with markup characters (safe_text)
+            return choice_labels([c for c in kind if c != NOT_SET]).value_of(value, None) is not None
+        except ChoiceCollision:
+            return False
+    if kind == "INT":
+        return (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, float) and value.is_integer())
+    if kind == "FLOAT":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "BOOLEAN":
+        return isinstance(value, bool)
+    if kind == "STRING":
+        return isinstance(value, str)
+    return True                       # a socket: ComfyUI checked the link's type
+
+
+def _label(slot) -> str:
+    if slot.field is None or slot.field.name == slot.name:
+        return slot.name
+    return f"{slot.name} (field '{slot.field.name}')"
+
+
+def stale_inputs(old: ModelSchema, new: ModelSchema, kwargs: dict) -> list[str]:
+    """Why node arguments made for ``old``'s layout cannot run ``new``'s (a catalog refresh
+    changed the model): a new required input without a value, a value whose type the new input
+    does not take, a value the user set for an input the model no longer has. Empty: the
+    arguments map by name onto the new layout."""
+    reserved = set(pack_inputs())
+    old_lay, new_lay = layout_for(old, reserved), layout_for(new, reserved)
+    now = {s.name for s in new_lay.slots}
+    reasons = []
+    for f in new.fields:
+        if not f.required:
+            continue
+        if f.kind is not None:
+            given = [kwargs.get(n) for n in new_lay.sockets[f.name]] + [kwargs.get(new_lay.url_inputs[f.name])]
+            missing = not any(v is not None and v != "" for v in given)
+        else:
+            missing = kwargs.get(f.input_name) is None
+        if missing:
+            reasons.append(f"it has a new required input '{f.input_name}'")
+    for slot in new_lay.slots:
+        value = kwargs.get(slot.name)
+        if value is not None and slot.role != "socket" and not _fits(slot, value):
+            reasons.append(f"input '{_label(slot)}' now takes {_kind_text(slot)}, not {value!r}"[:300])
+    for slot in old_lay.slots:
+        if slot.name in now or kwargs.get(slot.name) is None or slot.field is None:
+            continue
+        value = kwargs[slot.name]
+        if slot.role == "socket":
+            sent = True
+        elif slot.role == "frame_rate":
+            sent = False
+        elif slot.role == "urls":
+            sent = bool(split_urls(value))
+        else:
+            sent = _field_value(slot.field, slot.role, value, []) is not None
+        if sent:
+            reasons.append(f"input '{slot.name}' is no longer one of the model's, so its value would not be sent")
+    return reasons
+
+
+def _kind_text(slot) -> str:
+    kind = slot.spec[0]
+    if isinstance(kind, list):
+        return "one of " + ", ".join(repr(c) for c in kind[:8]) + (" ..." if len(kind) > 8 else "")
+    return {"INT": "a whole number", "FLOAT": "a number", "BOOLEAN": "true or false", "STRING": "text"}.get(
+        kind, str(kind))
 
 
 def split_urls(text) -> list[str]:

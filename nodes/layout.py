@@ -29,6 +29,7 @@ from dataclasses import dataclass, field as dc_field
 
 from ..runcomfy import kinds
 from ..runcomfy.schema import Field, ModelSchema, structured
+from ..runcomfy.schema.dialects import input_name_problem
 from . import comfy
 
 NOT_SET = "(not set)"
@@ -134,7 +135,7 @@ def _strip_media_suffix(name: str, kind: str) -> str:
 def _media_names(schema: ModelSchema, taken: set[str]) -> tuple[dict, dict]:
     def unique(name: str) -> str:
         out, n = name, 2
-        while out in taken:
+        while out in taken or input_name_problem(out):      # "constructor_url" -> not "constructor"
             out, n = f"{name}_{n}", n + 1
         taken.add(out)
         return out
@@ -142,15 +143,17 @@ def _media_names(schema: ModelSchema, taken: set[str]) -> tuple[dict, dict]:
     urls: dict[str, str] = {}
     for f in schema.media_fields:
         lists_of_kind = [g for g in schema.media_fields if g.kind == f.kind and g.is_list]
+        own = f.input_name
         if f.is_list:
-            prefix = f.kind if len(lists_of_kind) == 1 else _strip_media_suffix(f.name, f.kind)
+            prefix = f.kind if len(lists_of_kind) == 1 else _strip_media_suffix(own, f.kind)
             sockets[f.name] = [unique(f"{prefix}_{i}") for i in range(1, socket_count(f) + 1)]
         else:
-            base = _strip_media_suffix(f.name, f.kind)
-            sockets[f.name] = [f.name if base == f.name else unique(base)]   # its own name is its own
+            base = _strip_media_suffix(own, f.kind)
+            sockets[f.name] = [own if base == own else unique(base)]   # its own name is its own
     for f in schema.media_fields:
         # The URL input keeps the field's own name when no socket took it.
-        urls[f.name] = f.name if f.name not in sockets[f.name] else unique(f"{f.name}_url")
+        own = f.input_name
+        urls[f.name] = own if own not in sockets[f.name] else unique(f"{own}_url")
     return sockets, urls
 
 
@@ -248,7 +251,7 @@ def _urls_tip(f: Field) -> str:
 def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
     """Slots in ComfyUI order: the required section first, then the optional one, each in
     schema order. ``reserved`` names (the pack's own inputs) are never used for sockets."""
-    taken = {f.name for f in schema.fields} | set(reserved)
+    taken = {f.name for f in schema.fields} | {f.input_name for f in schema.fields} | set(reserved)
     sockets, url_inputs = _media_names(schema, taken)
     frames = any(f.kind == "video" for f in schema.media_fields) and video_as_frames()
     frame_rates: dict[str, str] = {}
@@ -279,9 +282,9 @@ def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
                 "default": "", "multiline": True, "tooltip": _urls_tip(f)}], "urls", f))
             continue
         if f.structured:
-            slots.append(Slot(f.name, f.required, _json_input(f), "json", f))
+            slots.append(Slot(f.input_name, f.required, _json_input(f), "json", f))
             continue
         spec, role = _scalar(f)
-        slots.append(Slot(f.name, f.required or f.default is not None, spec, role, f))
+        slots.append(Slot(f.input_name, f.required or f.default is not None, spec, role, f))
     slots = [s for s in slots if s.required] + [s for s in slots if not s.required]
     return Layout(slots, sockets, url_inputs, frame_rates)

@@ -11,21 +11,21 @@ import asyncio
 import json
 import logging
 import os
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..runcomfy import credentials, pricing
+from ..runcomfy.catalog.classnames import base_name
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.config import resolve_base_url
 from ..runcomfy.errors import ConfigError, Interrupted
 from ..runcomfy.journal import Journal
 from ..runcomfy.pipeline import Hooks, Runner, Update
-from ..runcomfy.schema import ModelSchema
+from ..runcomfy.schema import ModelSchema, log_once
 from . import comfy, media_io
-from .inputs import collect, input_types
+from .inputs import collect, input_types, stale_inputs
 from .safe_text import inert, inert_input_types
 
 log = logging.getLogger("runcomfy")
@@ -63,7 +63,132 @@ def shared_client(token: str) -> RunComfyClient:
 
 
 def class_name_for(model_id: str) -> str:
-    return "RunComfy_" + re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_")
+    """The usual class name of a model id. Two ids can make the same one; which id a class
+    name belongs to on this machine is runcomfy.catalog.classnames' (see build_mappings)."""
+    return base_name(model_id)
+
+
+def named_classes(built: dict, class_names=None):
+    """(class name, schema, notes, display name) per model of ``built`` (model id -> (schema,
+    notes, shipped)), in order. A model whose id makes the same usual class name as another's
+    says so in its description, and the one that does not have the usual name shows its id in
+    its display name, so the two are told apart in the node search."""
+    from ..runcomfy.catalog.classnames import ClassNames
+    registry = class_names if class_names is not None else ClassNames()
+    assigned = registry.assign(list(built), bundled={m for m, (_, _, shipped) in built.items() if shipped})
+    holders = None
+    for model_id, (schema, notes, _) in built.items():
+        key, display = assigned[model_id], schema.display_name
+        rivals = registry.rivals(model_id)
+        if rivals:
+            holders = registry.holders() if holders is None else holders
+            usual = class_name_for(model_id)
+            if key == usual:
+                note = (f"Model id(s) {', '.join(repr(r) for r in rivals)} would make the same node class name "
+                        f"({usual}); this node keeps it and always runs '{model_id}'.")
+            else:
+                display = f"{display} [{model_id}]"
+                note = (f"This node's class is {key}, not {usual}: on this machine that name belongs to model "
+                        f"'{holders.get(usual, rivals[0])}' (the ids differ only in punctuation or case). "
+                        f"This node always runs '{model_id}'.")
+            notes = list(notes) + [note]
+            log_once(("collision", model_id, key), logging.WARNING, "RunComfy: model %s: %s", model_id, note)
+        yield key, schema, notes, display
+
+
+MODEL_ID_PROPERTY = "runcomfy_model_id"     # node.properties key the web extension keeps (board)
+RELOAD_HOWTO = ("Reload the node: reload the browser page (or press R in the graph) so ComfyUI has the new "
+                "definition, then replace this node with a new one from the node library (search for its name) "
+                "and set its inputs again. If Settings › RunComfy said to restart ComfyUI, restart it first.")
+
+
+class NodeMismatchError(ConfigError):
+    """The node cannot run the model it was made for as it stands; nothing was sent."""
+
+
+def _workflow_nodes(workflow: dict):
+    yield from (n for n in workflow.get("nodes") or [] if isinstance(n, dict))
+    defs = workflow.get("definitions")
+    for sub in (defs.get("subgraphs") or [] if isinstance(defs, dict) else []):
+        if isinstance(sub, dict):
+            yield from (n for n in sub.get("nodes") or [] if isinstance(n, dict))
+
+
+def recorded_model_ids(extra_pnginfo, unique_id, class_name: str) -> set[str]:
+    """The model ids the UI workflow records for this node (``node.properties``): empty when the
+    prompt came without a workflow (the API, a script) or the node has no such property. A node
+    inside a subgraph runs as ``<outer id>:<inner id>``; its inner id is looked up among the
+    subgraphs' nodes of the same class."""
+    workflow = extra_pnginfo.get("workflow") if isinstance(extra_pnginfo, dict) else None
+    if not isinstance(workflow, dict) or unique_id is None:
+        return set()
+    own = str(unique_id).rsplit(":", 1)[-1]
+    found = set()
+    for n in _workflow_nodes(workflow):
+        if str(n.get("id")) != own or n.get("type") != class_name:
+            continue
+        props = n.get("properties")
+        value = props.get(MODEL_ID_PROPERTY) if isinstance(props, dict) else None
+        if isinstance(value, str) and value:
+            found.add(value)
+    return found
+
+
+def _class_running(model_id: str) -> str | None:
+    from . import NODE_CLASS_MAPPINGS
+    return next((name for name, c in NODE_CLASS_MAPPINGS.items() if getattr(c, "MODEL_ID", None) == model_id), None)
+
+
+def check_recorded_model(cls: type, extra_pnginfo, unique_id) -> None:
+    """A node submits only to the model it was made for: a workflow node whose recorded model id
+    is not its class's model (a class name another machine gave to another id) is refused."""
+    recorded = recorded_model_ids(extra_pnginfo, unique_id, cls.__name__)
+    if not recorded or cls.MODEL_ID in recorded:
+        return
+    wanted = sorted(recorded)[0]
+    other = _class_running(wanted)
+    where = (f"On this ComfyUI that model's node is '{other}': replace this node with it." if other else
+             "That model has no node on this ComfyUI (Settings › RunComfy › Refresh model catalog may add it).")
+    raise NodeMismatchError(
+        f"This node was made for model '{wanted}', but its node class {cls.__name__} runs model "
+        f"'{cls.MODEL_ID}' on this ComfyUI (their ids differ only in punctuation or case). Nothing was sent. "
+        + where)
+
+
+def current_schema(cls: type, kwargs: dict) -> ModelSchema:
+    """The schema a run uses: the newest one of the node's model. A catalog refresh replaces a
+    changed model's class, but ComfyUI keeps running the instances it made of the old one; their
+    arguments are mapped by name onto the new layout, and what cannot be mapped stops the run."""
+    own = cls.SCHEMA
+    newest = cls
+    for _ in range(1000):              # a chain of refreshes; bounded all the same
+        nxt = getattr(newest, "REPLACED_BY", None)
+        if nxt is None or nxt.MODEL_ID != cls.MODEL_ID:
+            break
+        newest = nxt
+    schema = newest.SCHEMA
+    if schema is own:
+        return own
+    reasons = stale_inputs(own, schema, kwargs)
+    if reasons:
+        raise NodeMismatchError(
+            f"RunComfy changed model '{cls.MODEL_ID}' since this node was made (model catalog refresh): "
+            + "; ".join(reasons) + ". Nothing was sent. " + RELOAD_HOWTO)
+    return schema
+
+
+async def run_class(cls: type, kwargs: dict, unique_id=None, extra_pnginfo=None):
+    """What a node's function does: the model id checks, then ``run_node`` with the newest schema."""
+    kwargs = {k: v for k, v in kwargs.items() if k != MODEL_ID_PROPERTY}
+    progress = comfy.Progress(None if unique_id is None else str(unique_id))
+    try:
+        check_recorded_model(cls, extra_pnginfo, unique_id)
+        schema = current_schema(cls, kwargs)
+    except NodeMismatchError as exc:
+        progress.text(f"error: {exc}", {"state": "error"})
+        log.warning("runcomfy: %s", exc)
+        raise
+    return await run_node(schema, kwargs, unique_id)
 
 
 async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
@@ -216,7 +341,8 @@ def describe_node(schema: ModelSchema, notes=()) -> str:
     return "\n\n".join(parts)
 
 
-def make_node_class(schema: ModelSchema, notes=()) -> type:
+def make_node_class(schema: ModelSchema, notes=(), class_name: str | None = None) -> type:
+    """The node class of ``schema``, named ``class_name`` (default: the id's usual name)."""
     # Catalog text reaches the page as data only (frontend 1.27 renders some of it as HTML).
     spec = inert_input_types(input_types(schema), schema.model_id)
     category = inert(schema.category or CATEGORY_ROOT)
@@ -224,12 +350,12 @@ def make_node_class(schema: ModelSchema, notes=()) -> type:
     out_type, out_name, out_tip = OUTPUTS.get(schema.output_kind, OUTPUTS["image"])
     description = inert(describe_node(schema, notes))
 
-    async def run_async(self, unique_id=None, **kwargs):
-        return await run_node(schema, kwargs, unique_id)
+    async def run_async(self, unique_id=None, extra_pnginfo=None, **kwargs):
+        return await run_class(type(self), kwargs, unique_id, extra_pnginfo)
 
-    def run_sync(self, unique_id=None, **kwargs):
+    def run_sync(self, unique_id=None, extra_pnginfo=None, **kwargs):
         # ComfyUI before 0.3.45 calls node functions synchronously.
-        return run_blocking(lambda: run_node(schema, kwargs, unique_id))
+        return run_blocking(lambda: run_class(type(self), kwargs, unique_id, extra_pnginfo))
 
     attrs = {
         "__doc__": description,
@@ -246,4 +372,4 @@ def make_node_class(schema: ModelSchema, notes=()) -> type:
         "DESCRIPTION": description,
         "run": run_async if comfy.supports_async_nodes() else run_sync,
     }
-    return type(class_name_for(schema.model_id), (), attrs)
+    return type(class_name or class_name_for(schema.model_id), (), attrs)

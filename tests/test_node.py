@@ -103,7 +103,8 @@ def test_every_schema_field_is_an_input(pack):
     for name, (_, opts) in list(req.items()) + list(opt.items()):
         tip = opts.get("tooltip", "")
         assert tip and all(ord(c) < 0x1100 for c in tip), name  # English, not the schema's Korean
-    assert spec["hidden"] == {"unique_id": "UNIQUE_ID"}
+    assert spec["hidden"] == {"unique_id": "UNIQUE_ID", "extra_pnginfo": "EXTRA_PNGINFO",
+                              "runcomfy_model_id": "wan-ai/wan-2-6/image-to-image"}
     names = " ".join(list(req) + list(opt)).lower()
     assert "token" not in names and "key" not in names
     assert cls.RETURN_TYPES == ("IMAGE", "STRING", "STRING")

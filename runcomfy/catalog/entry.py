@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 RUNNABLE_KINDS = ("model",)
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}$")
+# Matched whole (fullmatch): "$" alone also matches before a final line break.
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}")
 BUNDLED, CACHE = "bundled", "cache"
 
 
@@ -25,7 +26,7 @@ def entry_problem(doc) -> str | None:
     if not isinstance(doc, dict):
         return f"not an object ({type(doc).__name__})"
     model_id = doc.get("model_id")
-    if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
+    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
         return f"'model_id' must be 2 to 4 path segments (got {str(model_id)[:80]!r})"
     schema = doc.get("input_schema")
     if not isinstance(schema, dict) or not isinstance(schema.get("properties", {}), dict):

@@ -24,11 +24,20 @@ from pathlib import Path
 
 from .model import MEDIA_FORMATS, Field, ModelSchema, SchemaError
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}$")
+# Matched whole (fullmatch): "$" alone also matches before a final line break.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}")
 # Names a ComfyUI input can carry and the pack can round-trip through kwargs.
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-# Names the node function itself uses.
-RESERVED_NAMES = {"unique_id", "self"}
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+# Names the node function itself uses (its hidden inputs and Python's own).
+RESERVED_NAMES = {"unique_id", "self", "extra_pnginfo", "runcomfy_model_id"}
+# Names that are not plain keys of a JavaScript object (ComfyUI's frontend keeps inputs and
+# widget values in objects keyed by name): ``obj["__proto__"] = v`` sets the prototype,
+# ``obj["constructor"]`` exists before it is set. Such a field keeps its name in the payload and
+# gets the node input ``field_<name>``.
+JS_UNSAFE_NAMES = {"__proto__", "constructor", "prototype", "hasOwnProperty", "isPrototypeOf",
+                   "propertyIsEnumerable", "toLocaleString", "toString", "valueOf", "__defineGetter__",
+                   "__defineSetter__", "__lookupGetter__", "__lookupSetter__"}
+INPUT_PREFIX = "field_"
 
 TYPE_ALIASES = {"float": "number", "double": "number"}
 SCALAR_TYPES = {"string", "integer", "number", "boolean"}
@@ -227,7 +236,7 @@ def _clean_default(f: Field, raw):
 def parse_field(name: str, spec: dict, required: bool, ov: dict, has_overlay: bool) -> Field:
     if not isinstance(spec, dict):
         raise Unrepresentable(f"its schema is a {type(spec).__name__}, not an object")
-    if not _FIELD_NAME.match(name) or name in RESERVED_NAMES:
+    if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
         raise Unrepresentable("a name a node input cannot carry")
     ftype, _nullable = normalise_type(spec)
     kind, fmt = _media_of(ftype, spec)
@@ -302,6 +311,33 @@ def _price_of(doc: dict) -> dict | None:
             "pricing_note": doc.get("pricing_note") if isinstance(doc.get("pricing_note"), str) else None}
 
 
+def input_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a node input's own name, or None."""
+    if name in RESERVED_NAMES:
+        return "the node itself uses that name"
+    if name in JS_UNSAFE_NAMES:
+        return "the browser cannot keep it as a plain key (a JavaScript object's built-in name)"
+    return None
+
+
+def _rename_unsafe_inputs(fields: list[Field]) -> list[tuple[str, str, str]]:
+    """Give every field whose name cannot be an input's an input name of its own, unique among
+    the fields; the payload keeps the real name."""
+    taken = {f.name for f in fields}
+    renamed = []
+    for f in fields:
+        reason = input_name_problem(f.name)
+        if reason is None:
+            continue
+        new, n = INPUT_PREFIX + f.name, 2
+        while new in taken or input_name_problem(new):
+            new, n = f"{INPUT_PREFIX}{f.name}_{n}", n + 1
+        taken.add(new)
+        f.input_name = new
+        renamed.append((f.name, new, reason))
+    return renamed
+
+
 def parse_schema(doc: dict, overlay: dict | None = None, source_path: Path | None = None) -> ModelSchema:
     """A catalog entry (or a shipped ``*.schema.json``) as a ``ModelSchema``.
 
@@ -312,7 +348,7 @@ def parse_schema(doc: dict, overlay: dict | None = None, source_path: Path | Non
     if not isinstance(doc, dict):
         raise SchemaError(f"schema {source_path or ''}: not a JSON object")
     model_id = doc.get("model_id")
-    if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
+    if not isinstance(model_id, str) or not _MODEL_ID.fullmatch(model_id):
         raise SchemaError(f"schema {source_path}: 'model_id' must be 2 to 4 path segments, got {model_id!r}")
     inp = doc.get("input_schema") or {}
     props = inp.get("properties") if isinstance(inp, dict) else None
@@ -331,6 +367,7 @@ def parse_schema(doc: dict, overlay: dict | None = None, source_path: Path | Non
                 raise SchemaError(f"model {model_id}: required input '{name}' has {exc}; "
                                   "the pack cannot represent it, so no node is made") from None
             skipped.append((name, str(exc)))
+    renamed = _rename_unsafe_inputs(fields)
     output_kind = output_kind_of(doc, overlay)
     family = family_of(model_id)
     categories = [c for c in (doc.get("categories") or []) if isinstance(c, str)]
@@ -353,5 +390,6 @@ def parse_schema(doc: dict, overlay: dict | None = None, source_path: Path | Non
         catalog_kind=doc.get("kind") if isinstance(doc.get("kind"), str) else None,
         price=_price_of(doc),
         skipped=skipped,
+        renamed=renamed,
         doc=doc,
     )

@@ -43,6 +43,10 @@ def report(schema: ModelSchema) -> None:
         log_once(("skip", schema.model_id, name), logging.WARNING,
                  "runcomfy: model %s: optional input '%s' left out of its node: %s",
                  schema.model_id, name, reason)
+    for name, input_name, reason in schema.renamed:
+        log_once(("renamed", schema.model_id, name), logging.WARNING,
+                 "runcomfy: model %s: input '%s' is shown as '%s' on its node (%s); it is sent as '%s'",
+                 schema.model_id, name, input_name, reason, name)
     for f in schema.fields:
         for rule in unknown_rules(f):
             log_once(("rule", schema.model_id, f.name, rule), logging.INFO,

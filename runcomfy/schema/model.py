@@ -79,6 +79,12 @@ class Field:
     source_title: str = ""
     source_description: str = ""
     multiline: bool = False
+    # The node input's name when it cannot be the field's own (``__proto__`` -> ``field___proto__``,
+    # see dialects.input_name_for); the payload always uses ``name``.
+    input_name: str = ""
+
+    def __post_init__(self):
+        self.input_name = self.input_name or self.name
 
     @property
     def is_media(self) -> bool:
@@ -117,6 +123,8 @@ class ModelSchema:
     price: dict | None = None       # {base_price_usd, price_unit, pricing_note} when the entry has one
     # Optional fields left out because the pack cannot represent them: (field name, reason).
     skipped: list[tuple[str, str]] = dc_field(default_factory=list)
+    # Fields whose node input has another name than the field: (field name, input name, reason).
+    renamed: list[tuple[str, str, str]] = dc_field(default_factory=list)
     note: str = ""
     source: str = ""
     doc: dict = dc_field(default_factory=dict, repr=False)
