@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer an unknown model id with 400/400001 (default) or 404/404001")
     p.add_argument("--public-catalog", action="store_true",
                    help="serve the catalog reads without a token, as RunComfy documents them")
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve HTTPS with this certificate (needs --tls-key)")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="private key of --tls-cert")
     p.add_argument("--duration", type=float, default=0.0, help="serve this many seconds, then exit (0 = until Ctrl-C)")
     return p
 
@@ -88,7 +90,7 @@ def make_emulator(args: argparse.Namespace) -> tuple[Emulator, str]:
         token, source = os.environ["RUNCOMFY_API_TOKEN"], "RUNCOMFY_API_TOKEN"
     else:
         token, source = DEFAULT_TOKEN, f"built-in default ({DEFAULT_TOKEN!r})"
-    emu = Emulator(token=token, processing_time=args.processing_time, workers=args.workers,
+    emu = Emulator(tls=(args.tls_cert, args.tls_key) if args.tls_cert else None, token=token, processing_time=args.processing_time, workers=args.workers,
                    host=args.host, port=args.port, schema_dir=args.schema_dir,
                    status_vocabulary=args.status_vocabulary, output_field=args.output_field,
                    outputs_per_job=args.outputs_per_job, error_style=args.error_style,

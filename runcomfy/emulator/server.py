@@ -11,6 +11,7 @@ import io
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import traceback
@@ -106,7 +107,8 @@ class Emulator:
                  message_key: str = "auto", strict_formats: bool = False, idle_timeout: float = 120.0,
                  max_body_bytes: int = 64 * 1024 * 1024, fetch_timeout: float = 10.0,
                  failed_status: str = "failed", uplink_mbps: float | None = None,
-                 downlink_mbps: float | None = None, rtt_ms: float = 0.0, link: Link | None = None):
+                 downlink_mbps: float | None = None, rtt_ms: float = 0.0, link: Link | None = None,
+                 tls: tuple[str, str] | None = None):
         if not is_loopback_host(host):
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         _choice("status_vocabulary", status_vocabulary, ("status", "result"))
@@ -121,6 +123,11 @@ class Emulator:
         self.processing_time = float(processing_time)
         self.workers = int(workers)
         self.host, self._port = host, int(port)
+        # tls=(cert file, key file): serve HTTPS (a proxy/CA test); the handshake runs in the handler thread.
+        self.ssl_context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ssl_context.load_cert_chain(tls[0], tls[1])
         self.status_vocabulary = status_vocabulary
         self.output_field = output_field
         self.outputs_per_job = max(1, int(outputs_per_job))
@@ -205,7 +212,7 @@ class Emulator:
     @property
     def origin(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -843,6 +850,25 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             self._conns.discard(request)
         super().shutdown_request(request)
+
+    def finish_request(self, request, client_address):
+        ctx = self.emu.ssl_context
+        if ctx is None:
+            return super().finish_request(request, client_address)
+        try:
+            request.settimeout(30)
+            tls = ctx.wrap_socket(request, server_side=True)
+            tls.settimeout(None)
+        except (OSError, ssl.SSLError):   # e.g. a client that does not trust the test CA
+            return None
+        with self._conns_lock:
+            self._conns.add(tls)
+        try:
+            return super().finish_request(tls, client_address)
+        finally:
+            with self._conns_lock:
+                self._conns.discard(tls)
+            tls.close()
 
     def close_connections(self) -> None:
         # Idle keep-alive connections would otherwise keep being served after stop().
