@@ -388,11 +388,12 @@ class RunComfyClient:
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                     if call.killed:
                         raise self._killed_error(call, what, request_id, budget_text, route) from None
-                    failure = proxies.classify(exc, route, url, what)
+                    failure = proxies.classify(exc, route, url, what, sent=call.sent)
                     if failure is not None:
                         failure.request_id = request_id
                         raise failure from None
-                    never = isinstance(exc, requests.RequestException) and _never_connected(exc)
+                    # Failing before the request was being sent (TCP, TLS handshake) sent nothing.
+                    never = (isinstance(exc, requests.RequestException) and _never_connected(exc)) or not call.sent
                     kind = "could not connect" if never else "connection lost or timed out"
                     raise TransportError(f"{what}: {kind} ({type(exc).__name__}).",
                                          maybe_received=not never, request_id=request_id) from None
@@ -633,7 +634,7 @@ class RunComfyClient:
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                     if call.killed == "stopped":
                         raise Interrupted(f"Download of {current}: stopped by the user.") from None
-                    failure = proxies.classify(exc, route, current, f"Download of {current}")
+                    failure = proxies.classify(exc, route, current, f"Download of {current}", sent=call.sent)
                     if failure is not None:
                         raise _transient(failure.base_message) if not failure.permanent \
                             else DownloadError(failure.base_message) from None

@@ -11,6 +11,6 @@ want="$(cat requirements.txt scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # Exactly this torch: it is the CPU build; anything else pulls gigabytes of CUDA packages.
   .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -r requirements.txt "pytest>=7"
+  .venv/bin/pip install -q -r requirements.txt "pytest>=7" "proxy.py>=2.4"   # proxy.py: a real CONNECT proxy for tests/test_proxy.py
   echo "$want" > "$stamp"
 fi

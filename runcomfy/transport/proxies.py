@@ -203,14 +203,16 @@ def _chain(exc: BaseException) -> list[BaseException]:
             continue
         seen.add(id(cur))
         out.append(cur)
-        todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None)])
+        todo.extend(c for c in (cur.__cause__, cur.__context__, getattr(cur, "reason", None))
+                    if isinstance(c, BaseException))
         todo.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
-    return [c for c in out if isinstance(c, BaseException)]
+    return out
 
 
-def classify(exc: BaseException, route: Route, url: str, what: str) -> TransportError | None:
+def classify(exc: BaseException, route: Route, url: str, what: str, sent: bool = True) -> TransportError | None:
     """A ProxyFailure or CertificateFailure for ``exc`` (raised while requesting ``url`` by
-    ``route``), or None when it is neither."""
+    ``route``), or None when it is neither. ``sent``: whether the request itself was already
+    being sent (False: it failed while connecting, i.e. in the proxy's CONNECT or the handshake)."""
     chain = _chain(exc)
     parts = urlsplit(url)
     target = f"{parts.hostname}:{parts.port or 443}"
@@ -252,4 +254,7 @@ def classify(exc: BaseException, route: Route, url: str, what: str) -> Transport
         why = type(inner).__name__ if inner is not None else "no tunnel"
         return ProxyFailure(f"{what}: could not connect to the proxy {route.shown} (from {route.source}): {why}. "
                             "Nothing reached RunComfy.", permanent=False)
+    if route.proxy and not sent:
+        return ProxyFailure(f"{what}: the proxy {route.shown} (from {route.source}) did not open the tunnel to "
+                            f"{target} ({type(chain[-1]).__name__}). Nothing reached RunComfy.", permanent=False)
     return None
