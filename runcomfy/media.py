@@ -258,15 +258,32 @@ class _WatchedBytes(io.BytesIO):
         return out
 
 
+class _WatchedFile(io.FileIO):
+    """``_WatchedBytes`` for a result streamed to a file: read from disk as Pillow asks, never
+    held whole in memory."""
+
+    starved = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        out = super().read(size)
+        if not out and size is not None and size > 0:
+            self.starved = True
+        return out
+
+
 def _bomb_error(what: str, max_pixels: int) -> DownloadError:
     return DownloadError(f"Result image is {what}, over the limit of {max_pixels:,} pixels; "
                          "refused before decoding (it could be a decompression bomb).")
 
 
-def _open(data: bytes, max_pixels: int | None) -> tuple[Image.Image, _WatchedBytes]:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+def _open(data, max_pixels: int | None, path_ok: bool = False) -> tuple[Image.Image, _WatchedBytes]:
+    if path_ok and isinstance(data, (str, os.PathLike)):
+        fp = _WatchedFile(os.fspath(data), "r")
+        data = _Head(fp)
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected image bytes, got {type(data).__name__}")
-    fp = _WatchedBytes(bytes(data))
+    else:
+        fp = _WatchedBytes(bytes(data))
     try:
         im = Image.open(fp, formats=_formats())
     except Image.DecompressionBombError as e:
@@ -277,10 +294,25 @@ def _open(data: bytes, max_pixels: int | None) -> tuple[Image.Image, _WatchedByt
     except Exception as e:  # any parser failure on untrusted bytes means "not an image we can read"
         head = bytes(data[:16])
         hint = " (looks like a text/HTML/JSON response)" if head.lstrip()[:1] in (b"<", b"{", b"[") else ""
+        fp.close()
         raise DownloadError(f"Result is not a readable image ({len(data)} bytes, starts {head!r}){hint}; "
                             f"supported: PNG, JPEG, WEBP, GIF, BMP, TIFF, AVIF. ({e})") from None
     fp.starved = False  # format sniffing may read past short headers; only loading counts
     return im, fp
+
+
+class _Head:
+    """A file's length and first bytes, for the error texts written for bytes."""
+
+    def __init__(self, fp):
+        self.n = os.fstat(fp.fileno()).st_size
+        self.head = os.pread(fp.fileno(), 16, 0)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, s):
+        return self.head[s]
 
 
 def probe(data: bytes) -> tuple[int, int, str]:
@@ -324,7 +356,7 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.array(im, dtype=np.uint8)
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(data, *, max_pixels: int = DEFAULT_MAX_PIXELS, reserve=None) -> np.ndarray:
     """Decode PNG/JPEG/WEBP/... bytes to a uint8 HxWx3 RGB array (a new, writable array).
 
     The header's size is checked against ``max_pixels`` before any pixel is decoded. Alpha is
@@ -333,13 +365,21 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     taken as sRGB). Corrupt or truncated data raises DownloadError, whatever Pillow's global
     ``LOAD_TRUNCATED_IMAGES`` says. Pillow's own cap (2 x ``Image.MAX_IMAGE_PIXELS``, ~179 Mpx)
     still applies above a larger ``max_pixels``.
+
+    ``data`` may be a file's path (read as Pillow needs it, not whole). ``reserve(width,
+    height, mode)`` is called after the header is read and before any pixel is decoded; it may
+    raise to refuse (a job's pixel budget, the process's decode budget).
     """
-    im, fp = _open(data, max_pixels)
-    with im:
+    im, fp = _open(data, max_pixels, path_ok=True)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        data = _Head(fp)
+    with fp, im:
         w, h = im.size
         fmt = im.format
         if w * h > max_pixels:
             raise _bomb_error(f"{w}x{h} ({w * h:,} pixels)", max_pixels)
+        if reserve is not None:
+            reserve(w, h, im.mode)
         try:
             im.load()
         except Exception as e:

@@ -326,8 +326,9 @@ class Runner:
                     raise e
             raise errors[0]
         t0 = time.monotonic()
-        decoded = await asyncio.gather(*(self._decode_paid(o, data, schema.output_kind)
-                                         for o in outs for data in o.files))
+        with kinds.job_decoding():      # one pixel/sample budget for every file of every variation
+            decoded = await asyncio.gather(*(self._decode_paid(o, data, schema.output_kind)
+                                             for o in outs for data in o.files))
         outputs: dict[str, list] = {}
         for kind_name, value in decoded:
             outputs.setdefault(kind_name, []).append(value)

@@ -147,11 +147,29 @@ def probe(source) -> AudioProbe:
                           layout, duration, _nbytes(source))
 
 
-def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS,
-           max_samples: int = MAX_DECODE_SAMPLES) -> AudioClip:
-    """The first audio stream as an AudioClip at its own rate and layout. Raises AudioError when
-    it is longer than ``max_seconds`` or holds more than ``max_samples`` samples (all channels),
-    checked from the header first and again while decoding (headers can lie)."""
+class AudioLimitError(AudioError, containers.DecodeLimitError):
+    """Decoding the audio would pass a duration or sample limit (refused, never cut)."""
+
+
+class AudioTruncatedError(AudioError, containers.TruncatedMediaError):
+    """The audio ends well before its header says it does."""
+
+
+# Codecs whose header states the exact length (FLAC STREAMINFO, a WAV data chunk): a file that
+# decodes to less is cut off. MP3/AAC/Ogg lengths are often estimates, so they are not judged.
+_EXACT_LENGTH = ("flac", "pcm_")
+
+
+def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS, max_samples: int = MAX_DECODE_SAMPLES,
+           reserve=None, should_abort=None) -> AudioClip:
+    """The first audio stream as an AudioClip at its own rate and layout.
+
+    Bounded by what it becomes: the header's duration x rate x channels is checked against
+    ``max_seconds`` and ``max_samples`` (all channels) before anything is decoded, the output is
+    allocated once at that size and filled in place, and decoding stops with AudioLimitError the
+    moment it would pass a limit (headers can lie). ``reserve(n)`` is called before ``n`` more
+    samples are allocated and may raise to refuse them (a job's or the process's budget).
+    A FLAC or WAV that decodes to clearly less than its header states is AudioTruncatedError."""
     import av
     with _open(source) as container:
         if not container.streams.audio:
@@ -161,36 +179,71 @@ def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS,
         rate = int(cc.sample_rate or 0)
         if rate <= 0:
             raise AudioError("the audio stream does not state its sample rate")
+        channels = max(1, int(cc.channels or 1))
         declared = containers.header_duration(st, container)
         if declared is not None and declared > max_seconds:
-            raise AudioError(f"the audio is {declared:.1f} s long, over the {max_seconds:.0f} s limit")
+            raise AudioLimitError("duration", round(declared, 1), max_seconds, "s", text=(
+                f"the audio is {declared:.1f} s long, over the {max_seconds:.0f} s limit; refused before decoding"))
+        expected = int(round(declared * rate)) if declared is not None else None
+        if expected is not None and expected * channels > max_samples:
+            raise AudioLimitError("samples", expected * channels, max_samples, "samples", text=(
+                f"the audio holds more than {max_samples} samples ({expected * channels:,}: {declared:.1f} s x "
+                f"{rate} Hz x {channels} ch); refused before decoding"))
         layout = getattr(cc.layout, "name", None)
-        # Format conversion only (to float planar); rate and layout stay the stream's own.
         resampler = None
-        parts: list[np.ndarray] = []
-        total = 0
+        buf: np.ndarray | None = None
+        n = 0
+
+        def grow(need: int, ch: int) -> np.ndarray:
+            """Room for ``need`` frames: the header's length first, then +50% steps, each step
+            reserved before it is allocated."""
+            cap = 0 if buf is None else buf.shape[1]
+            new = max(need, expected + 1 if (buf is None and expected) else int(cap * 1.5) + rate)
+            new = min(new, max_samples // ch, int(max_seconds * rate) + 1)
+            if new < need:
+                raise AudioLimitError("samples", need * ch, max_samples, "samples", text=(
+                    f"the audio holds more than {max_samples} samples or {max_seconds:.0f} s; refused rather "
+                    f"than cut (decoding stopped at {n / rate:.1f} s)"))
+            if reserve is not None:
+                reserve((new - cap) * ch)
+            out = np.empty((ch, new), np.float32)
+            if buf is not None:
+                out[:, :n] = buf[:, :n]
+            return out
+
         try:
-            for frame in container.decode(st):
-                if resampler is None:
+            frames_iter = container.decode(st)
+            while True:
+                if should_abort is not None and should_abort():
+                    raise AudioError("decoding stopped by the user")
+                try:
+                    frame = next(frames_iter)
+                except StopIteration:
+                    frame = None
+                if frame is not None and resampler is None:
                     layout = frame.layout.name
                     resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=frame.sample_rate)
-                    if frame.sample_rate != rate:
-                        rate = frame.sample_rate
+                    rate = frame.sample_rate
+                if resampler is None:
+                    break
                 for out in resampler.resample(frame):
                     arr = out.to_ndarray()
-                    total += arr.size
-                    if total > max_samples or total / max(1, arr.shape[0]) / rate > max_seconds:
-                        raise AudioError(f"the audio holds more than {max_samples} samples or "
-                                         f"{max_seconds:.0f} s; refused rather than cut")
-                    parts.append(arr)
-            if resampler is not None:
-                for out in resampler.resample(None):
-                    parts.append(out.to_ndarray())
+                    k = arr.shape[1]
+                    if buf is None or n + k > buf.shape[1]:
+                        buf = grow(n + k, arr.shape[0])
+                    buf[:, n:n + k] = arr
+                    n += k
+                if frame is None:
+                    break
         except av.FFmpegError as exc:
             raise AudioError(f"the audio could not be decoded ({exc})") from None
-    if not parts:
+        codec_name = cc.name or ""
+    if buf is None or n == 0:
         raise AudioError("the audio stream holds no samples")
-    samples = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    if expected and codec_name.startswith(_EXACT_LENGTH) and n < expected * 0.99 - rate * 0.05:
+        raise AudioTruncatedError(f"the audio is truncated: its header states {expected / rate:.2f} s, the file "
+                                  f"holds {n / rate:.2f} s (a cut-off download or a broken file)")
+    samples = buf[:, :n]          # a view: copying would double the peak for the slack's sake
     np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     np.clip(samples, -1.0, 1.0, out=samples)
     return AudioClip(samples, rate, _named_layout(layout, samples.shape[0]))

@@ -7,6 +7,26 @@ import io
 import os
 
 
+class DecodeLimitError(ValueError):
+    """Decoding would pass a limit; ``limit`` names it ("per-job audio samples"...), ``value``
+    and ``maximum`` are in ``unit``. Raised before the memory is allocated."""
+
+    def __init__(self, limit: str, value, maximum, unit: str, what: str = "", text: str | None = None):
+        self.limit, self.value, self.maximum, self.unit = limit, value, maximum, unit
+        lead = f"{what} " if what else ""
+        super().__init__(text or f"{lead}would decode to {_fmt(value)} {unit}, over the {limit} limit of "
+                                 f"{_fmt(maximum)} {unit}; refused before decoding (memory)")
+
+
+class TruncatedMediaError(ValueError):
+    """A file that ends before the media its header announces does (a cut-off download or a
+    broken file): an error, never a shorter success."""
+
+
+def _fmt(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.1f}"
+
+
 def open_input(source, error: type[Exception], what: str):
     """``source`` (bytes or a path) opened for reading; an unreadable one raises ``error``
     saying it is not a readable ``what`` file."""

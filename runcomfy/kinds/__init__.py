@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from ..schema import MEDIA_FORMATS
+from .budget import DecodeLimitError, JobBudget, TruncatedMediaError, job_decoding
 from .base import REQUEST_CAP_BYTES, MediaInfo, MediaKind, PrepareOptions, Prepared, decode_data_uri
 from .image import KIND as IMAGE
 
@@ -55,5 +56,5 @@ def sniff(head: bytes) -> MediaKind | None:
     return None
 
 
-__all__ = ["KINDS", "REQUEST_CAP_BYTES", "MediaInfo", "MediaKind", "PrepareOptions", "Prepared",
+__all__ = ["DecodeLimitError", "JobBudget", "TruncatedMediaError", "job_decoding", "KINDS", "REQUEST_CAP_BYTES", "MediaInfo", "MediaKind", "PrepareOptions", "Prepared",
            "decode_data_uri", "get", "kind_for_format", "kind_for_output_key", "sniff"]

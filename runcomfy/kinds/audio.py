@@ -9,7 +9,7 @@ from ..codecs import audio as codec
 from ..errors import Problem
 from ..schema import Field, MediaInfo
 from ..schema.validation import media_label
-from . import timing
+from . import budget, timing
 from .base import MiB, MediaKind, PrepareOptions, Prepared
 
 OUTPUT_CAP_BYTES = 200 * MiB
@@ -59,13 +59,40 @@ class AudioKind(MediaKind):
         return super().check(info, field, index) + timing.check(field, info, media_label(field, index))
 
     def decode_output(self, data, limits: dict | None = None) -> codec.AudioClip:
+        """Decoded against the open job's budget (``budget.job_decoding``): samples are counted
+        from the header before they are allocated, with every other result of the job, and the
+        decode holds its bytes in the process-wide budget while it runs."""
         limits = limits or {}
-        kw = {k: limits[k] for k in ("max_seconds", "max_samples") if k in limits}
         src = data if isinstance(data, (bytes, bytearray, memoryview)) else os.fspath(data)
+        what = "the audio result" + ("" if isinstance(src, (bytes, bytearray, memoryview))
+                                     else f" {os.path.basename(src)}")
+        job = budget.current()
+        taken = [0, 0]          # samples taken from the job, bytes held in the process budget
+
+        def reserve(n: int) -> None:
+            job.take_audio(n, what)
+            taken[0] += n
+            taken[1] += budget.PROCESS.acquire(n * budget.AUDIO_PEAK_BYTES_PER_SAMPLE, what)
+
+        max_samples = min(int(limits.get("max_samples", codec.MAX_DECODE_SAMPLES)), max(0, job.audio_left()))
+        kw = {"max_seconds": limits["max_seconds"]} if "max_seconds" in limits else {}
         try:
-            return codec.decode(src, **kw)
+            clip = codec.decode(src, max_samples=max_samples, reserve=reserve, **kw)
+        except codec.AudioLimitError as exc:
+            if exc.limit == "samples" and max_samples < int(limits.get("max_samples", codec.MAX_DECODE_SAMPLES)):
+                raise budget.DecodeLimitError("per-job audio samples", job.audio_samples + int(exc.value or 0),
+                                              job.max_audio_samples, "samples (all channels)", what) from None
+            exc.args = (f"{what} could not be used: {exc}",)
+            raise
+        except budget.DecodeLimitError:
+            raise
         except codec.AudioError as exc:
-            raise ValueError(f"the audio result could not be used: {exc}") from None
+            exc.args = (f"{what} could not be used: {exc}",)
+            raise
+        finally:
+            budget.PROCESS.release(taken[1])
+        job.give_back_audio(taken[0] - clip.samples.size)
+        return clip
 
     def sniff(self, head: bytes) -> bool:
         return ((head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head.startswith((b"ID3", b"OggS", b"fLaC"))

@@ -3,11 +3,13 @@ results decoded with the bomb and truncation guards of ``media``."""
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import fitting, media
 from ..errors import DownloadError
 from ..schema import Field, MediaInfo
+from . import budget, results
 from .base import MiB, MediaKind, PrepareOptions, Prepared
 
 
@@ -61,11 +63,31 @@ class ImageKind(MediaKind):
         return MediaInfo(width=w, height=h, nbytes=len(data), mime=mime)
 
     def decode_output(self, data, limits: dict | None = None):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            with open(data, "rb") as fh:      # a path: results streamed to a file
-                data = fh.read()
+        """``data``: bytes, or the path of a large result streamed to a file (read as Pillow needs
+        it; removed once decoded when it is in the results' spill folder). The header's pixels
+        count against the open job's budget and the process's decode budget before any decode."""
         max_pixels = (limits or {}).get("max_pixels", media.DEFAULT_MAX_PIXELS)
-        return media.decode_image(data, max_pixels=max_pixels)
+        job = budget.current()
+        held = [0]
+        what = "the image result" + ("" if isinstance(data, (bytes, bytearray, memoryview))
+                                     else f" {os.path.basename(os.fspath(data))}")
+
+        def reserve(w: int, h: int, mode: str) -> None:
+            job.take_pixels(w * h, f"{what} ({w}x{h})")
+            per_px = budget.IMAGE_PEAK_BYTES_PER_PX.get(mode, budget.IMAGE_PEAK_DEFAULT)
+            held[0] = budget.PROCESS.acquire(w * h * per_px, what)
+        try:
+            arr = media.decode_image(data, max_pixels=max_pixels, reserve=reserve)
+        finally:
+            budget.PROCESS.release(held[0])
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            path = os.path.abspath(os.fspath(data))
+            if os.path.dirname(path) == os.path.abspath(results.spill_folder()):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        return arr
 
     def sniff(self, head: bytes) -> bool:
         return (head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*"))

@@ -1,11 +1,14 @@
-"""Where one result file goes: into memory (images: small, capped) or streamed to a file (video
-and audio: up to hundreds of MB, never held whole in memory).
+"""Where one result file goes: into memory (small images) or streamed to a file (video and audio:
+up to hundreds of MB; images over IMAGE_IN_MEMORY_BYTES), never held whole in memory while it
+downloads: 16 image results of 199 MB each once took 3.5 GB before any check could run.
 
 A result streams to a file when the model's output kind is video or audio, or when its URL names
 a video/audio file. The file lands in ``folder`` (the node passes ComfyUI's output directory +
 ``runcomfy/``; the library alone uses the system temp dir) as ``<request id>_<n>.<ext>``, capped
-at the kind's ``output_cap_bytes`` (video 500 MiB, audio 200 MiB). The download itself is the
-client's: same host allow-list, no token, retries, deadline.
+at the kind's ``output_cap_bytes`` (video 500 MiB, audio 200 MiB). An image is streamed to
+``spill_folder()`` and, when small, read back into memory and the file removed; a larger one stays
+a path there until its decode (``ImageKind.decode_output``) removes it. The download itself is
+the client's: same host allow-list, no token, retries, deadline.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import uuid
 from urllib.parse import urlsplit
 
 STREAMED_EXTENSIONS = {"mp4": "video", "mov": "video", "webm": "video", "mkv": "video", "m4v": "video",
                        "wav": "audio", "mp3": "audio", "ogg": "audio", "opus": "audio", "flac": "audio",
                        "m4a": "audio", "aac": "audio"}
 DEFAULT_EXT = {"video": "mp4", "audio": "wav"}
+# An image result up to this size is handed on as bytes; a larger one as the path of its file.
+IMAGE_IN_MEMORY_BYTES = 16 << 20
 
 
 def kind_of_url(url: str) -> str | None:
@@ -30,9 +36,16 @@ def default_folder() -> str:
     return os.path.join(tempfile.gettempdir(), "runcomfy-results")
 
 
+def spill_folder() -> str:
+    """Where large image results wait for their decode (removed after it)."""
+    return os.path.join(default_folder(), "images")
+
+
 def target_path(folder: str, request_id: str, n: int, url: str, kind: str) -> str:
     ext = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
-    if ext not in STREAMED_EXTENSIONS:
+    if kind == "image":
+        ext = re.sub(r"[^a-z0-9]", "", ext)[:5] or "img"
+    elif ext not in STREAMED_EXTENSIONS:
         ext = DEFAULT_EXT[kind]
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", request_id)[:64]
     return os.path.join(folder, f"{safe}_{n + 1}.{ext}")
@@ -44,7 +57,16 @@ def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None 
     from . import KINDS
     kind = kind_of_url(url) or (output_kind if output_kind in ("video", "audio") else None)
     if kind is None or kind not in KINDS:
-        return client.download(url)
+        # Unique: two nodes may fetch the same paid result at once (a resume).
+        path = target_path(spill_folder(), f"{request_id}_{uuid.uuid4().hex[:8]}", n, url, "image")
+        size = client.download_to_file(url, path)
+        if size > IMAGE_IN_MEMORY_BYTES:
+            return path
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        finally:
+            os.remove(path)
     path = target_path(folder or default_folder(), request_id, n, url, kind)
     client.download_to_file(url, path, max_bytes=KINDS[kind].output_cap_bytes)
     return path
