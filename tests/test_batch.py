@@ -100,9 +100,10 @@ def test_max_cost_stops_new_submits(start_emulator, tmp_path, capsys):
     code = run_cli(emu, jobs, tmp_path / "out", "--concurrency", "1", "--max-cost", "0.10")
     out = capsys.readouterr().out
     assert code == 1
-    # 0.00, 0.03, 0.06, 0.09 are under the cap when each job starts; then 0.12 reaches it.
-    assert emu.submits_accepted == 4
-    assert "done 4" in out and "not run 4" in out and "--max-cost 0.1 USD reached" in out
+    # A job starts only if spent + its estimate stays within the cap: 0.03, 0.06, 0.09; 0.12 would pass it.
+    assert emu.submits_accepted == 3
+    assert "done 3" in out and "not run 5" in out and "--max-cost 0.1 USD reached" in out
+    assert "spent in this folder, all runs: $0.09 of --max-cost $0.10" in out
 
 
 def test_max_cost_counts_jobs_in_flight(start_emulator, tmp_path, capsys):
@@ -110,7 +111,7 @@ def test_max_cost_counts_jobs_in_flight(start_emulator, tmp_path, capsys):
     jobs = make_jobs(tmp_path, 8)
     run_cli(emu, jobs, tmp_path / "out", "--concurrency", "8", "--max-cost", "0.10")
     capsys.readouterr()
-    assert emu.submits_accepted == 4          # never 8 at once when 4 in flight already reach the cap
+    assert emu.submits_accepted == 3          # never 8 at once: jobs in flight count at their estimate
 
 
 def test_rate_limits_back_off_and_never_pay_twice(start_emulator, tmp_path, capsys):

@@ -44,14 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_id", help="e.g. wan-ai/wan-2-6/image-to-image")
     p.add_argument("jobs", help="JSONL file: one JSON object of field values per line; media as file "
                                 "paths (relative to the file) or URLs; optional 'key' names the outputs")
-    p.add_argument("--out", required=True, help="folder for the outputs (KEY.png ...), their manifests and the journal")
+    p.add_argument("--out", required=True, help="folder for the outputs (KEY.png, or KEY+1.png, KEY+2.png... for "
+                                                "several), their manifests, the journal and the spend ledger")
     p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY,
                    help=f"most jobs in flight at once (default {DEFAULT_CONCURRENCY}); halves on HTTP 429 and "
                         "grows back as submits succeed")
     p.add_argument("--upload-format", choices=FORMATS, default="png",
                    help="how local images are sent (default png; webp_fast and auto are lossless too)")
     p.add_argument("--max-cost", type=_usd, default=None, metavar="USD",
-                   help="stop submitting new jobs once reported costs (plus jobs in flight at the unit price) reach this")
+                   help="submit a job only while everything spent in this --out folder (all runs: reported costs, "
+                        "estimates for jobs in flight or without a numeric cost) plus the job's estimate stays "
+                        "within USD")
+    p.add_argument("--max-cost-unknown", type=_usd, default=None, metavar="USD",
+                   help="with --max-cost: the amount to assume for a job whose cost cannot be estimated (a price "
+                        "unit the inputs cannot measure, duration 'auto'...); without it such jobs are not run")
     p.add_argument("--dry-run", action="store_true",
                    help="check every line and price the whole batch; nothing is submitted")
     p.add_argument("--report", default=None, metavar="FILE", help="write one JSON line per job to FILE")
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runcomfy batch: {exc}", file=sys.stderr)
         return 2
     opts = BatchOptions(out=Path(args.out), concurrency=args.concurrency, upload_format=args.upload_format,
-                        max_cost=args.max_cost, dry_run=args.dry_run,
+                        max_cost=args.max_cost, max_cost_unknown=args.max_cost_unknown, dry_run=args.dry_run,
                         report=Path(args.report) if args.report else None, timeout=args.timeout,
                         submit_anyway=args.submit_anyway)
     try:

@@ -2,7 +2,7 @@
 
 A line is a JSON object of the model's field values. Media fields take a file path (relative to
 the JOBS file), an http(s) or data: URL, or a list of them for list fields. ``key`` names the
-job's outputs (``KEY_1.png``...); without it the job is called ``line-N``. Blank lines and lines
+job's outputs (``KEY.png``, ``KEY+1.png``...); without it the job is called ``line-N``. Blank lines and lines
 starting with ``#`` are skipped. Problems name the line, the field, the limit and the value.
 """
 
@@ -18,6 +18,8 @@ from pathlib import Path
 from ..schema import ModelSchema
 
 KEY_FIELD = "key"
+MAX_DEPTH = 64                 # JSON nesting a job line may have (a field value is rarely past 5)
+MAX_LINE_CHARS = 64 << 20         # inline data: URIs included; the request cap is lower
 _KEY_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _URL = re.compile(r"^(https?://|data:)", re.IGNORECASE)
 
@@ -53,6 +55,36 @@ class LineProblem:
         return f"{who}: {self.message}"
 
 
+def input_error(line: int, label: str, text: str) -> str:
+    """An input problem of one job, as the report states it."""
+    return f"input error: line {line}, field {label!r}: {text}"
+
+
+def _too_deep(text: str, limit: int = MAX_DEPTH) -> int | None:
+    """The nesting depth of a JSON text when it is over ``limit`` (counted without parsing:
+    the parser itself recurses), else None."""
+    if text.count("[") + text.count("{") <= limit:
+        return None
+    depth = top = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            top = max(top, depth)
+        elif ch in "]}":
+            depth -= 1
+    return top if top > limit else None
+
+
 def _file_digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
@@ -78,70 +110,89 @@ def parse_jobs(path: str | Path, schema: ModelSchema) -> tuple[list[JobSpec], li
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            problems.append(LineProblem(n, None, f"not valid JSON ({exc})"))
+            spec = _parse_line(n, text, base, schema, media, known, seen, problems)
+        except Exception as exc:       # MemoryError, RecursionError...: this line alone fails
+            problems.append(LineProblem(n, None, f"could not be read ({type(exc).__name__})"))
             continue
-        if not isinstance(obj, dict):
-            problems.append(LineProblem(n, None, f"must be a JSON object of field values, got {type(obj).__name__}"))
-            continue
-        key = obj.pop(KEY_FIELD, None) if KEY_FIELD not in known else None
-        key = f"line-{n}" if key is None else key
-        if not isinstance(key, str) or not _KEY_OK.fullmatch(key):
-            problems.append(LineProblem(n, None, "'key' must be 1 to 100 letters, digits, '.', '_' or '-' "
-                                                 f"(starting with a letter or digit), got {key!r}"))
-            continue
-        if key in seen:
-            problems.append(LineProblem(n, key, f"'key' {key!r} is already used on line {seen[key]}"))
-            continue
-        seen[key] = n
-        bad = False
-        for name in obj:
-            if name not in known:
-                problems.append(LineProblem(n, key, f"unknown field {name!r}; {schema.model_id} takes: "
-                                                    + ", ".join(sorted(known))))
-                bad = True
-        spec = JobSpec(key=key, line=n, fields={})
-        for name, value in obj.items():
-            if name not in known:
-                continue
-            f = media.get(name)
-            if f is None:
-                spec.fields[name] = value
-                continue
-            items = value if isinstance(value, list) else [value]
-            if not f.is_list and len(items) > 1:
-                problems.append(LineProblem(n, key, f"{name!r} takes exactly one {f.kind}, got {len(items)}"))
-                bad = True
-                continue
-            for i, item in enumerate(items):
-                label = f"{name}[{i + 1}]" if f.is_list else name
-                if not isinstance(item, str) or not item.strip():
-                    problems.append(LineProblem(n, key, f"{label!r} must be a file path or URL, got {item!r}"))
-                    bad = True
-                elif _URL.match(item.strip()):
-                    spec.urls.setdefault(name, []).append(item.strip())
-                    spec.order.setdefault(name, []).append("url")
-                else:
-                    p = Path(os.path.expanduser(item))
-                    p = p if p.is_absolute() else base / p
-                    if not p.is_file():
-                        problems.append(LineProblem(n, key, f"{label!r}: file not found: {p}"))
-                        bad = True
-                        continue
-                    if spec.urls.get(name):
-                        problems.append(LineProblem(n, key, f"{label!r}: list files before URLs (the pipeline "
-                                                            "sends files first, then URLs)"))
-                        bad = True
-                        continue
-                    spec.files.setdefault(name, []).append(p)
-                    spec.order.setdefault(name, []).append("file")
-        if bad:
-            continue
-        try:
-            spec.digest = _file_digest([p for ps in spec.files.values() for p in ps])
-        except OSError as exc:
-            problems.append(LineProblem(n, key, f"could not read an input file: {exc}"))
-            continue
-        specs.append(spec)
+        if spec is not None:
+            specs.append(spec)
     return specs, problems
+
+
+def _parse_line(n: int, text: str, base: Path, schema: ModelSchema, media: dict, known: set, seen: dict,
+                problems: list[LineProblem]) -> JobSpec | None:
+    if len(text) > MAX_LINE_CHARS:
+        problems.append(LineProblem(n, None, f"is {len(text):,} characters long; at most {MAX_LINE_CHARS:,} "
+                                             "(send large media as files or URLs)"))
+        return None
+    depth = _too_deep(text)
+    if depth is not None:
+        problems.append(LineProblem(n, None, f"JSON nested {depth} levels deep; at most {MAX_DEPTH}"))
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        problems.append(LineProblem(n, None, f"not valid JSON ({exc})"))
+        return None
+    if not isinstance(obj, dict):
+        problems.append(LineProblem(n, None, f"must be a JSON object of field values, got {type(obj).__name__}"))
+        return None
+    key = obj.pop(KEY_FIELD, None) if KEY_FIELD not in known else None
+    key = f"line-{n}" if key is None else key
+    if not isinstance(key, str) or not _KEY_OK.fullmatch(key):
+        problems.append(LineProblem(n, None, "'key' must be 1 to 100 letters, digits, '.', '_' or '-' "
+                                             f"(starting with a letter or digit), got {key!r}"))
+        return None
+    if key in seen:
+        problems.append(LineProblem(n, key, f"'key' {key!r} is already used on line {seen[key]}"))
+        return None
+    seen[key] = n
+    bad = False
+    for name in obj:
+        if name not in known:
+            problems.append(LineProblem(n, key, f"unknown field {name!r}; {schema.model_id} takes: "
+                                                + ", ".join(sorted(known))))
+            bad = True
+    spec = JobSpec(key=key, line=n, fields={})
+    for name, value in obj.items():
+        if name not in known:
+            continue
+        f = media.get(name)
+        if f is None:
+            spec.fields[name] = value
+            continue
+        items = value if isinstance(value, list) else [value]
+        if not f.is_list and len(items) > 1:
+            problems.append(LineProblem(n, key, f"{name!r} takes exactly one {f.kind}, got {len(items)}"))
+            bad = True
+            continue
+        for i, item in enumerate(items):
+            label = f"{name}[{i + 1}]" if f.is_list else name
+            if not isinstance(item, str) or not item.strip():
+                problems.append(LineProblem(n, key, f"{label!r} must be a file path or URL, got {item!r}"))
+                bad = True
+            elif _URL.match(item.strip()):
+                spec.urls.setdefault(name, []).append(item.strip())
+                spec.order.setdefault(name, []).append("url")
+            else:
+                p = Path(os.path.expanduser(item))
+                p = p if p.is_absolute() else base / p
+                if not p.is_file():
+                    problems.append(LineProblem(n, key, f"{label!r}: file not found: {p}"))
+                    bad = True
+                    continue
+                if spec.urls.get(name):
+                    problems.append(LineProblem(n, key, f"{label!r}: list files before URLs (the pipeline "
+                                                        "sends files first, then URLs)"))
+                    bad = True
+                    continue
+                spec.files.setdefault(name, []).append(p)
+                spec.order.setdefault(name, []).append("file")
+    if bad:
+        return None
+    try:
+        spec.digest = _file_digest([p for ps in spec.files.values() for p in ps])
+    except OSError as exc:
+        problems.append(LineProblem(n, key, f"could not read an input file: {exc}"))
+        return None
+    return spec

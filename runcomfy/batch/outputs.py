@@ -1,18 +1,35 @@
-"""Where a batch job's results go: ``DIR/KEY.ext`` (or ``KEY_1.ext``, ``KEY_2.ext``... for several)
-and ``DIR/KEY.json``, the manifest written last (atomically) that marks the job finished. A job
-is skipped on a re-run only when its manifest matches the job and every file it lists exists."""
+"""Where a batch job's results go: ``DIR/KEY.ext`` for one result, ``DIR/KEY+1.ext``,
+``DIR/KEY+2.ext``... for several, and ``DIR/KEY.json``, the manifest written last (atomically)
+that marks the job finished.
+
+Names are unique by construction: a key is letters, digits, ``.``, ``_`` and ``-`` and never
+contains ``+``, and an extension never contains a dot, so no two (key, result) pairs give one
+name and no result is named like a manifest. A job is skipped on a re-run only when its own
+manifest matches the job and every file it lists still holds the bytes it wrote (size and
+SHA-256 in the manifest), never because a file of that name exists.
+
+Version 1 (earlier releases) named several results ``KEY_1.ext``, which key ``KEY_1`` could
+overwrite. ``migrate`` renames such files to the new names when exactly one manifest claims
+them, and moves a file two manifests claim to ``NAME+contested.ext`` (kept, never overwritten),
+so both jobs fetch their results again by request id.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
+import re
 from pathlib import Path
 
 from ..journal.store import atomic_write
 
+VERSION = 2
+SEPARATOR = "+"          # never in a key (jobsfile._KEY_OK)
+
 _MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF8", "gif"), (b"BM", "bmp"),
           (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"\x1aE\xdf\xa3", "webm"))
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def extension(head: bytes) -> str:
@@ -33,39 +50,162 @@ def _head(data) -> bytes:
         return fh.read(16)
 
 
+def output_name(key: str, n: int, count: int, ext: str) -> str:
+    return f"{key}.{ext}" if count == 1 else f"{key}{SEPARATOR}{n}.{ext}"
+
+
 def manifest_path(out: Path, key: str) -> Path:
     return out / f"{key}.json"
 
 
-def finished(out: Path, key: str, identity: str) -> dict | None:
-    """The manifest of a finished job whose outputs all exist, else None."""
+def file_digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def read_manifest(out: Path, key: str) -> dict | None:
     try:
         m = json.loads(manifest_path(out, key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(m, dict) or m.get("identity") != identity:
-        return None
+    return m if isinstance(m, dict) else None
+
+
+def _files_of(m: dict) -> list[str] | None:
     files = m.get("files")
-    if not isinstance(files, list) or not files or not all((out / f).is_file() for f in files):
+    if not isinstance(files, list) or not files:
+        return None
+    if not all(isinstance(f, str) and _PLAIN_NAME.fullmatch(f) for f in files):
+        return None                  # only plain names inside DIR count as outputs
+    return files
+
+
+def all_manifests(out: Path) -> dict[str, dict]:
+    """Every manifest in DIR, by key."""
+    found = {}
+    try:
+        paths = sorted(out.glob("*.json"))
+    except OSError:
+        return found
+    for p in paths:
+        m = read_manifest(out, p.stem)
+        if m is not None and m.get("key", p.stem) == p.stem:
+            found[p.stem] = m
+    return found
+
+
+def _claims(manifests: dict[str, dict]) -> dict[str, set[str]]:
+    claims: dict[str, set[str]] = {}
+    for key, m in manifests.items():
+        for f in _files_of(m) or []:
+            claims.setdefault(f, set()).add(key)
+    return claims
+
+
+def finished(out: Path, key: str, identity: str, manifests: dict[str, dict] | None = None) -> dict | None:
+    """The manifest of a finished job whose outputs are all there as written, else None."""
+    m = read_manifest(out, key)
+    if m is None or m.get("identity") != identity:
+        return None
+    files = _files_of(m)
+    if files is None:
+        return None
+    if m.get("version", 1) >= 2:
+        sizes, sums = m.get("sizes"), m.get("sha256")
+        if not isinstance(sizes, list) or not isinstance(sums, list) or len(sizes) != len(files) \
+                or len(sums) != len(files):
+            return None
+        for name, size, digest in zip(files, sizes, sums):
+            p = out / name
+            try:
+                if not p.is_file() or p.stat().st_size != size or file_digest(p) != (size, digest):
+                    return None
+            except OSError:
+                return None
+        return m
+    # Version 1: no digests. Its files count only while no other manifest claims them too.
+    claims = _claims(manifests if manifests is not None else all_manifests(out))
+    if any(claims.get(f, {key}) != {key} or not (out / f).is_file() for f in files):
         return None
     return m
 
 
-def write_outputs(out: Path, key: str, files: list) -> list[str]:
-    """Each result (bytes, or a path it was streamed to) as a file named after the job."""
-    names = []
+def migrate(out: Path) -> list[str]:
+    """Version-1 outputs to version 2 (see the module docstring); what was done, for the log."""
+    manifests = all_manifests(out)
+    claims = _claims(manifests)
+    done = []
+    for name, keys in sorted(claims.items()):
+        p = out / name
+        if len(keys) > 1 and p.is_file():
+            stem, dot, ext = name.rpartition(".")
+            aside = out / f"{stem}{SEPARATOR}contested{dot}{ext}"
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = out / f"{stem}{SEPARATOR}contested{n}{dot}{ext}"
+            os.replace(p, aside)
+            done.append(f"{name} was listed by the outputs of {', '.join(sorted(keys))}: kept as {aside.name}; "
+                        "those jobs fetch their results again (no new charge)")
+    for key, m in manifests.items():
+        files = _files_of(m)
+        if m.get("version", 1) >= 2 or files is None:
+            continue
+        if any(claims.get(f) != {key} or not (out / f).is_file() for f in files):
+            continue
+        new = []
+        for n, f in enumerate(files, start=1):
+            ext = f.rpartition(".")[2] if "." in f else "bin"
+            target = output_name(key, n, len(files), ext)
+            if target != f:
+                if (out / target).exists():
+                    break
+                os.replace(out / f, out / target)
+            new.append(target)
+        else:
+            digests = [file_digest(out / f) for f in new]
+            write_manifest(out, key, {**m, "files": new, "sizes": [d[0] for d in digests],
+                                      "sha256": [d[1] for d in digests], "migrated_from": 1})
+            if new != files:
+                done.append(f"{key}: {', '.join(files)} renamed to {', '.join(new)}")
+    return done
+
+
+def write_outputs(out: Path, key: str, files: list) -> tuple[list[str], list[int], list[str]]:
+    """Each result (bytes, or a path it was streamed to) as a file named after the job: the
+    names, their sizes and SHA-256 digests."""
+    names, sizes, sums = [], [], []
     for n, data in enumerate(files, start=1):
-        name = f"{key}.{extension(_head(data))}" if len(files) == 1 else f"{key}_{n}.{extension(_head(data))}"
+        name = output_name(key, n, len(files), extension(_head(data)))
         target = out / name
         if isinstance(data, (bytes, bytearray, memoryview)):
-            atomic_write(target, bytes(data), mode=0o644)
+            raw = bytes(data)
+            atomic_write(target, raw, mode=0o644)
+            size, digest = len(raw), hashlib.sha256(raw).hexdigest()
         else:
             tmp = target.with_name(target.name + ".part")
-            shutil.copyfile(data, tmp)
+            h = hashlib.sha256()
+            size = 0
+            with open(data, "rb") as src, open(tmp, "wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
             os.replace(tmp, target)
+            digest = h.hexdigest()
         names.append(name)
-    return names
+        sizes.append(size)
+        sums.append(digest)
+    return names, sizes, sums
 
 
 def write_manifest(out: Path, key: str, record: dict) -> None:
-    atomic_write(manifest_path(out, key), json.dumps(record, indent=1, sort_keys=True).encode(), mode=0o644)
+    atomic_write(manifest_path(out, key), json.dumps({**record, "version": VERSION}, indent=1,
+                                                     sort_keys=True).encode(), mode=0o644)

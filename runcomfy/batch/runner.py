@@ -3,9 +3,17 @@
 Money rules, as in the node: a job is submitted at most once (the journal's claim comes first;
 a 429 is a certain "not taken", so that job is queued again; an uncertain submit is never
 re-sent and the job is reported); a re-run of the same command resumes pending requests and
-finished-but-unsaved results from the journal and skips jobs whose outputs exist; ``--max-cost``
-stops new submits once the costs reported so far plus the unit price of each job in flight reach
-the cap.
+finished-but-unsaved results from the journal and skips jobs whose outputs exist (see outputs.py).
+
+``--max-cost`` (see spend.py): a job is submitted only while what this --out folder has spent in
+every run (reported costs of finished requests; estimates of requests in flight, of submits whose
+outcome is unknown and of finished ones without a numeric cost) plus the job's own estimate
+(runcomfy/estimate.py) stays within the cap; a job whose estimate is unknown is not submitted
+unless ``--max-cost-unknown`` gives an amount to assume. Resuming a request already paid for is
+never refused.
+
+Every line ends in the report: done, failed (with the reason), skipped, or not run (with the
+reason); an exception of any kind in one job fails that job alone.
 
 Stopping: the first Ctrl-C (or SIGTERM) stops new submits, lets submits already on the wire
 get their answer (so none becomes uncertain), then quits; jobs still running remotely are
@@ -34,13 +42,16 @@ from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError
 from ..journal import Journal
 from ..pipeline import Hooks, Runner
 from ..polling import PollPolicy
+from ..client import TERMINAL
+from ..estimate import Estimate, counted_cost, estimate
 from ..pricing import format_usd
 from ..schema import ModelSchema
-from .jobsfile import JobSpec, LineProblem
+from .jobsfile import JobSpec, LineProblem, input_error
 from .ledger import KeyedJournal
 from .limiter import AdaptiveLimit
-from .outputs import finished, write_manifest, write_outputs
+from .outputs import all_manifests, finished, migrate, write_manifest, write_outputs
 from .progress import ProgressBar
+from .spend import SpendLedger
 
 DEFAULT_CONCURRENCY = 8          # RunComfy runs a few jobs per account at once; more only queue there
 MAX_RATE_LIMIT_REQUEUES = 30     # per job: after this many 429-refused submits it is reported failed
@@ -53,6 +64,7 @@ class BatchOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     upload_format: str = "png"
     max_cost: float | None = None
+    max_cost_unknown: float | None = None   # assumed cost of a job whose estimate is unknown
     dry_run: bool = False
     report: Path | None = None
     timeout: float = 1800.0
@@ -74,6 +86,9 @@ class JobReport:
     resumed: bool = False
     seconds: float = 0.0
     submits: int = 0            # submits that reached the service (0 when resumed)
+    estimate: float | None = None   # what --max-cost counted before the submit
+    counted: float | None = None    # what it counts for now (reported cost, else the estimate)
+    cost_basis: str | None = None
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -88,6 +103,10 @@ class BatchResult:
     stopped: str | None = None      # why new submits stopped early (max cost, interrupted)
     peak_concurrency: int = 0
     limit_cuts: int = 0
+    spent: float | None = None      # this --out folder, every run: what --max-cost counts
+    spent_unknown: int = 0          # charges of unknown amount left out of ``spent``
+    max_cost: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.reports if r.state == state)
@@ -103,11 +122,25 @@ class BatchResult:
         return 0
 
 
+_NO_COST = object()
+
+
 class _ObservedClient(RunComfyClient):
-    """The pack's client, telling the limiter about 429s and accepted submits."""
+    """The pack's client, telling the limiter about 429s and accepted submits, and keeping
+    each finished request's ``cost`` exactly as /result sent it (the client keeps numbers only)."""
 
     on_throttle = staticmethod(lambda retry_after: None)
     on_submit_ok = staticmethod(lambda: None)
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.raw_costs: dict[str, object] = {}
+
+    def result(self, request_id, include_cost=True, **kw):
+        r = super().result(request_id, include_cost, **kw)
+        if r.state in TERMINAL:
+            self.raw_costs[r.request_id] = r.raw.get("cost", _NO_COST) if isinstance(r.raw, dict) else _NO_COST
+        return r
 
     def _once(self, method, url, **kw):
         try:
@@ -141,24 +174,70 @@ class _JobRunner(Runner):
                 "payloads": [preview_payload(p) for p in payloads]}
 
 
+MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024      # read into memory whole: refuse larger before reading
+
+
+class InputFileError(ValueError):
+    """A job's input file is not usable media: names the line and the field, never the bytes."""
+
+
+def _texty(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def load_media(schema: ModelSchema, spec: JobSpec) -> dict[str, list]:
     """Library-level values of the job's local media files (images decoded like Load Image)."""
-    kinds = {f.name: f.kind for f in schema.media_fields}
+    from .. import kinds as media_kinds
+    fields = {f.name: f for f in schema.media_fields}
     out: dict[str, list] = {}
     for name, paths in spec.files.items():
-        kind = kinds.get(name)
+        f = fields.get(name)
+        kind = f.kind if f is not None else None
         vals = []
-        for p in paths:
-            if kind == "image":
-                vals.append(media.decode_image(Path(p).read_bytes()))
-            elif kind == "video":
-                from ..kinds.video import VideoSource
-                vals.append(VideoSource(path=str(p), label=str(p)))
-            elif kind == "audio":
-                from ..codecs.audio import decode
-                vals.append(decode(str(p)))
-            else:
-                raise ValueError(f"{name}: no loader for media kind {kind!r}")
+        for i, p in enumerate(paths):
+            label = f"{name}[{i + 1}]" if f is not None and f.is_list else name
+            try:
+                size = Path(p).stat().st_size
+                with open(p, "rb") as fh:
+                    head = fh.read(64)
+            except OSError as exc:
+                raise InputFileError(input_error(spec.line, label, f"cannot read {p}: {exc.strerror or exc}")) from None
+            sniffed = media_kinds.sniff(head)
+            # Containers the sniffer does not know (AVI, MPEG-TS...) go to the video/audio decoders;
+            # text never does.
+            if (sniffed is not None and sniffed.name != kind) or (sniffed is None and (kind == "image" or _texty(head))):
+                what = f"a {sniffed.name} file" if sniffed is not None else "not a media file this pack reads"
+                raise InputFileError(input_error(spec.line, label, f"{p} ({size:,} bytes) is {what}; "
+                                                                  f"this field takes {kind} files"))
+            try:
+                if kind == "image":
+                    if size > MAX_IMAGE_FILE_BYTES:
+                        raise InputFileError(input_error(
+                            spec.line, label, f"{p} is {size:,} bytes; image files over "
+                                              f"{MAX_IMAGE_FILE_BYTES >> 20} MiB are not read"))
+                    vals.append(media.decode_image(Path(p).read_bytes()))
+                elif kind == "video":
+                    from ..kinds.video import VideoSource
+                    vals.append(VideoSource(path=str(p), label=str(p)))
+                elif kind == "audio":
+                    from ..codecs.audio import decode
+                    vals.append(decode(str(p)))
+                else:
+                    raise InputFileError(input_error(spec.line, label, f"no loader for media kind {kind!r}"))
+            except InputFileError:
+                raise
+            except MemoryError:
+                raise InputFileError(input_error(spec.line, label, f"{p} ({size:,} bytes) does not fit in "
+                                                                  "memory when decoded")) from None
+            except Exception as exc:     # decoders' messages can quote the file's bytes: not shown
+                raise InputFileError(input_error(spec.line, label, f"{p} ({size:,} bytes) is not a readable "
+                                                                  f"{kind} file ({type(exc).__name__})")) from None
         out[name] = vals
     return out
 
@@ -187,10 +266,17 @@ class _Batch:
         # The journal, one small file per job: one shared file would be rewritten (and fsynced)
         # whole on every write, one job at a time; per-job files are written in parallel.
         self.journal_dir = self.out / STATE_DIR / "journal"
+        self.ledger: SpendLedger | None = None
+        self.estimates: dict[str, Estimate] = {}
+        self.cap_reached: str | None = None
+        self.notes: list[str] = []
+        self.prior_requests: dict[str, str] = {}     # key -> request of a manifest whose outputs are gone
 
     # --- reporting --------------------------------------------------------------------------
 
     def _finish(self, r: JobReport) -> None:
+        if r.key in self.reports:
+            return
         self.reports[r.key] = r
         if r.state in ("done", "dry_run"):
             self.bar.done += 1
@@ -201,84 +287,214 @@ class _Batch:
             self.bar.skipped += 1
         self.bar.job_ended()
         if self.report_fh is not None:
-            self.report_fh.write(json.dumps(r.as_dict(), sort_keys=True) + "\n")
-            self.report_fh.flush()
+            try:
+                self.report_fh.write(json.dumps(r.as_dict(), sort_keys=True, default=str) + "\n")
+                self.report_fh.flush()
+            except (OSError, ValueError) as exc:
+                self.notes.append(f"report file not written for {r.key}: {exc}")
         self.bar.render()
 
-    def _committed_cost(self) -> float:
-        unit = (self.price or {}).get("base_price_usd") or 0.0
-        return self.bar.cost + unit * (self.limit.in_flight - 1)     # in_flight counts this job
+    # --- the budget -------------------------------------------------------------------------
+
+    def _journal(self, identity: str) -> Journal:
+        return Journal(self.journal_dir / identity[:2] / f"{identity}.json", max_entries=50)
+
+    def _resumable(self, identity: str) -> str | None:
+        """The request a run of this job would resume (already paid for), if any."""
+        try:
+            entry = self._journal(identity).find_resumable(identity)
+        except Exception:          # unreadable journal: the claim itself will say so
+            return None
+        return entry.get("request_id") if entry else None
+
+    def _estimate(self, spec: JobSpec) -> Estimate:
+        est = self.estimates.get(spec.key)
+        if est is None:
+            price = self.price or self.schema.price
+            est = estimate(price, (self.schema.doc or {}).get("input_schema"), spec.fields)
+            self.estimates[spec.key] = est
+        return est
+
+    def _reserve(self, spec: JobSpec, identity: str):
+        """(refusal, charge): the charge of a new submit, counted from now on; or why not.
+        Runs without an await between the look at the total and the reservation."""
+        est = self._estimate(spec)
+        usd = est.usd if est.known else self.opts.max_cost_unknown
+        basis = est.basis if est.known else f"assumed by --max-cost-unknown ({est.basis})"
+        cap = self.opts.max_cost
+        if cap is not None:
+            if usd is None:
+                return (f"not submitted: its cost is unknown ({est.basis}); --max-cost counts every job, "
+                        "so give --max-cost-unknown USD (the amount to assume per such job)"), None
+            if self.cap_reached:
+                return self.cap_reached, None
+            spent, unknown = self.ledger.spent(self.opts.max_cost_unknown)
+            if unknown:
+                return (f"not submitted: {unknown} earlier request(s) in this folder have an unknown cost; "
+                        "give --max-cost-unknown USD to count them"), None
+            if spent + usd > cap + 1e-9:
+                self.cap_reached = (f"not submitted: --max-cost {cap:g} USD reached: {format_usd(spent)} spent or "
+                                    f"committed in this folder (all runs), and this job's estimate "
+                                    f"{format_usd(usd)} ({basis}) would pass it")
+                self.stopped = (f"--max-cost {cap:g} USD reached ({format_usd(spent)} spent or committed in "
+                                "this folder)")
+                return self.cap_reached, None
+        return None, self.ledger.reserve(identity, spec.key, usd, basis)
+
+    def _settle(self, rid: str, est: Estimate, outputs: int | None, report: JobReport) -> None:
+        raw = getattr(self.client, "raw_costs", {}).get(rid, _NO_COST)
+        if raw is _NO_COST and outputs is None:
+            return                       # no /result answer: the estimate stands
+        usd, basis = counted_cost(None if raw is _NO_COST else raw, est, outputs)
+        if usd is None:
+            usd, basis = self.opts.max_cost_unknown, "no numeric cost and no estimate: --max-cost-unknown"
+        report.counted, report.cost_basis = usd, basis
+        if usd is not None:
+            self.ledger.settle_request(rid, usd, basis)
 
     # --- one job ----------------------------------------------------------------------------
 
     async def _job(self, spec: JobSpec) -> None:
-        identity = spec.identity(self.schema.model_id)
-        t0 = time.monotonic()
         report = JobReport(spec.key, spec.line, "failed")
+        t0 = time.monotonic()
+        try:
+            await self._job_inner(spec, report)
+        except asyncio.CancelledError:
+            if report.state == "failed" and not report.error:
+                report.state, report.error = "not_run", "interrupted: resumed by the next run"
+            raise
+        except BaseException as exc:        # MemoryError, RecursionError, a bug: this job alone fails
+            report.state = "failed"
+            report.error = f"{type(exc).__name__}: {str(exc)[:300] or 'no message'}"
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            report.seconds = time.monotonic() - t0
+            if report.state == "failed" and not report.error:
+                report.error = "ended without an outcome"
+            self._finish(report)
+
+    async def _job_inner(self, spec: JobSpec, report: JobReport) -> None:
+        identity = spec.identity(self.schema.model_id)
         requeues = 0
         while True:
             if not await self.limit.acquire(self.stop_new):
                 report.state, report.error = "not_run", f"not submitted: {self.stopped}"
-                break
-            if self.opts.max_cost is not None and self._committed_cost() >= self.opts.max_cost:
-                # Costs reported so far plus the other jobs in flight at the unit price reach the cap.
-                self.limit.release()
-                self._stop(f"--max-cost {self.opts.max_cost:g} USD reached ({format_usd(self.bar.cost)} reported)")
-                continue
-            self.bar.running += 1
-            self.bar.render()
+                return
             try:
-                await self._attempt(spec, identity, report)
-                break
-            except RateLimitError as exc:
-                # The service certainly did not take it (429): queue it again, after the pause.
-                requeues += 1
-                if requeues > MAX_RATE_LIMIT_REQUEUES:
-                    report.error = f"rate limited {requeues} times; not submitted ({exc.base_message})"
-                    break
+                prior = self.prior_requests.get(spec.key)
+                resumes = prior or await asyncio.to_thread(self._resumable, identity)
+                charge = None
+                if not resumes:
+                    refusal, charge = self._reserve(spec, identity)
+                    if refusal:
+                        report.state, report.error = "not_run", refusal
+                        return
+                self.bar.running += 1
+                self.bar.render()
+                try:
+                    await self._attempt(spec, identity, report, charge, prior)
+                    return
+                except RateLimitError as exc:
+                    # The service certainly did not take it (429): queue it again, after the pause.
+                    requeues += 1
+                    if requeues > MAX_RATE_LIMIT_REQUEUES:
+                        report.error = f"rate limited {requeues} times; not submitted ({exc.base_message})"
+                        return
+                finally:
+                    self.bar.running -= 1
             finally:
-                self.bar.running -= 1
                 self.limit.release()
-        report.seconds = time.monotonic() - t0
-        self._finish(report)
 
-    async def _attempt(self, spec: JobSpec, identity: str, report: JobReport) -> None:
-        journal = Journal(self.journal_dir / identity[:2] / f"{identity}.json", max_entries=50)
+    async def _attempt(self, spec: JobSpec, identity: str, report: JobReport, charge, prior: str | None) -> None:
+        journal = self._journal(identity)
         runner = _JobRunner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
                             poll=self.opts.poll, price=self.price, submit_anyway=self.opts.submit_anyway)
-        phase = {"submitting": False}
+        est = self._estimate(spec)
+        report.estimate = est.usd if est.known else self.opts.max_cost_unknown
+        ledger = self.ledger
+        state = {"submitting": False, "charge": charge, "sending": None}
 
         def on_update(u) -> None:
-            if u.state == "submitting" and not phase["submitting"]:
-                phase["submitting"] = True
+            if u.state == "submitting" and not state["submitting"]:
+                state["submitting"] = True
                 self.submitting += 1
-            elif u.state != "submitting" and phase["submitting"]:
-                phase["submitting"] = False
+                c = state["charge"]
+                if c is None or c.request_id is not None:
+                    # A submit nobody reserved for (the journal's resume target had expired):
+                    # counted now; the overshoot is this one job's estimate.
+                    c = state["charge"] = ledger.reserve(identity, spec.key, report.estimate,
+                                                         est.basis if est.known else "assumed")
+                ledger.sent(c)           # durable before the submit leaves: a kill keeps it counted
+                state["sending"] = c
+            elif u.state != "submitting" and state["submitting"]:
+                state["submitting"] = False
                 self.submitting -= 1
             if u.state == "submitted":
                 report.submits += 1
+                state["sending"] = None
+                if u.request_id:
+                    ledger.request(state["charge"], u.request_id)
+            elif u.state == "resuming" and u.request_id:
+                c = state["charge"]
+                if ledger.knows_request(u.request_id):
+                    if c is not None and c.request_id is None and not c.durable:
+                        ledger.release(c)
+                        state["charge"] = None
+                else:
+                    # Paid in a run this ledger never saw (an older version): counted from now on.
+                    c = c if c is not None and c.request_id is None else ledger.reserve(
+                        identity, spec.key, report.estimate, "resumed from an earlier run")
+                    ledger.request(c, u.request_id)
+                    state["charge"] = c
 
+        rid = None
         try:
             values = await asyncio.to_thread(load_media, self.schema, spec)
             gen = await runner.generate(self.schema, dict(spec.fields), media=values, urls=spec.urls,
-                                        image_format=self.opts.upload_format, hooks=Hooks(on_update=on_update))
+                                        image_format=self.opts.upload_format, hooks=Hooks(on_update=on_update),
+                                        resume_request_id=prior)
             outcome = runner.outcomes[0]
-            names = await asyncio.to_thread(write_outputs, self.out, spec.key, outcome.files)
+            rid = outcome.request_id
+            self._settle(rid, est, len(outcome.urls), report)
+            names, sizes, sums = await asyncio.to_thread(write_outputs, self.out, spec.key, outcome.files)
             await asyncio.to_thread(write_manifest, self.out, spec.key, {
                 "key": spec.key, "line": spec.line, "identity": identity, "model_id": self.schema.model_id,
-                "request_id": outcome.request_id, "cost": outcome.cost, "urls": outcome.urls, "files": names})
+                "request_id": outcome.request_id, "cost": outcome.cost, "counted": report.counted,
+                "urls": outcome.urls, "files": names, "sizes": sizes, "sha256": sums})
             report.state, report.request_id, report.cost = "done", outcome.request_id, gen.cost
             report.outputs, report.resumed, report.error = names, outcome.resumed, None
         except RateLimitError:
+            self._release_unsent(state)
             raise
+        except InputFileError as exc:
+            report.error = str(exc)
         except (ValidationError, EarlierSubmitUncertainError, SubmitOutcomeUnknownError, RunComfyError) as exc:
             report.error = str(exc)
             report.request_id = getattr(exc, "request_id", None) or report.request_id
-        except (OSError, ValueError) as exc:
-            report.error = f"{type(exc).__name__}: {exc}"
+            rid = report.request_id
+            if state["sending"] is not None and not isinstance(exc, SubmitOutcomeUnknownError):
+                self._release_unsent(state)       # refused for certain: nothing was taken
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         finally:
-            if phase["submitting"]:
+            if state["submitting"]:
                 self.submitting -= 1
+            c = state["charge"]
+            if c is not None and not c.durable and c.request_id is None and not state["sending"]:
+                ledger.release(c)                 # never reached the submit: costs nothing
+            if report.state != "done":
+                rid = rid or (c.request_id if c is not None else None)
+                if rid:
+                    self._settle(rid, est, None, report)
+
+    def _release_unsent(self, state: dict) -> None:
+        c = state["sending"]
+        if c is not None and c.request_id is None:
+            self.ledger.release(c)
+        state["sending"] = None
+        if state["charge"] is c:
+            state["charge"] = None
 
     # --- the whole batch --------------------------------------------------------------------
 
@@ -293,7 +509,7 @@ class _Batch:
             self.price = _price_of(await asyncio.to_thread(self.client.model_info, self.schema.model_id))
         except RunComfyError:
             self.price = None
-        self.bar.unit_price = (self.price or {}).get("base_price_usd")
+        self.bar.unit_price = (self.price or self.schema.price or {}).get("base_price_usd")
 
     async def dry_run(self) -> None:
         await self._fetch_price()
@@ -304,25 +520,53 @@ class _Batch:
                 r = JobReport(spec.key, spec.line, "dry_run")
                 runner = _JobRunner(self.client, journal=None, price=self.price)
                 try:
+                    est = self._estimate(spec)
+                    r.estimate, r.cost_basis = est.usd, est.basis
                     values = await asyncio.to_thread(load_media, self.schema, spec)
                     await runner.generate(self.schema, dict(spec.fields), media=values, urls=spec.urls,
                                           image_format=self.opts.upload_format, dry_run=True)
                     r.cost = (self.price or {}).get("base_price_usd")
-                except (RunComfyError, OSError, ValueError) as exc:
-                    r.state, r.error = "failed", str(exc)
+                except Exception as exc:
+                    r.state, r.error = "failed", str(exc) or type(exc).__name__
                 self._finish(r)
-        await asyncio.gather(*(one(s) for s in self.specs))
+        await asyncio.gather(*(one(s) for s in self.specs), return_exceptions=True)
+
+    def _scan_finished(self) -> list[tuple[JobSpec, dict | None, dict | None]]:
+        """(spec, finished manifest, manifest) per job; version-1 outputs migrated first."""
+        self.notes.extend(migrate(self.out))
+        manifests = all_manifests(self.out)
+        found = []
+        for spec in self.specs:
+            identity = spec.identity(self.schema.model_id)
+            m = manifests.get(spec.key)
+            m = m if m is not None and m.get("identity") == identity else None
+            found.append((spec, finished(self.out, spec.key, identity, manifests) if m else None, m))
+        return found
 
     async def run(self) -> None:
         await self._fetch_price()
+        self.ledger = await asyncio.to_thread(SpendLedger, self.out / STATE_DIR / "spend.jsonl")
+        if self.ledger.unreadable_lines:
+            self.notes.append(f"spend ledger: {self.ledger.unreadable_lines} unreadable line(s) ignored")
+        self.prior_requests: dict[str, str] = {}
         todo = []
-        for spec in self.specs:
-            m = finished(self.out, spec.key, spec.identity(self.schema.model_id))
-            if m is not None:
-                self._finish(JobReport(spec.key, spec.line, "skipped", request_id=m.get("request_id"),
-                                       cost=None, outputs=list(m["files"]),
+        for spec, done, m in await asyncio.to_thread(self._scan_finished):
+            identity = spec.identity(self.schema.model_id)
+            rid = (m or {}).get("request_id")
+            rid = rid if isinstance(rid, str) and rid else None
+            if done is not None:
+                if rid:
+                    usd, basis = counted_cost(done.get("cost"), self._estimate(spec), len(done.get("files") or []))
+                    if isinstance(done.get("counted"), (int, float)) and not isinstance(done.get("counted"), bool):
+                        usd, basis = float(done["counted"]), "counted when it finished"
+                    self.ledger.record_known(identity, spec.key, rid, usd, basis, settled=usd is not None)
+                self._finish(JobReport(spec.key, spec.line, "skipped", request_id=rid,
+                                       cost=None, outputs=list(done["files"]),
                                        error="already done: outputs exist"))
             else:
+                if rid:
+                    # Finished before, outputs gone or contested: fetch that request again, never a new one.
+                    self.prior_requests[spec.key] = rid
                 todo.append(spec)
         loop = asyncio.get_running_loop()
         self.client.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
@@ -369,15 +613,15 @@ class _Batch:
                     for t in active:
                         t.cancel()
                     await asyncio.gather(*active, return_exceptions=True)
-                    for spec in todo:
-                        if spec.key not in self.reports:
-                            self._finish(JobReport(spec.key, spec.line, "not_run",
-                                                   error="interrupted: resumed by the next run"))
                     break
         finally:
             ticker.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            for spec in todo:
+                if spec.key not in self.reports:
+                    self._finish(JobReport(spec.key, spec.line, "not_run",
+                                           error="interrupted: resumed by the next run"))
 
     async def _tick(self) -> None:
         while True:
@@ -408,13 +652,20 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[Job
         else:
             await batch.run()
     finally:
+        # Whatever happened, every job has a line in the report.
+        for spec in specs:
+            if spec.key not in batch.reports:
+                batch._finish(JobReport(spec.key, spec.line, "failed", error="the batch ended before this job "
+                                                                            "had an outcome"))
         batch.bar.close()
         if batch.report_fh is not None:
             batch.report_fh.close()
     order = {s.key: i for i, s in enumerate(specs)}
     reports = sorted(batch.reports.values(), key=lambda r: order.get(r.key, 0))
-    return BatchResult(reports, list(problems or []), batch.price, time.monotonic() - t0, batch.stopped,
-                       batch.limit.peak, batch.limit.cuts)
+    spent, unknown = (batch.ledger.spent(opts.max_cost_unknown) if batch.ledger is not None else (None, 0))
+    return BatchResult(reports, list(problems or []), batch.price or schema.price, time.monotonic() - t0,
+                       batch.stopped or batch.cap_reached, batch.limit.peak, batch.limit.cuts, spent, unknown,
+                       opts.max_cost, batch.notes)
 
 
 def summary_text(res: BatchResult, dry_run: bool = False) -> str:
@@ -429,15 +680,34 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
                          "(unit price x jobs; the service bills what it reports)")
         else:
             lines.append("price unavailable (no token, or RunComfy could not be reached)")
+        ests = [r.estimate for r in res.reports if r.state == "dry_run"]
+        known = [e for e in ests if e is not None]
+        if ests:
+            lines.append(f"estimate: {format_usd(sum(known))} for {len(known)} job(s)"
+                         + (f"; {len(ests) - len(known)} job(s) with an unknown cost (--max-cost refuses them "
+                            "unless --max-cost-unknown is given)" if len(known) < len(ests) else ""))
     else:
+        no_cost = [r for r in res.reports if r.state == "done" and r.cost is None]
         lines.append(f"done {res.count('done')}, failed {res.count('failed')}, skipped {res.count('skipped')} "
                      f"(already done), not run {res.count('not_run')}, invalid lines {len(res.problems)}; "
                      f"cost {format_usd(res.cost) or '$0.00'} reported; {res.wall:.1f} s")
+        if no_cost:
+            lines.append(f"{len(no_cost)} job(s) reported no numeric cost: counted at "
+                         f"{format_usd(sum(r.counted or 0.0 for r in no_cost))} (their estimates), not $0")
+        if res.spent is not None:
+            cap = f" of --max-cost {format_usd(res.max_cost)}" if res.max_cost is not None else ""
+            unknown = f" + {res.spent_unknown} request(s) of unknown cost" if res.spent_unknown else ""
+            lines.append(f"spent in this folder, all runs: {format_usd(res.spent)}{unknown}{cap} "
+                         "(reported costs; estimates where none was reported)")
         if res.stopped:
             lines.append(f"stopped early: {res.stopped}")
+    for n in res.notes:
+        lines.append(f"  note: {n}")
     for p in res.problems:
         lines.append(f"  invalid {p}")
     for r in res.reports:
         if r.state == "failed":
             lines.append(f"  failed line {r.line} (key {r.key!r}): {r.error}")
+        elif r.state == "not_run" and r.error and "cost" in r.error and "unknown" in r.error:
+            lines.append(f"  not run line {r.line} (key {r.key!r}): {r.error}")
     return "\n".join(lines)
