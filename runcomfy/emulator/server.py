@@ -294,6 +294,11 @@ class Emulator:
     # docs describe them (a wrong token is still refused).
     unknown_model_status = 400
     catalog_public = False
+    # Billing (class defaults, set per instance): with bill_per_second a model priced per "second"
+    # bills price x its duration input (else the schema default) instead of the price once;
+    # cost_as is how /result states the cost: "number" (documented), "null", "string", "missing".
+    bill_per_second = False
+    cost_as = "number"
 
     def serve_catalog(self, entries: list[dict], *, replace: bool = True) -> list[str]:
         """Serve catalog entries exactly as given (any saved catalog answer's ``models``).
@@ -469,7 +474,8 @@ class Emulator:
             rid = uuid.uuid4().hex
             job = Job(request_id=rid, model_id=model_id, owner=token, payload=payload,
                       processing_time=self.processing_time, accepted_at=time.monotonic(),
-                      created_wall=time.time(), price_usd=model.price_usd, inputs=raws, media=media_raws)
+                      created_wall=time.time(), price_usd=self._job_price(model, payload), inputs=raws,
+                      media=media_raws)
             if self._stick_next > 0:
                 self._stick_next -= 1
                 job.stuck = True
@@ -589,6 +595,13 @@ class Emulator:
             if balance is not None:
                 self._balances[job.owner] = balance - job.price_usd
 
+    def _job_price(self, model: _Model, payload: dict) -> float:
+        if not self.bill_per_second or (model.price_unit or "").lower() not in ("second", "seconds"):
+            return model.price_usd
+        from ..pricing import default_duration, seconds_of
+        default = seconds_of(default_duration(model.doc.get("input_schema"))) or mediagen.DEFAULT_DURATION_S
+        return model.price_usd * mediagen.duration_of(payload, default=default)
+
     def _render(self, job: Job) -> list[bytes]:
         schema = self._models[job.model_id].schema
         refs = []
@@ -638,8 +651,9 @@ class Emulator:
             if job.state == FAILED:
                 body["error"] = job.error if self.error_style == "string" else \
                     {"message": job.error, "code": "generation_failed"}
-            if _truthy(query.get("include_cost")) and job.terminal:
-                body["cost"] = job.cost if job.cost is not None else 0.0
+            if _truthy(query.get("include_cost")) and job.terminal and self.cost_as != "missing":
+                cost = job.cost if job.cost is not None else 0.0
+                body["cost"] = {"null": None, "string": f"{cost:g}"}.get(self.cost_as, cost)
         return _json_reply(200, body)
 
     def _output(self, urls: list[str]) -> dict:
