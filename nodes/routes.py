@@ -2,8 +2,9 @@
 badge). Registered only when ComfyUI's PromptServer is running.
 
 Every route goes through ``origin_guard``: writes (POST/DELETE) need this server's own Host, a
-same-origin or absent Origin, ``X-RunComfy-Request: 1`` and JSON; reads (GET) need the Host and
-Origin checks only. Every answer is JSON, errors included."""
+same-origin or absent Origin, ``X-RunComfy-Request: 1`` and JSON; reads that reveal no secret
+(price, token set yes/no) answer for any Host (hosted, reverse-proxied ComfyUIs); the network
+settings read needs the Host and Origin checks. Every answer is JSON, errors included."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import functools
 import logging
 
 from . import comfy, settings_api
-from .origin_guard import same_origin_read, same_origin_write
+from .origin_guard import public_read, same_origin_read, same_origin_write
 
 log = logging.getLogger("runcomfy")
 _registered = False
@@ -37,6 +38,11 @@ def _json_errors(handler):
 
 def register(node_classes: dict | None = None) -> bool:
     global _registered
+    if not _registered:
+        try:
+            settings_api.load_network_settings()    # the saved proxy applies to headless runs too
+        except Exception:  # noqa: BLE001 - a broken settings file must not stop the pack loading
+            log.exception("runcomfy: could not read the saved network settings")
     srv = comfy.prompt_server()
     if srv is None or _registered:
         return False
@@ -51,7 +57,7 @@ def register(node_classes: dict | None = None) -> bool:
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
     @routes.get("/runcomfy/token")
-    @same_origin_read
+    @public_read
     @_json_errors
     async def get_token(request):
         return reply((200, await asyncio.to_thread(settings_api.token_status)))
@@ -80,7 +86,7 @@ def register(node_classes: dict | None = None) -> bool:
         return reply(await asyncio.to_thread(settings_api.check_token))
 
     @routes.get("/runcomfy/price")
-    @same_origin_read
+    @public_read
     @_json_errors
     async def get_price(request):
         model_id, doc = request.query.get("model_id", ""), None
@@ -99,6 +105,31 @@ def register(node_classes: dict | None = None) -> bool:
     async def refresh_catalog(request):
         from . import catalog_api
         return reply(await catalog_api.refresh_async())
+
+    @routes.get("/runcomfy/network")
+    @same_origin_read
+    @_json_errors
+    async def get_network(request):
+        return reply((200, await asyncio.to_thread(settings_api.network_status)))
+
+    @routes.post("/runcomfy/network")
+    @same_origin_write
+    @_json_errors
+    async def post_network(request):
+        try:
+            body = await request.json()
+        except Exception:  # noqa: BLE001 - any unparsable body
+            return reply((400, {"ok": False, "error": "Send JSON: {\"proxy\": \"http://host:port\"}"}))
+        value = body.get("proxy") if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            return reply((400, {"ok": False, "error": "Send JSON: {\"proxy\": \"http://host:port\"}"}))
+        return reply(await asyncio.to_thread(settings_api.save_proxy, value))
+
+    @routes.delete("/runcomfy/network")
+    @same_origin_write
+    @_json_errors
+    async def delete_network(request):
+        return reply(await asyncio.to_thread(settings_api.save_proxy, ""))
 
     _registered = True
     return True

@@ -14,6 +14,7 @@ from ..runcomfy import credentials, pricing
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.errors import AuthError, ConfigError, RunComfyError, UnsafeUrlError
 from ..runcomfy.config import check_model_id, resolve_base_url, token_problem
+from ..runcomfy.transport import proxies
 from .model_node import config_dir, shared_client
 
 PRICE_TTL = 300.0
@@ -147,3 +148,55 @@ def price(model_id: str, doc: dict | None = None) -> dict:
         # Failures are cached briefly too, so a broken network is not hammered by every redraw.
         _price_cache[model_id] = (now if answer["available"] else now - PRICE_TTL + 30, answer)
     return answer
+
+
+# --- network: the proxy setting and what the API calls use ------------------------------------
+
+def load_network_settings() -> None:
+    """Hands the saved proxy setting to the client's transport (at start and after a change)."""
+    try:
+        proxies.set_saved_proxy(credentials.read_saved_proxy(config_dir()))
+    except OSError:
+        proxies.set_saved_proxy(None)
+
+
+def network_status() -> dict:
+    """The proxy and CA bundle the API calls use, and where they come from; a proxy's password
+    is never shown."""
+    saved = proxies.saved_proxy()
+    body: dict = {"saved_proxy": (proxies.DIRECT if saved and saved.lower() in (proxies.DIRECT, "none")
+                                  else proxies.shown_proxy(saved) if saved else None),
+                  "env": proxies.PROXY_ENV}
+    try:
+        route = proxies.route_for(resolve_base_url() + "/")
+        body["proxy"] = {"used": route.proxy is not None, "shown": route.shown if route.proxy else None,
+                         "source": route.source or None}
+    except ConfigError as exc:
+        body["proxy"] = {"used": False, "shown": None, "source": None}
+        body["error"] = exc.base_message
+    try:
+        verify, name = proxies.ca_bundle()
+        body["ca_bundle"] = {"source": name or "default", "path": verify if name else None}
+    except ConfigError as exc:
+        body["ca_bundle"] = {"source": None, "path": None}
+        body["error"] = exc.base_message
+    return body
+
+
+def save_proxy(value: str) -> tuple[int, dict]:
+    """Saves the proxy setting ("" clears it; "direct" means no proxy whatever the environment)."""
+    value = (value or "").strip()
+    try:
+        if value:
+            credentials.save_proxy(config_dir(), value)
+        else:
+            credentials.clear_proxy(config_dir())
+    except ConfigError as exc:
+        return 400, {"ok": False, "error": f"{exc.base_message} It was not saved."}
+    except OSError as exc:
+        path = credentials.network_path(config_dir())
+        return 400, {"ok": False, "error": f"Could not write {path}: {exc.strerror or exc}."}
+    load_network_settings()
+    with _price_lock:
+        _price_cache.clear()
+    return 200, {"ok": True, **network_status()}

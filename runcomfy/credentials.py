@@ -14,8 +14,11 @@ from pathlib import Path
 from .config import TOKEN_ENV, token_problem
 from .errors import ConfigError
 from .journal import atomic_write
+from .transport import proxies
 
 CREDENTIALS_FILE = "credentials.json"
+# The proxy setting of Settings > RunComfy (its URL may hold the proxy's password: also 0600).
+NETWORK_FILE = "network.json"
 SAVED, ENVIRONMENT, NONE = "saved", "environment", "none"
 
 
@@ -92,3 +95,39 @@ def missing_token_message(settings_available: bool = True) -> str:
             f"(https://www.runcomfy.com/profile), then {where}set the environment variable "
             f"{TOKEN_ENV} before starting ComfyUI. On RunComfy-hosted ComfyUI machines {TOKEN_ENV} "
             "is normally set for you.")
+
+
+def network_path(config_dir: Path | str) -> Path:
+    return Path(config_dir) / NETWORK_FILE
+
+
+def read_saved_proxy(config_dir: Path | str | None) -> str | None:
+    """The saved proxy ("direct" included), or None. An unusable value is reported when used."""
+    if config_dir is None:
+        return None
+    try:
+        doc = json.loads(network_path(config_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    value = doc.get("proxy") if isinstance(doc, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def save_proxy(config_dir: Path | str, value: str) -> str:
+    """Saves ``value`` (a proxy URL, ``host:port`` or ``direct``) and returns it normalised.
+    Raises ConfigError with a clear text (never showing a password) for anything else."""
+    value = (value or "").strip()
+    if value.lower() in (proxies.DIRECT, "none"):
+        value = proxies.DIRECT
+    else:
+        value = proxies.check_proxy_url(value, "The proxy")
+    atomic_write(network_path(config_dir), json.dumps({"proxy": value}).encode(), mode=0o600)
+    return value
+
+
+def clear_proxy(config_dir: Path | str) -> bool:
+    try:
+        os.unlink(network_path(config_dir))
+        return True
+    except FileNotFoundError:
+        return False
