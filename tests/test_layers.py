@@ -185,3 +185,73 @@ def test_the_import_checks_see_violations(tmp_path):
         "a ComfyUI module in the library"]
     assert [v.split(": ", 1)[1] for v in _violations(tmp_path, "nodes", _nodes_rule)] == [
         "an absolute import inside the pack (relative only)", "a ComfyUI module outside nodes/comfy.py"]
+
+
+# --- the emulator judges submits by its own reading of the schema dialects ---------------------
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    base = root.joinpath(*dotted.split("."))
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _pack_imports(root: Path, path: Path) -> set[str]:
+    """Pack modules ``path`` imports (relative imports; ``from . import x`` names module x too)."""
+    out = set()
+    package = list(path.relative_to(root).parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0 or node.level - 1 > len(package):
+            continue
+        base = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+        for dotted in [".".join(base)] + [".".join(base + [a.name]) for a in node.names]:
+            if dotted and _module_file(root, dotted) is not None:
+                out.add(dotted)
+    return out
+
+
+def _emulator_reaches(root: Path, forbidden: str = "runcomfy.schema") -> list[str]:
+    """Import chains from runcomfy/emulator/ (directly or through other pack modules) to ``forbidden``."""
+    chains = []
+    for start in sorted((root / "runcomfy" / "emulator").rglob("*.py")):
+        first = ".".join(start.relative_to(root).with_suffix("").parts)
+        seen, todo = {first: [first]}, [first]
+        while todo:
+            mod = todo.pop()
+            path = _module_file(root, mod) or start
+            for dep in sorted(_pack_imports(root, path)):
+                # importing a.b.c runs a/__init__ and a/b/__init__ too
+                parts = dep.split(".")
+                for k in range(2, len(parts) + 1):
+                    name = ".".join(parts[:k])
+                    if name not in seen and _module_file(root, name) is not None:
+                        seen[name] = seen[mod] + [name]
+                        todo.append(name)
+        chains += [" -> ".join(seen[m]) for m in sorted(seen) if m == forbidden or m.startswith(forbidden + ".")][:1]
+    return chains
+
+
+def test_the_emulator_never_imports_the_clients_schema_code():
+    """Its validator (runcomfy/emulator/validator.py) reads the dialects itself: a dialect bug in
+    runcomfy/schema must fail a socket test, not be agreed with on both sides."""
+    assert _emulator_reaches(ROOT) == []
+
+
+def test_the_emulator_schema_check_sees_direct_and_indirect_imports(tmp_path):
+    for d in ("runcomfy/emulator", "runcomfy/schema", "runcomfy/kinds"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "__init__.py").write_text("")
+    (tmp_path / "runcomfy" / "__init__.py").write_text("")
+    (tmp_path / "runcomfy" / "schema" / "rules.py").write_text("X = 1\n")
+    (tmp_path / "runcomfy" / "kinds" / "timing.py").write_text("from ..schema.rules import X\n")
+    (tmp_path / "runcomfy" / "emulator" / "ok.py").write_text("from . import direct\nimport json\n")
+    (tmp_path / "runcomfy" / "emulator" / "direct.py").write_text("def f():\n    from ..schema import rules\n")
+    (tmp_path / "runcomfy" / "emulator" / "indirect.py").write_text("from ..kinds import timing\n")
+    assert _emulator_reaches(tmp_path) == [
+        "runcomfy.emulator.direct -> runcomfy.schema",
+        "runcomfy.emulator.indirect -> runcomfy.kinds.timing -> runcomfy.schema",
+        "runcomfy.emulator.ok -> runcomfy.emulator.direct -> runcomfy.schema"]
+    (tmp_path / "runcomfy" / "emulator" / "direct.py").write_text("import json\n")
+    (tmp_path / "runcomfy" / "emulator" / "indirect.py").write_text("from .ok import x\n")
+    assert _emulator_reaches(tmp_path) == []

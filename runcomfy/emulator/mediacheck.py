@@ -15,8 +15,7 @@ import binascii
 
 from ..codecs import audio as audio_codec
 from ..codecs import video as video_codec
-from ..kinds import timing
-from ..schema import MediaInfo, ModelSchema
+from .validator import Measured, ModelInputs, input_problem, media_items
 
 MiB = 1 << 20
 DEFAULTS = {"max_video_bytes": 32 * MiB, "max_audio_bytes": 16 * MiB,
@@ -70,7 +69,7 @@ def _within_caps(emu, kind: str, nbytes: int, duration: float | None, per: str) 
         raise InputError(f"the {kind} is {duration:.1f} s long, over the {max_seconds:g} s limit")
 
 
-def _video(emu, raw: bytes, source: str) -> MediaInfo:
+def _video(emu, raw: bytes, source: str) -> Measured:
     try:
         p = video_codec.probe(raw)
     except video_codec.VideoError as exc:
@@ -78,11 +77,11 @@ def _video(emu, raw: bytes, source: str) -> MediaInfo:
     if emu.strict_formats and p.verdict()[0] != "unchanged":
         raise InputError(f"unsupported video: {p.verdict()[1]}; send MP4 with H.264")
     _within_caps(emu, "video", len(raw), p.duration_s, "video")
-    return MediaInfo(width=p.width, height=p.height, nbytes=len(raw), duration_s=p.duration_s, fps=p.fps,
-                     frames=p.frames, mime="video/mp4", source=source)
+    return Measured(width=p.width, height=p.height, nbytes=len(raw), duration_s=p.duration_s, fps=p.fps,
+                    frames=p.frames, source=source)
 
 
-def _audio(emu, raw: bytes, source: str) -> MediaInfo:
+def _audio(emu, raw: bytes, source: str) -> Measured:
     try:
         p = audio_codec.probe(raw)
     except audio_codec.AudioError as exc:
@@ -90,35 +89,29 @@ def _audio(emu, raw: bytes, source: str) -> MediaInfo:
     if emu.strict_formats and not set(p.container.split(",")) & _STRICT_AUDIO:
         raise InputError(f"unsupported audio container {p.container}; send WAV, MP3, FLAC or Ogg")
     _within_caps(emu, "audio", len(raw), p.duration_s, "audio file")
-    return MediaInfo(nbytes=len(raw), duration_s=p.duration_s, sample_rate=p.sample_rate, channels=p.channels,
-                     mime=audio_codec.mime_for(p.container, p.codec), source=source)
+    return Measured(nbytes=len(raw), duration_s=p.duration_s, source=source)
 
 
-def inspect(emu, schema: ModelSchema, payload: dict, detail):
-    """(infos per field, [(kind, bytes)], problems as 422 detail items) for video/audio fields."""
-    infos: dict[str, list[MediaInfo]] = {}
+def inspect(emu, model: ModelInputs, payload: dict):
+    """(measured files per input, [(kind, bytes)], problems as 422 detail items) for the video and
+    audio inputs; the schema's rules on what was measured are checked by validator.validate."""
+    measured: dict[str, list[Measured | None]] = {}
     raws: list[tuple[str, bytes]] = []
     problems: list[dict] = []
-    for f in schema.fields:
-        if f.kind not in ("video", "audio"):
-            continue
-        value = payload.get(f.name)
-        items = value if f.is_list and isinstance(value, list) else [value] if isinstance(value, str) else []
-        per_field = []
-        for i, item in enumerate(items):
-            label = f"{f.name}[{i + 1}]" if f.is_list else f.name
+    for inp in model.media("video", "audio"):
+        per_input: list[Measured | None] = []
+        for path, item in media_items(inp, payload.get(inp.name)):
             if not isinstance(item, str) or not item.startswith(("data:", "http://", "https://")):
-                per_field.append(MediaInfo())        # validate_payload reports the type problem
+                per_input.append(None)           # the validator reports the shape
                 continue
             try:
                 raw, source = _raw(emu, item)
-                info = (_video if f.kind == "video" else _audio)(emu, raw, source)
+                info = (_video if inp.kind == "video" else _audio)(emu, raw, source)
             except InputError as exc:
-                problems.append(detail(label, f"'{label}': {exc}"))
-                per_field.append(MediaInfo())
+                problems.append(input_problem(path, str(exc)))
+                per_input.append(None)
                 continue
-            problems.extend(detail(p.field, p.text()) for p in timing.check(f, info, label))
-            per_field.append(info)
-            raws.append((f.kind, raw))
-        infos[f.name] = per_field
-    return infos, raws, problems
+            per_input.append(info)
+            raws.append((inp.kind, raw))
+        measured[inp.name] = per_input
+    return measured, raws, problems

@@ -29,13 +29,16 @@ from typing import Callable
 from PIL import Image, UnidentifiedImageError
 
 from ..config import is_loopback_host
-from ..schema import SCHEMA_DIR, ImageInfo, ModelSchema, parse_schema, parse_image_size, validate_payload
+from .validator import Measured, ModelInputs, input_problem, media_items, read_model, validate
 from . import hostile
 from .faults import AFTER_KINDS, SENDING_KINDS, Fault, FaultPlan
 from . import mediacheck, mediagen
 from .imagegen import DEFAULT_SIZE, encode_png, render_output
 from .jobs import COMPLETED, FAILED, RESULT_NAMES, Job, JobQueue
 from .shaping import Link
+
+# The pack's shipped schema files, read with the emulator's own validator (never runcomfy/schema).
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 ENDPOINT_NAMES = ("submit", "status", "result", "cancel", "model", "models", "categories", "file")
 
@@ -47,7 +50,6 @@ _MESSAGE_KEYS = ("auto", "error_message", "message", "error", "detail")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MODEL_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
 _STRICT_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 MAX_FAULT_DELAY = 600.0
 
@@ -66,7 +68,7 @@ class CallRecord:
 
 @dataclass
 class _Model:
-    schema: ModelSchema
+    schema: ModelInputs
     doc: dict
     price_usd: float
     price_unit: str
@@ -274,9 +276,10 @@ class Emulator:
             self._next_times.extend(float(s) for s in seconds)
 
     def add_model(self, doc: dict, overlay: dict | None = None, price_usd: float | None = None,
-                  price_unit: str | None = None) -> ModelSchema:
-        """Serve one more model from a schema document (same shape as *.schema.json)."""
-        schema = parse_schema(doc, overlay)
+                  price_unit: str | None = None) -> ModelInputs:
+        """Serve one more model from a schema document (same shape as *.schema.json); its
+        submits are checked by the emulator's own validator (validator.py)."""
+        schema = read_model(doc, overlay)
         with self._lock:
             self._models[schema.model_id] = _Model(
                 schema, doc, self.price_usd if price_usd is None else float(price_usd),
@@ -459,10 +462,10 @@ class Emulator:
             return self._validation_error([{"loc": ["body"], "msg": "The body must be a JSON object",
                                             "type": "dict_type"}])
         infos, raws, problems = self._inspect_images(model.schema, payload)
-        media_infos, media_raws, media_problems = mediacheck.inspect(self, model.schema, payload, _detail)
+        media_infos, media_raws, media_problems = mediacheck.inspect(self, model.schema, payload)
         infos.update(media_infos)
         problems += media_problems
-        problems += [_detail(p.field, p.text()) for p in validate_payload(model.schema, payload, infos)]
+        problems += validate(model.schema, payload, infos)
         if problems:
             return self._validation_error(problems)
         with self._lock:
@@ -507,33 +510,29 @@ class Emulator:
               "; ".join(d["msg"] for d in detail)
         return _json_reply(422, {"error_code": 422001, "message": msg, "detail": detail})
 
-    def _inspect_images(self, schema: ModelSchema, payload: dict):
+    def _inspect_images(self, schema: ModelInputs, payload: dict):
         """Decode the image inputs enough to measure them (size, bytes) for the schema rules."""
-        infos: dict[str, list[ImageInfo]] = {}
+        infos: dict[str, list[Measured | None]] = {}
         raws: list[bytes] = []
         problems: list[dict] = []
-        for f in schema.image_fields:
-            value = payload.get(f.name)
-            items = value if f.is_image_list and isinstance(value, list) else \
-                [value] if isinstance(value, str) else []
-            per_field: list[ImageInfo] = []
-            for i, item in enumerate(items):
-                label = f"{f.name}[{i + 1}]" if f.is_image_list else f.name
+        for inp in schema.media("image"):
+            per_input: list[Measured | None] = []
+            for path, item in media_items(inp, payload.get(inp.name)):
                 if not isinstance(item, str) or not item.startswith(("data:", "http://", "https://")):
-                    per_field.append(ImageInfo())      # validate_payload reports the type problem
+                    per_input.append(None)      # the validator reports the shape
                     continue
                 try:
                     raw, info = self._load_image(item)
                 except _InputError as exc:
-                    problems.append(_detail(label, f"'{label}': {exc}"))
-                    per_field.append(ImageInfo())
+                    problems.append(input_problem(path, str(exc)))
+                    per_input.append(None)
                     continue
-                per_field.append(info)
+                per_input.append(info)
                 raws.append(raw)
-            infos[f.name] = per_field
+            infos[inp.name] = per_input
         return infos, raws, problems
 
-    def _load_image(self, value: str) -> tuple[bytes, ImageInfo]:
+    def _load_image(self, value: str) -> tuple[bytes, Measured]:
         raw, source = mediacheck.read_input(value, self._fetch, _InputError, "image/...")
         try:
             img = Image.open(io.BytesIO(raw))
@@ -544,7 +543,7 @@ class Emulator:
                 raise _InputError(f"unsupported format {img.format}; use JPEG, PNG, BMP or WEBP")
             if img.format == "PNG" and ("A" in img.getbands() or "transparency" in img.info):
                 raise _InputError("PNG with an alpha channel is not supported")
-        return raw, ImageInfo(width=img.width, height=img.height, nbytes=len(raw), source=source[:60])
+        return raw, Measured(width=img.width, height=img.height, nbytes=len(raw), source=source[:60])
 
     def _fetch(self, url: str) -> bytes:
         parsed = urllib.parse.urlsplit(url)
@@ -609,15 +608,15 @@ class Emulator:
             img = Image.open(io.BytesIO(raw))
             img.load()
             refs.append(img)
-        names = {f.name: f for f in schema.fields}
         size = DEFAULT_SIZE
-        if "image_size" in names:
-            size = parse_image_size(job.payload.get("image_size") or names["image_size"].default
-                                    or "1024*1024") or (1024, 1024)
+        if schema.get("image_size") is not None:
+            size = _size_of(job.payload.get("image_size") or schema.get("image_size").default
+                            or "1024*1024") or (1024, 1024)
         prompt = str(job.payload.get("prompt") or "")
         seed = job.payload.get("seed")
         if seed is None:
-            seed = names["seed"].default if "seed" in names and names["seed"].default is not None else 0
+            seed = schema.get("seed").default if schema.get("seed") is not None else None
+        seed = int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else 0
         if getattr(schema, "output_kind", "image") in ("video", "audio"):
             return mediagen.render_media(schema.output_kind, job.payload, prompt, int(seed), refs, job.inputs,
                                          job.media, self.outputs_per_job)
@@ -809,10 +808,10 @@ def _truthy(value) -> bool:
     return str(value or "").lower() in ("1", "true", "yes")
 
 
-def _detail(field: str, msg: str) -> dict:
-    m = _INDEXED.match(field)
-    loc = ["body", m.group(1), int(m.group(2)) - 1] if m else ["body", field]
-    return {"loc": loc, "msg": msg, "type": "value_error"}
+def _size_of(value) -> tuple[int, int] | None:
+    """``"1280*720 (16:9)"`` -> (1280, 720): output sizes written as text in Wan's enum."""
+    m = re.match(r"\s*(\d+)\s*[*x\u00d7]\s*(\d+)", str(value))
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _storage_404(key: str) -> _Reply:
