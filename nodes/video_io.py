@@ -82,7 +82,8 @@ def frames_source(images, fps: float, audio=None, label: str = "IMAGE batch") ->
     """An IMAGE batch (one frame per image) at ``fps``, with an optional AUDIO track."""
     clip = audio_io.to_clips(audio)[0] if audio is not None else None
     n = int(images.shape[0]) if getattr(images, "ndim", 0) == 4 else 1
-    return VideoSource(frames=_uint8_frames(images), fps=float(fps), audio=clip, label=label, frame_count=n)
+    return VideoSource(frames=_uint8_frames(images), fps=float(fps), audio=clip, label=label, frame_count=n,
+                       should_abort=comfy.processing_interrupted)
 
 
 def _frames_problems(value: FramesInput, label: str) -> list:
@@ -130,10 +131,11 @@ def _trimmed(value) -> bool:
 
 def to_source(value, label: str = "video") -> VideoSource:
     """Any ComfyUI VIDEO (or a file path, or this pack's RunComfyVideo) -> VideoSource."""
+    stop = comfy.processing_interrupted       # re-encoding asks it every frame
     if isinstance(value, (str, os.PathLike)):
-        return VideoSource(path=os.fspath(value), label=label)
+        return VideoSource(path=os.fspath(value), label=label, should_abort=stop)
     if isinstance(value, RunComfyVideo):
-        return VideoSource(path=value.path, label=label)
+        return VideoSource(path=value.path, label=label, should_abort=stop)
     source = getattr(value, "get_stream_source", None)
     if source is not None and not _trimmed(value):
         try:
@@ -141,9 +143,9 @@ def to_source(value, label: str = "video") -> VideoSource:
         except Exception:
             src = None
         if isinstance(src, (str, os.PathLike)) and os.path.isfile(src):
-            return VideoSource(path=os.fspath(src), label=label)
+            return VideoSource(path=os.fspath(src), label=label, should_abort=stop)
         if hasattr(src, "getvalue"):
-            return VideoSource(data=src.getvalue(), label=label)
+            return VideoSource(data=src.getvalue(), label=label, should_abort=stop)
     components = getattr(value, "get_components", None)
     if components is None:
         raise TypeError(f"'{label}': expected a VIDEO, got {type(value).__name__}")

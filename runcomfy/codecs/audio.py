@@ -94,19 +94,37 @@ def wav_size(channels: int, frames: int) -> int:
     return header + 2 * channels * frames
 
 
-def encode_wav(clip: AudioClip) -> bytes:
+def encode_wav(clip: AudioClip, chunk_frames: int = 1 << 16) -> bytes:
     """WAV, 16-bit PCM at the clip's rate; mono/stereo as plain PCM, more channels as
-    WAVE_FORMAT_EXTENSIBLE with the default speaker mask so the layout survives."""
+    WAVE_FORMAT_EXTENSIBLE with the default speaker mask so the layout survives. Written into one
+    buffer of the file's size, ``chunk_frames`` at a time: the peak is the WAV plus one chunk."""
     ch, rate = clip.channels, clip.sample_rate
-    pcm = to_int16(clip.samples).T.tobytes()         # interleave: frame by frame
     block = 2 * ch
     if ch <= 2:
         fmt = struct.pack("<HHIIHH", 1, ch, rate, rate * block, block, 16)
     else:
         fmt = struct.pack("<HHIIHHHHI", 0xFFFE, ch, rate, rate * block, block, 16, 22, 16,
                           _CHANNEL_MASKS.get(ch, 0)) + _KSDATAFORMAT_SUBTYPE_PCM
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    pcm_len = block * clip.frames
+    head = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", pcm_len)
+    head = b"RIFF" + struct.pack("<I", len(head) + pcm_len) + head
+    out = bytearray(len(head) + pcm_len)
+    out[:len(head)] = head
+    pcm = np.frombuffer(memoryview(out)[len(head):], dtype="<i2").reshape(clip.frames, ch)
+    for start in range(0, clip.frames, chunk_frames):
+        pcm[start:start + chunk_frames] = to_int16(clip.samples[:, start:start + chunk_frames]).T  # interleave
+    del pcm
+    return bytes(out)
+
+
+def peak(clip: AudioClip, chunk_frames: int = 1 << 16) -> float:
+    """Largest absolute sample, a chunk at a time (no full-size temporary)."""
+    best = 0.0
+    for start in range(0, clip.frames, chunk_frames):
+        part = clip.samples[:, start:start + chunk_frames]
+        if part.size:
+            best = max(best, float(np.nanmax(np.abs(part))))
+    return best
 
 
 @dataclass

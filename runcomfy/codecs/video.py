@@ -129,6 +129,81 @@ def probe(source) -> VideoProbe:
             channels=int(a.codec_context.channels) if a is not None else None, nbytes=nbytes)
 
 
+class EncodeStopped(VideoError):
+    """``should_abort`` said stop (ComfyUI's Stop) while a video was being encoded."""
+
+
+class EncodeTooLarge(VideoError):
+    """The encoded output passed ``max_bytes`` before the end: stopped there, not finished."""
+
+    def __init__(self, nbytes: int, max_bytes: int, frames_done: int, frames_total: int | None):
+        self.nbytes, self.max_bytes, self.frames_done, self.frames_total = nbytes, max_bytes, frames_done, frames_total
+        of = f" of {frames_total}" if frames_total else ""
+        super().__init__(f"the encoded video passed {max_bytes / (1 << 20):.1f} MiB ({nbytes / (1 << 20):.1f} MiB after "
+                         f"{frames_done}{of} frames); encoding was stopped there")
+
+
+class _Watch:
+    """Stop and the output's size, checked while encoding: Stop every frame, the size every
+    ``SIZE_EVERY`` frames (the file grows as the muxer writes)."""
+
+    SIZE_EVERY = 8
+
+    def __init__(self, dst: str, should_abort=None, max_bytes: int | None = None, total: int | None = None):
+        self.dst, self.should_abort, self.max_bytes, self.total = dst, should_abort, max_bytes, total
+        self.n = 0
+
+    def frame(self) -> None:
+        self.n += 1
+        if self.should_abort is not None and self.should_abort():
+            raise EncodeStopped(f"stopped by the user after {self.n} frames")
+        if self.max_bytes and self.n % self.SIZE_EVERY == 0:
+            size = os.path.getsize(self.dst) if os.path.exists(self.dst) else 0
+            if size > self.max_bytes:
+                raise EncodeTooLarge(size, self.max_bytes, self.n, self.total)
+
+    def done(self) -> None:
+        if self.max_bytes and os.path.exists(self.dst) and os.path.getsize(self.dst) > self.max_bytes:
+            raise EncodeTooLarge(os.path.getsize(self.dst), self.max_bytes, self.n, self.total)
+
+
+class VideoTruncatedError(VideoError, containers.TruncatedMediaError):
+    """The file ends before the packets its index lists (a cut-off download or a broken file)."""
+
+
+def check_complete(source, should_abort=None) -> int:
+    """Every packet the index lists is in the file, read without decoding (a truncated MP4 whose
+    index is intact probes fine and plays to the cut). Returns the video packet count; raises
+    VideoTruncatedError naming what is missing."""
+    with _open(source) as c:
+        if not c.streams.video:
+            raise VideoError("the file has no video stream")
+        v = c.streams.video[0]
+        stated = int(v.frames or 0)
+        got = 0
+        try:
+            for i, packet in enumerate(c.demux(v)):
+                if packet.size == 0:
+                    continue
+                if packet.is_corrupt:
+                    raise VideoTruncatedError(f"the video is truncated: packet {got + 1} of {stated or '?'} is cut "
+                                              "short (a cut-off download or a broken file)")
+                got += 1
+                if should_abort is not None and i % 256 == 0 and should_abort():
+                    raise VideoError("checking the video was stopped by the user")
+        except av_error() as exc:
+            raise VideoTruncatedError(f"the video could not be read to its end ({exc})") from None
+        if stated and got < stated:
+            raise VideoTruncatedError(f"the video is truncated: its index lists {stated} frames, the file holds "
+                                      f"{got} (a cut-off download or a broken file)")
+        return got
+
+
+def av_error():
+    import av
+    return av.FFmpegError
+
+
 def _fps_fraction(fps) -> Fraction:
     f = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
     if not 0 < f <= 240:
@@ -192,11 +267,13 @@ def _writes_to_file(fn):
 
 @_writes_to_file
 def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioClip | None = None, *,
-                  dst: str | os.PathLike | None = None, metadata: dict | None = None) -> bytes | None:
+                  dst: str | os.PathLike | None = None, metadata: dict | None = None,
+                  should_abort=None, max_bytes: int | None = None, total: int | None = None) -> bytes | None:
     """uint8 ``NxHxWx3`` RGB frames (an array, or an iterable of ``HxWx3`` arrays, so a caller can
     convert in chunks) at ``fps`` -> MP4 with ``H264_SETTINGS``, plus the audio clip as AAC
     (kept whole, even when longer or shorter than the frames: nothing of it is cut).
-    Returns the bytes, or writes ``dst`` and returns None."""
+    Returns the bytes, or writes ``dst`` and returns None. ``should_abort()`` is asked every
+    frame (EncodeStopped); past ``max_bytes`` of output it stops (EncodeTooLarge)."""
     import av
     rate = _fps_fraction(fps)
     it: Iterator[np.ndarray] = iter(frames)
@@ -206,6 +283,7 @@ def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioCl
         raise VideoError("no frames to encode") from None
     _check_frame(first, 0)
     h, w = first.shape[:2]
+    watch = _Watch(dst, should_abort, max_bytes, total)
     out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
     try:
         out.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
@@ -233,6 +311,7 @@ def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioCl
             for p in vs.encode(vf):
                 out.mux(p)
             i += 1
+            watch.frame()
             if as_ is not None:   # interleave: audio up to the end of this frame
                 push_audio(int(i * audio.sample_rate / rate))
             try:
@@ -245,6 +324,7 @@ def encode_frames(frames: np.ndarray | Iterable[np.ndarray], fps, audio: AudioCl
         containers.flush(out, as_, vs)
     finally:
         out.close()
+    watch.done()
     return None
 
 
@@ -257,9 +337,11 @@ def _check_frame(frame, i: int) -> None:
 
 
 @_writes_to_file
-def transcode(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
+def transcode(src, *, dst: str | os.PathLike | None = None, should_abort=None,
+              max_bytes: int | None = None) -> bytes | None:
     """Any readable video -> MP4 H.264 (+AAC), decoding one frame at a time. The frame rate is the
-    source's average rate (constant from then on); audio keeps its rate and layout."""
+    source's average rate (constant from then on); audio keeps its rate and layout. Stop
+    (``should_abort``) is asked every frame; past ``max_bytes`` of output it stops."""
     import av
     with _open(src) as c:
         if not c.streams.video:
@@ -267,6 +349,7 @@ def transcode(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
         v = c.streams.video[0]
         a = c.streams.audio[0] if c.streams.audio else None
         rate = _fps_fraction(v.average_rate or v.guessed_rate or 25)
+        watch = _Watch(dst, should_abort, max_bytes, int(v.frames or 0) or None)
         out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
         try:
             vs = _add_video_stream(out, rate, v.codec_context.width, v.codec_context.height)
@@ -286,6 +369,7 @@ def transcode(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
                         n += 1
                         for p in vs.encode(frame):
                             out.mux(p)
+                        watch.frame()
                     else:
                         frame.pts = None
                         for p in as_.encode(frame):
@@ -293,17 +377,20 @@ def transcode(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
             containers.flush(out, as_, vs)
         finally:
             out.close()
+    watch.done()
     return None
 
 
 @_writes_to_file
-def remux(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
+def remux(src, *, dst: str | os.PathLike | None = None, should_abort=None,
+          max_bytes: int | None = None) -> bytes | None:
     """H.264 video packets copied into a new MP4 without decoding; audio copied when AAC, else
-    re-encoded to AAC at its own rate and layout."""
+    re-encoded to AAC at its own rate and layout. Stop and ``max_bytes`` as in ``transcode``."""
     import av
     with _open(src) as c:
         v = c.streams.video[0]
         a = c.streams.audio[0] if c.streams.audio else None
+        watch = _Watch(dst, should_abort, max_bytes, int(v.frames or 0) or None)
         out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
         try:
             vs = out.add_stream_from_template(template=v, opaque=True)
@@ -321,6 +408,7 @@ def remux(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
                     packet.dts = next(dts)
                     packet.stream = vs
                     out.mux(packet)
+                    watch.frame()
                 elif packet.dts is None:
                     packet.dts = packet.pts   # audio is never reordered
                 elif copy_audio:
@@ -335,6 +423,7 @@ def remux(src, *, dst: str | os.PathLike | None = None) -> bytes | None:
                 containers.flush(out, as_)
         finally:
             out.close()
+    watch.done()
     return None
 
 
@@ -361,17 +450,30 @@ class Sendable:
     notes: list[str] = field(default_factory=list)
 
 
-def to_sendable(source) -> Sendable:
-    """A file path or bytes -> what goes over the wire (see the module text for the rules)."""
+def to_sendable(source, *, check=None, should_abort=None, max_bytes: int | None = None) -> Sendable:
+    """A file path or bytes -> what goes over the wire (see the module text for the rules).
+
+    Limits first, work after: ``check(probe, verdict)`` runs on the header alone (and may raise)
+    before the file is read, remuxed or re-encoded; an unchanged file over ``max_bytes`` is
+    refused from its size, a remux or re-encode stops once its output passes ``max_bytes``
+    (EncodeTooLarge), and ``should_abort()`` is asked every frame (EncodeStopped)."""
     p = probe(source)
     verdict, why = p.verdict()
+    if check is not None:
+        check(p, verdict)
     if verdict == "unchanged":
-        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
+        if max_bytes and p.nbytes and p.nbytes > max_bytes:
+            raise EncodeTooLarge(p.nbytes, max_bytes, 0, p.frames)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+        else:
+            with open(source, "rb") as fh:
+                data = fh.read()
         return Sendable(data, "unchanged", p)
     fn, action = (remux, "remuxed") if verdict == "remux" else (transcode, "re-encoded")
     with tempfile.TemporaryDirectory(prefix="runcomfy-video-") as tmp:
         out = os.path.join(tmp, "input.mp4")
-        fn(source, dst=out)
+        fn(source, dst=out, should_abort=should_abort, max_bytes=max_bytes)
         with open(out, "rb") as fh:
             data = fh.read()
     q = probe(data)

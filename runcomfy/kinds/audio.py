@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..codecs import audio as codec
-from ..errors import Problem
+from ..errors import Problem, ValidationError
 from ..schema import Field, MediaInfo
 from ..schema.validation import media_label
 from . import budget, timing
@@ -33,20 +33,30 @@ class AudioKind(MediaKind):
     output_cap_bytes = OUTPUT_CAP_BYTES
 
     def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
+        """Size and duration rules checked from the clip's shape (the WAV's size is known
+        exactly) before anything is encoded: a 1-hour AUDIO input is refused without a copy."""
+        problems = []
+        for i, clip in enumerate(values):
+            if not isinstance(clip, codec.AudioClip):
+                raise ValueError(f"'{media_label(field, i)}': expected an audio clip, got {type(clip).__name__}")
+            problems += self.check(self._info(clip), field, i)
+        if problems:
+            raise ValidationError(problems)
         out = []
         for i, clip in enumerate(values):
             label = media_label(field, i)
-            if not isinstance(clip, codec.AudioClip):
-                raise ValueError(f"'{label}': expected an audio clip, got {type(clip).__name__}")
             data = codec.encode_wav(clip)
-            info = MediaInfo(nbytes=len(data), duration_s=clip.duration_s, sample_rate=clip.sample_rate,
-                             channels=clip.channels, mime=codec.WAV_MIME)
             notes = []
-            peak = float(abs(clip.samples).max()) if clip.frames else 0.0
+            peak = codec.peak(clip) if clip.frames else 0.0
             if peak > 1.0:
                 notes.append(f"{label}: samples above full scale (peak {peak:.2f}) were clamped to -1..1")
-            out.append(Prepared(data, codec.WAV_MIME, info, notes))
+            out.append(Prepared(data, codec.WAV_MIME, self._info(clip), notes))
         return out
+
+    @staticmethod
+    def _info(clip: codec.AudioClip) -> MediaInfo:
+        return MediaInfo(nbytes=codec.wav_size(clip.channels, clip.frames), duration_s=clip.duration_s,
+                         sample_rate=clip.sample_rate, channels=clip.channels, mime=codec.WAV_MIME)
 
     def measure(self, data: bytes, mime: str) -> MediaInfo:
         try:

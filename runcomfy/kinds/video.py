@@ -14,13 +14,13 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from ..codecs import video as codec
 from ..codecs.audio import AudioClip
-from ..errors import Problem
+from ..errors import Interrupted, Problem, ValidationError
 from ..schema import Field, MediaInfo
 from ..schema.validation import media_label
 from . import timing
@@ -40,7 +40,8 @@ class VideoSource:
     fps: float | None = None
     audio: AudioClip | None = None
     label: str = ""                 # where it came from, for notes ("Load Video", "IMAGE batch")
-    frame_count: int | None = None  # when ``frames`` is an iterable, for the note
+    frame_count: int | None = None  # when ``frames`` is an iterable: for the note and the limits
+    should_abort: Callable[[], bool] | None = None   # Stop, asked every frame while encoding
 
     def __post_init__(self):
         given = [x is not None for x in (self.path, self.data, self.frames)]
@@ -80,24 +81,53 @@ class VideoKind(MediaKind):
     output_cap_bytes = OUTPUT_CAP_BYTES
 
     def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
-        return [self.prepare_one(v, media_label(field, i)) for i, v in enumerate(values)]
+        return [self.prepare_one(v, media_label(field, i), field, i) for i, v in enumerate(values)]
 
-    def prepare_one(self, src, label: str) -> Prepared:
+    def prepare_one(self, src, label: str, field: Field | None = None, index: int = 0) -> Prepared:
+        """Limits first, work after: with a ``field``, its size, duration, frame-rate and frame
+        rules are checked from the file's size and header (or the frame count and rate) before
+        anything is read, remuxed or encoded; encoding stops once its output passes the byte cap
+        and on Stop (``src.should_abort``) within a frame."""
         if isinstance(src, (str, os.PathLike, bytes, bytearray)):
             src = VideoSource(path=os.fspath(src)) if not isinstance(src, (bytes, bytearray)) \
                 else VideoSource(data=bytes(src))
         if not isinstance(src, VideoSource):
             raise ValueError(f"'{label}': expected a video (file, bytes or frames), got {type(src).__name__}")
+        cap = self.byte_cap(field) if field is not None else None
+
+        def first(info: MediaInfo, final_size: bool) -> None:
+            if field is None:
+                return
+            if not final_size:
+                info.nbytes = None        # the size sent is known only after encoding: capped there
+            problems = self.check(info, field, index)
+            if problems:
+                raise ValidationError(problems)
         try:
             if src.frames is not None:
-                data = codec.encode_frames(src.frames, src.fps, src.audio)
+                n = src.frame_count if src.frame_count is not None else (
+                    len(src.frames) if hasattr(src.frames, "__len__") else None)
+                if n is not None:
+                    first(MediaInfo(frames=n, fps=float(src.fps), duration_s=n / float(src.fps),
+                                    source=f"{n} frames at {float(src.fps):g} fps"), False)
+                data = codec.encode_frames(src.frames, src.fps, src.audio, should_abort=src.should_abort,
+                                           max_bytes=cap, total=n)
                 p = codec.probe(data)
                 settings = (f"H.264 CRF {codec.H264_SETTINGS['crf']} {codec.H264_SETTINGS['preset']} yuv420p"
                             + (", AAC 192 kbit/s" if src.audio is not None else ""))
                 what = f"{src.label or 'frames'}: {p.frames} frames {p.width}x{p.height} at {src.fps:g} fps"
                 notes = [f"{label}: {what} encoded to MP4 ({settings})"]
                 return Prepared(data, codec.MP4_MIME, info_of(p), notes)
-            sendable = codec.to_sendable(src.path if src.path is not None else src.data)
+            sendable = codec.to_sendable(
+                src.path if src.path is not None else src.data, should_abort=src.should_abort, max_bytes=cap,
+                check=lambda p, verdict: first(info_of(p, source=src.label or ""), verdict == "unchanged"))
+        except codec.EncodeStopped:
+            raise Interrupted(f"Stopped while preparing the video for '{label}'; nothing was submitted or "
+                              "charged.") from None
+        except codec.EncodeTooLarge as exc:
+            raise ValidationError([Problem(label, "", message=(
+                f"the video to send would be over this input's {cap / MiB:g} MiB limit: {exc}. Nothing was "
+                "sent or charged; shorten it, lower its resolution, or pass it as an https URL"))]) from None
         except (codec.VideoError, ValueError) as exc:
             raise ValueError(f"'{label}': {exc}") from None
         notes = [f"{label}: {n}" for n in sendable.notes]
@@ -131,6 +161,10 @@ class VideoKind(MediaKind):
             path = os.fspath(data)
         try:
             p = codec.probe(path)
+            codec.check_complete(path)
+        except codec.VideoTruncatedError as exc:
+            exc.args = (f"the video result {os.path.basename(path)} is not usable: {exc}",)
+            raise
         except codec.VideoError as exc:
             raise ValueError(f"the result is not a playable video: {exc}") from None
         return VideoFile(path=path, info=info_of(p, source=os.path.basename(path)), has_audio=p.has_audio,
