@@ -120,7 +120,7 @@ class VideoKind(MediaKind):
                 return Prepared(data, codec.MP4_MIME, info_of(p), notes)
             sendable = codec.to_sendable(
                 src.path if src.path is not None else src.data, should_abort=src.should_abort, max_bytes=cap,
-                check=lambda p, verdict: first(info_of(p, source=src.label or ""), verdict == "unchanged"))
+                check=lambda p, verdict: first(info_of(p), verdict == "unchanged"))
         except codec.EncodeStopped:
             raise Interrupted(f"Stopped while preparing the video for '{label}'; nothing was submitted or "
                               "charged.") from None
