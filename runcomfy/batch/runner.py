@@ -44,7 +44,7 @@ from ..pipeline import Hooks, Runner
 from ..polling import PollPolicy
 from ..client import TERMINAL
 from ..estimate import Estimate, counted_cost, estimate
-from ..pricing import format_usd
+from ..pricing import PER_SECOND_UNITS, format_usd
 from ..schema import ModelSchema
 from .jobsfile import JobSpec, LineProblem, input_error
 from .ledger import KeyedJournal
@@ -307,6 +307,10 @@ class _Batch:
             return None
         return entry.get("request_id") if entry else None
 
+    def _mean_estimate(self) -> float | None:
+        known = [e.usd for e in (self._estimate(s) for s in self.specs) if e.known]
+        return sum(known) / len(known) if known else None
+
     def _estimate(self, spec: JobSpec) -> Estimate:
         est = self.estimates.get(spec.key)
         if est is None:
@@ -509,7 +513,7 @@ class _Batch:
             self.price = _price_of(await asyncio.to_thread(self.client.model_info, self.schema.model_id))
         except RunComfyError:
             self.price = None
-        self.bar.unit_price = (self.price or self.schema.price or {}).get("base_price_usd")
+        self.bar.unit_price = self._mean_estimate()       # the progress line's "~$X more"
 
     async def dry_run(self) -> None:
         await self._fetch_price()
@@ -675,7 +679,9 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
     if dry_run:
         ok = res.count("dry_run")
         lines.append(f"dry run: {ok} job(s) valid, {res.count('failed') + len(res.problems)} invalid; nothing was sent")
-        if unit is not None:
+        if unit is not None and (price.get("price_unit") or "").lower() in PER_SECOND_UNITS:
+            lines.append(f"price: {format_usd(unit)} / s (the estimate below counts each job's duration)")
+        elif unit is not None:
             lines.append(f"price: {ok} x {format_usd(unit)} / {price.get('price_unit') or 'run'} = {format_usd(ok * unit)} "
                          "(unit price x jobs; the service bills what it reports)")
         else:
