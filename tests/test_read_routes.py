@@ -217,7 +217,9 @@ def test_a_reverse_proxied_comfyui_reads_for_any_host_and_a_refused_save_says_wh
     for public_env in (None, public_origin):
         emu = Emulator(token=TOKEN, processing_time=0.2, price_usd=0.07, price_unit="image").start()
         extra = {"RUNCOMFY_PUBLIC_ORIGIN": public_env} if public_env else {}
-        with running(tmp_path / ("b" if public_env else "a"), emu, TOKEN, env_extra=extra,
+        base = tmp_path / ("b" if public_env else "a")
+        base.mkdir()
+        with running(base, emu, TOKEN, env_extra=extra,
                      ready_path="/object_info/" + node_class) as comfy:
             proxy = _ReverseProxy(comfy.port)
             threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
