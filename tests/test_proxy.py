@@ -331,3 +331,41 @@ def test_the_deadline_and_stop_end_a_call_stuck_in_connect(env, https_emu, image
     assert "nothing reached RunComfy" in str(exc)
     assert https_emu.submits_accepted == 0
     assert all(r.startswith(b"CONNECT ") and TOKEN.encode() not in r for r in stuck.requests)
+
+
+def test_a_407_or_a_certificate_failure_on_submit_does_not_block_the_same_inputs(env, https_emu, tap_auth, tmp_path,
+                                                                                ca):
+    """Through the pipeline and its journal: nothing reached RunComfy, so the same inputs run as
+    soon as the proxy credentials or the CA bundle are fixed (no 'earlier submit uncertain')."""
+    import asyncio
+
+    import money_worker
+    from runcomfy.journal import SUBMIT_UNKNOWN, Journal
+    from runcomfy.pipeline import Runner
+    from runcomfy.polling import PollPolicy
+    from runcomfy.transport.proxies import CertificateFailure
+
+    journal = Journal(tmp_path / "journal.json")
+    job = money_worker.payload("blocked by the proxy, then fixed")
+
+    def run():
+        client = RunComfyClient(TOKEN, https_emu.base_url, retry=fast_retry())
+        try:
+            return asyncio.run(Runner(client, journal=journal, poll=PollPolicy(first=0.05, cap=0.1),
+                                      timeout=30).run_job(money_worker.MODEL, job))
+        finally:
+            client.close()
+
+    env.setenv("HTTPS_PROXY", tap_auth.url)                 # no proxy credentials: 407
+    with pytest.raises(ProxyFailure, match="407"):
+        run()
+    env.setenv("HTTPS_PROXY", f"http://{USER}:{PASSWORD}@127.0.0.1:{tap_auth.port}")
+    env.delenv("REQUESTS_CA_BUNDLE")                        # the CA is not trusted
+    with pytest.raises(CertificateFailure):
+        run()
+    assert SUBMIT_UNKNOWN not in [e.get("state") for e in journal.entries()]
+    assert https_emu.submits_accepted == 0
+    env.setenv("REQUESTS_CA_BUNDLE", str(ca.ca))
+    outcome = run()                                         # the same inputs, now through
+    assert outcome.request_id and https_emu.submits_accepted == 1
+    assert TOKEN.encode() not in tap_auth.seen()
