@@ -60,9 +60,10 @@ def input_error(line: int, label: str, text: str) -> str:
     return f"input error: line {line}, field {label!r}: {text}"
 
 
-def _too_deep(text: str, limit: int = MAX_DEPTH) -> int | None:
+def _too_deep(text: str, limit: int | None = None) -> int | None:
     """The nesting depth of a JSON text when it is over ``limit`` (counted without parsing:
     the parser itself recurses), else None."""
+    limit = MAX_DEPTH if limit is None else limit
     if text.count("[") + text.count("{") <= limit:
         return None
     depth = top = 0
