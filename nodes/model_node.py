@@ -106,8 +106,11 @@ class NodeMismatchError(ConfigError):
     """The node cannot run the model it was made for as it stands; nothing was sent."""
 
 
-def _workflow_nodes(workflow: dict):
-    yield from (n for n in workflow.get("nodes") or [] if isinstance(n, dict))
+def _workflow_nodes(workflow: dict, inner: bool):
+    """The top-level nodes, or (``inner``) the nodes of every subgraph definition."""
+    if not inner:
+        yield from (n for n in workflow.get("nodes") or [] if isinstance(n, dict))
+        return
     defs = workflow.get("definitions")
     for sub in (defs.get("subgraphs") or [] if isinstance(defs, dict) else []):
         if isinstance(sub, dict):
@@ -124,7 +127,7 @@ def recorded_model_ids(extra_pnginfo, unique_id, class_name: str) -> set[str]:
         return set()
     own = str(unique_id).rsplit(":", 1)[-1]
     found = set()
-    for n in _workflow_nodes(workflow):
+    for n in _workflow_nodes(workflow, inner=":" in str(unique_id)):
         if str(n.get("id")) != own or n.get("type") != class_name:
             continue
         props = n.get("properties")

@@ -173,8 +173,13 @@ def test_a_node_refuses_a_workflow_recorded_for_another_model_before_any_submit(
     assert f"made for model '{TWIN}'" in text and f"runs model '{SHIPPED}'" in text and TWIN_CLASS in text
     assert "Nothing was sent" in text and emu.count("submit") == 0
     # Inside a subgraph (node "5:12"), the same.
+    inner = workflow(12, WAN, TWIN, inner=True)
     with pytest.raises(Exception, match="made for model"):
-        call(wan, **wan_kwargs(unique_id="5:12", extra_pnginfo=workflow(12, WAN, TWIN, inner=True)))
+        call(wan, **wan_kwargs(unique_id="5:12", extra_pnginfo=inner))
+    # The top-level node 12 is another node than the subgraph's node 12.
+    inner["workflow"]["nodes"].append({"id": 12, "type": WAN, "properties": {"runcomfy_model_id": SHIPPED}})
+    with pytest.raises(Exception, match="made for model"):
+        call(wan, **wan_kwargs(unique_id="5:12", extra_pnginfo=inner))
     with pytest.raises(Exception, match="has no node on this ComfyUI"):
         call(wan, **wan_kwargs(extra_pnginfo=workflow(12, WAN, "acme/elsewhere/model")))
     assert emu.count("submit") == 0
@@ -182,7 +187,9 @@ def test_a_node_refuses_a_workflow_recorded_for_another_model_before_any_submit(
     _, _, rid = call(wan, **wan_kwargs(extra_pnginfo=workflow(12, WAN, SHIPPED)))
     _, _, rid2 = call(wan, **wan_kwargs(seed=9, extra_pnginfo=workflow(13, WAN, TWIN)))
     _, _, rid3 = call(wan, **wan_kwargs(seed=10))
-    assert {emu.jobs[r].model_id for r in (rid, rid2, rid3)} == {SHIPPED}
+    top = workflow(12, WAN, TWIN)         # a top-level node 12 says nothing of the subgraph's node 12
+    _, _, rid4 = call(wan, **wan_kwargs(seed=11, unique_id="5:12", extra_pnginfo=top))
+    assert {emu.jobs[r].model_id for r in (rid, rid2, rid3, rid4)} == {SHIPPED}
 
 
 def test_a_model_id_or_field_name_ending_in_a_line_break_is_refused(env, caplog):

@@ -68,6 +68,7 @@ class ClassNames:
         self._seed = seed                    # callable -> ids to migrate when the file is new
         self._lock = threading.Lock()
         self._by_id: dict[str, str] = {}
+        self._by_base: dict[str, set] = {}   # usual name -> every id that makes it
         self._loaded = False
         self._migrate = False
 
@@ -98,8 +99,11 @@ class ClassNames:
                     raise ValueError(f"bad or repeated class name for {model_id!r}")
                 owners[name] = model_id
                 self._by_id[model_id] = name
+            for model_id in self._by_id:
+                self._by_base.setdefault(base_name(model_id), set()).add(model_id)
         except (ValueError, TypeError) as exc:
             self._by_id.clear()
+            self._by_base.clear()
             self._migrate = True
             log.warning("RunComfy: the node class names in %s are unreadable (%s); they are rebuilt from the "
                         "shipped models and the catalog caches", self.path, exc)
@@ -153,6 +157,7 @@ class ClassNames:
                     name = self._free_name(model_id, owners)
                     owners[name] = model_id
                     self._by_id[model_id] = name
+                    self._by_base.setdefault(base_name(model_id), set()).add(model_id)
                     added.append(model_id)
                     if name != base_name(model_id):
                         log.warning("RunComfy: model ids %r and %r both make the node class name %s; %r keeps "
@@ -169,7 +174,7 @@ class ClassNames:
         """Other ids that make the same base class name as ``model_id``."""
         base = base_name(model_id)
         with self._lock:
-            return sorted(m for m in self._by_id if m != model_id and base_name(m) == base)
+            return sorted(m for m in self._by_base.get(base, ()) if m != model_id)
 
     def _save(self) -> None:
         if self.path is None:
