@@ -1,6 +1,10 @@
 """The user documentation stays navigable: every relative link in README.md, CONTRIBUTING.md,
 CHANGELOG.md and docs/*.md names a file that exists and, with a #fragment, a heading of that file
-(GitHub's anchor rules); the README starts with the two commands, and they name real scripts."""
+(GitHub's anchor rules); the README starts with the two commands, and they name real scripts.
+
+The README links into the repository by absolute URL, because ComfyUI-Manager and the Comfy
+Registry show it away from GitHub, where relative links break; those URLs are checked as files of
+this tree."""
 
 from __future__ import annotations
 
@@ -13,6 +17,21 @@ from conftest import ROOT
 PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 _FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+# The repository's own files by absolute URL (README), checked as local paths.
+REPO_URLS = ("https://github.com/runcomfy-community/comfyui-runcomfy-model-api/blob/main/",
+             "https://raw.githubusercontent.com/runcomfy-community/comfyui-runcomfy-model-api/main/")
+
+
+def local(page: Path, target: str) -> tuple[Path, str] | None:
+    """(file, fragment) a link names in this tree, or None for a link to another site."""
+    for prefix in REPO_URLS:
+        if target.startswith(prefix):
+            path, _, frag = target[len(prefix):].partition("#")
+            return ROOT / path, frag
+    if re.match(r"[a-z]+:", target):
+        return None
+    path, _, frag = target.partition("#")
+    return (page.parent / path if path else page), frag
 
 
 def anchor(heading: str) -> str:
@@ -52,15 +71,15 @@ def test_every_relative_link_and_anchor_resolves():
     broken = []
     for page in PAGES:
         assert page.exists(), page
-        for target in links(page):
-            if re.match(r"[a-z]+:", target):
-                continue                      # https:, mailto: ...
-            file_part, _, frag = target.partition("#")
-            dest = (page.parent / file_part).resolve() if file_part else page
+        for link in links(page):
+            hit = local(page, link)
+            if hit is None:
+                continue                      # another site
+            dest, frag = hit
             if not dest.exists():
-                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such file)")
             elif frag and dest.suffix == ".md" and frag not in anchors(dest):
-                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such heading)")
     assert not broken, "\n".join(broken)
 
 
@@ -85,6 +104,12 @@ def test_readme_starts_with_the_two_commands_and_they_exist():
 
 
 def test_every_docs_page_is_linked_from_the_readme():
-    readme = set(links(ROOT / "README.md"))
+    readme = {hit[0].resolve() for hit in (local(ROOT / "README.md", link) for link in links(ROOT / "README.md")) if hit}
     for page in sorted((ROOT / "docs").glob("*.md")):
-        assert f"docs/{page.name}" in readme, page.name
+        assert page.resolve() in readme, page.name
+
+
+def test_the_readme_links_work_away_from_github():
+    # ComfyUI-Manager and the registry render the README without the repository around it.
+    relative = [link for link in links(ROOT / "README.md") if not re.match(r"[a-z]+:|#", link)]
+    assert relative == []
