@@ -17,6 +17,13 @@ node shows the live status (state, elapsed, request id); after it the last outco
 request id), and after a failed run the first line of the error; none of that goes into the
 saved workflow; a token is saved and cleared through Settings › RunComfy and never reaches the
 browser; and no console error or uncaught exception comes from the pack's scripts.
+
+Catalog text is data, never markup: the emulator's catalog also lists a hostile model whose display
+name, description, enum values, enum default, field titles and tooltips carry
+``<img src=x onerror=...>`` payloads (each sets a window flag, calls alert() and tries to delete the
+saved token through the pack's route). The user searches for it, adds it, opens its combo menu,
+hovers its tooltips, runs it and opens Settings › RunComfy: no payload may run, on 1.27 included,
+and the run sends the catalog's own enum value.
 ``RUNCOMFY_SCREENSHOTS=<dir>`` keeps the screenshots (docs/screenshots/ holds a few).
 """
 
@@ -63,9 +70,12 @@ def stack(tmp_path_factory):
 
     token = "rc-browser-" + secrets.token_hex(12)
     emu = Emulator(token=token, processing_time=PROCESSING_S, workers=2).start()
+    emu.serve_catalog([hostile_entry()], replace=False)
     base = tmp_path_factory.mktemp("comfy_browser")
     try:
         comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
+        _wait_until(lambda: comfy.get("/object_info/" + HOSTILE_CLASS).status_code == 200, 60,
+                    what="the hostile catalog model's node")
         # The template's LoadImage nodes use "example.png": give them a real one.
         Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
         try:
@@ -447,4 +457,187 @@ def test_settings_refresh_model_catalog_registers_new_nodes(stack):
         assert created == new_class
         assert page.pack_errors() == []
     finally:
+        page.close()
+
+
+# --- catalog text is data, never markup ---------------------------------------------------------
+
+HOSTILE_ID = "hostile/xss-probe"
+HOSTILE_CLASS = "RunComfy_hostile_xss_probe"
+# What a payload does when it runs: marks the page, opens a dialog, deletes the saved token.
+_SCRIPT = ("window.__xss=(window.__xss||[]).concat('%s');alert('xss %s');"
+           "fetch('/api/runcomfy/token',{method:'DELETE',headers:{'X-RunComfy-Request':'1'}})")
+
+
+def _payload(tag: str) -> str:
+    return f'<img src=x onerror="{_SCRIPT % (tag, tag)}">'
+
+
+def _shown(text: str) -> str:
+    """How the pack shows catalog text: markup characters as look-alikes (nodes/safe_text.py)."""
+    return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
+HOSTILE = {
+    "name": "XSS probe " + _payload("name"),
+    "description": "Probe description " + _payload("desc"),
+    "enum": "16:9" + _payload("enum"),
+    "default": "4:3" + _payload("default"),
+    "title": "Ratio " + _payload("title"),
+    "tooltip": "Ratio tip " + _payload("tooltip"),
+    "prompt_title": "Prompt " + _payload("prompt-title"),
+    # A short text default is a real default, sent as it is (a text box shows it as its value);
+    # a long one is sample content, shown as the placeholder.
+    "string_default": 'neg <img src=x onerror="window.__xss=[\'string-default\'];alert(1)">',
+    "sample": "A sample prompt, long enough to be sample content rather than a default: " + _payload("sample"),
+}
+
+
+def hostile_entry() -> dict:
+    """A catalog entry whose every shown text carries a script (the emulator's text-to-image sample)."""
+    import copy
+    from runcomfy.emulator.catalog import sample_entries
+    doc = copy.deepcopy(next(d for d in sample_entries() if d["model_id"] == "emulator-samples/image-gen/text-to-image"))
+    doc.update(model_id=HOSTILE_ID, display_name=HOSTILE["name"], description=HOSTILE["description"])
+    props = doc["input_schema"]["properties"]
+    props["aspect_ratio"].update(enum=["1:1", HOSTILE["enum"], HOSTILE["default"]], default=HOSTILE["default"],
+                                 title=HOSTILE["title"], description=HOSTILE["tooltip"])
+    props["prompt"].update(title=HOSTILE["prompt_title"], description="", default=HOSTILE["sample"])
+    props["negative_prompt"]["default"] = HOSTILE["string_default"]
+    return doc
+
+
+def _hostile_js(body: str) -> str:
+    return f"() => {{ const node = app.graph.findNodesByType('{HOSTILE_CLASS}')[0]; {body} }}"
+
+
+def _canvas_xy(page: Page, offset_js: str) -> tuple[float, float]:
+    """Page coordinates of a point given in graph coordinates relative to the hostile node."""
+    return tuple(page.js(_hostile_js(f"""const p = {offset_js};
+        const c = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + p[0], node.pos[1] + p[1]]);
+        const r = app.canvas.canvas.getBoundingClientRect(); const dpr = window.devicePixelRatio || 1;
+        return [r.left + c[0] / dpr, r.top + c[1] / dpr];""")))
+
+
+def _hover(page: Page, x: float, y: float) -> None:
+    page.page.mouse.move(5, 450)
+    time.sleep(0.3)
+    page.page.mouse.move(x - 8, y)
+    page.page.mouse.move(x, y)
+
+
+def _shows(page: Page, text: str, what: str, timeout_s: float = 15) -> None:
+    page.wait_for("(t) => document.body.innerText.includes(t)", text, timeout_s=timeout_s, what=what)
+
+
+def _token_status(comfy) -> dict:
+    return comfy.get("/api/runcomfy/token").json()
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_catalog_text_runs_no_script_anywhere(stack, renderer):
+    """Search box, node preview, combo menu, tooltips, panel, run and Settings with the hostile
+    model: every payload is shown as text, none runs, the token stays, the real value is sent."""
+    vue = renderer == "vue"
+    comfy, emu = stack["comfy"], stack["emu"]
+    page = Page(stack, "xss-" + renderer)
+    dialogs: list[str] = []
+    token_writes: list[str] = []
+    page.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.page.on("request", lambda r: token_writes.append(f"{r.method} {r.url}")
+                 if "/runcomfy/token" in r.url and r.method != "GET" else None)
+    # A saved token: a payload that ran would delete it.
+    saved = comfy.post("/api/runcomfy/token", json={"token": stack["token"]}, headers={"X-RunComfy-Request": "1"})
+    assert saved.status_code == 200, saved.text
+    before = _token_status(comfy)
+    assert before.get("source") == "saved", before
+    try:
+        if not _set_renderer(page, vue) and vue:
+            pytest.skip(f"frontend {page.frontend} has no public Vue node renderer")
+        page.js("() => { app.graph.clear(); app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1;"
+                " app.canvas.setDirty(true, true); }")
+
+        # 1. The search box (1.27 rendered the display name as HTML here) and its node preview.
+        page.page.mouse.dblclick(900, 500)
+        page.page.wait_for_timeout(800)
+        page.page.keyboard.type("XSS probe", delay=20)
+        _shows(page, _shown(HOSTILE["name"]), "the display name in the search results")
+        page.page.keyboard.press("ArrowDown")
+        page.page.keyboard.press("ArrowUp")
+        _shows(page, _shown(HOSTILE["description"]), "the description in the node preview")
+        page.shot("search")
+        page.page.keyboard.press("Enter")
+        page.wait_for(_hostile_js("return !!node;"), timeout_s=15, what="the node added from the search box")
+        page.js(_hostile_js("node.pos = [160, 160]; app.canvas.ds.offset = [0, 0]; app.canvas.setDirty(true, true);"))
+        page.wait_for(_hostile_js("return node.properties && node.properties.runcomfy_model_id === '"
+                                  + HOSTILE_ID + "';"), timeout_s=15, what="the model id on the node")
+        default_label = page.js(_hostile_js("return node.widgets.find((w) => w.name === 'aspect_ratio').value;"))
+        assert default_label == _shown(HOSTILE["default"]), default_label
+
+        # 2. The combo menu (1.27 rendered enum values as HTML here): pick the hostile value.
+        enum_label = _shown(HOSTILE["enum"])
+        if vue:
+            page.page.get_by_text(_shown(HOSTILE["default"])[:20]).first.click(timeout=15_000)
+            option = page.page.get_by_role("option", name=enum_label)
+            option.wait_for(state="visible", timeout=15_000)
+            page.shot("combo")
+            option.click()
+        else:
+            x, y = _canvas_xy(page, "[node.size[0] * 0.6, node.widgets.find((w) => w.name === 'aspect_ratio').last_y + 10]")
+            page.page.mouse.click(x, y)
+            menu = page.page.locator(".litecontextmenu .litemenu-entry", has_text=enum_label)
+            menu.first.wait_for(state="visible", timeout=15_000)
+            page.shot("combo")
+            menu.first.click()
+        page.wait_for(_hostile_js("return node.widgets.find((w) => w.name === 'aspect_ratio').value === "
+                                  + json.dumps(enum_label) + ";"), timeout_s=10, what="the picked combo entry")
+
+        # 3. Tooltips: the widget's (field description), the node title's (model description).
+        page.page.keyboard.press("Escape")
+        if vue:
+            page.page.get_by_text("aspect_ratio", exact=True).first.hover(timeout=15_000)
+        else:
+            _hover(page, *_canvas_xy(page, "[30, node.widgets.find((w) => w.name === 'aspect_ratio').last_y + 10]"))
+        _shows(page, _shown(HOSTILE["tooltip"]), "the widget tooltip")
+        page.shot("tooltip")
+        if vue:
+            page.page.get_by_text(_shown(HOSTILE["name"])[:9], exact=False).first.hover(timeout=15_000)
+        else:
+            _hover(page, *_canvas_xy(page, "[60, -15]"))
+        _shows(page, _shown(HOSTILE["description"]), "the description tooltip on the title")
+        page.shot("title-tooltip")
+
+        # 4. A run: the panel shows the outcome; the service gets the catalog's own enum value.
+        page.js(_hostile_js("""node.widgets.find((w) => w.name === 'prompt').value = 'a lighthouse';
+            const preview = LiteGraph.createNode('PreviewImage'); preview.pos = [900, 160];
+            app.graph.add(preview); node.connect(0, preview, 0); return true;"""))
+        page.page.mouse.move(5, 450)
+        jobs_before = set(emu.jobs)
+        _queue(page)
+        page.wait_for("() => (document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy: done')",
+                      what="the hostile model's run to finish")
+        page.shot("done")
+        new_jobs = [emu.jobs[r] for r in set(emu.jobs) - jobs_before]
+        assert len(new_jobs) == 1 and new_jobs[0].model_id == HOSTILE_ID, new_jobs
+        payload = new_jobs[0].payload
+        assert payload["aspect_ratio"] == HOSTILE["enum"], payload
+        assert payload["negative_prompt"] == HOSTILE["string_default"], payload
+
+        # 5. Settings › RunComfy, the catalog refresh report.
+        _open_runcomfy_settings(page)
+        page.page.get_by_role("button", name="Refresh model catalog", exact=True).click()
+        message = page.page.locator("[data-runcomfy-catalog-message]")
+        _wait_until(lambda: "Model catalog refreshed" in message.inner_text() or "failed" in message.inner_text().lower(),
+                    60, what="the catalog refresh report")
+        page.shot("settings")
+        page.page.keyboard.press("Escape")
+
+        time.sleep(1.0)     # an image's error event fires after its (failed) load
+        assert page.js("() => window.__xss || null") is None, "a catalog text ran as script"
+        assert dialogs == [], dialogs
+        assert token_writes == [], token_writes
+        assert _token_status(comfy) == before, "the saved token is unchanged"
+        assert page.pack_errors() == []
+    finally:
+        comfy.http.delete(comfy.url + "/api/runcomfy/token", headers={"X-RunComfy-Request": "1"}, timeout=15)
         page.close()
