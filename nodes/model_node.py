@@ -20,7 +20,7 @@ from ..runcomfy import credentials, pricing
 from ..runcomfy.catalog.classnames import base_name
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.config import resolve_base_url
-from ..runcomfy.errors import ConfigError, Interrupted
+from ..runcomfy.errors import ConfigError, Interrupted, PaidResultError
 from ..runcomfy.journal import Journal
 from ..runcomfy.pipeline import Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
@@ -245,7 +245,13 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
     if gen.dry_run is not None:
         return await _dry_run_outputs(schema, gen, values, progress)
     results = gen.outputs.get(out.kind, [])
-    primary = await asyncio.to_thread(out.to_socket, results)
+    try:
+        primary = await asyncio.to_thread(out.to_socket, results)
+    except Exception as exc:
+        # Paid for and decoded, but not turned into a ComfyUI value (a batch over its pixel cap...).
+        err = PaidResultError(", ".join(gen.request_ids), exc, urls=gen.urls)
+        progress.text(f"error: {err}", {"state": "error", "request_id": gen.request_ids[0]})
+        raise err from exc
     fit = out.describe(results)
     summary = [f"done: {len(results)} {out.kind}(s)"]
     others = {k: len(v) for k, v in gen.outputs.items() if k != out.kind and v}

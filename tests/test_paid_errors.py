@@ -7,6 +7,7 @@ instead of paying for a new one."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 
 import av
@@ -157,3 +158,22 @@ def test_a_message_that_already_states_the_billing_is_not_repeated():
     assert str(plain).count("r-2") == 2 and "may have been billed" in str(plain)
     paid = PaidResultError("r-3", ValueError("bad header"), urls=["https://x/1.png"])
     assert "r-3" in str(paid) and "ValueError: bad header" in str(paid) and "https://x/1.png" in str(paid)
+
+
+def test_a_result_the_node_cannot_turn_into_an_image_batch_is_a_paid_error(pack, start_emulator, monkeypatch):
+    # Through the node as ComfyUI loads it: decoded, but over the IMAGE batch's pixel cap.
+    from test_node import KEY, TOKEN as NODE_TOKEN, FakeServer, call, kwargs
+    emu = start_emulator(NODE_TOKEN, as_env=True, processing_time=0.05, workers=2)
+    monkeypatch.setattr(pack.nodes.comfy, "prompt_server", lambda: FakeServer())
+    cls = pack.NODE_CLASS_MAPPINGS[KEY]
+    tensors = importlib.import_module(pack.__name__ + ".runcomfy.tensors")
+    cap = tensors.MAX_BATCH_PIXELS
+    monkeypatch.setattr(tensors, "MAX_BATCH_PIXELS", 1000)
+    with pytest.raises(Exception) as ei:
+        call(cls, **kwargs(seed=4242))
+    rid = next(iter(emu.jobs))
+    assert type(ei.value).__name__ == "PaidResultError" and ei.value.request_id == rid
+    assert f"Request {rid} succeeded and is paid for" in str(ei.value) and "1,000" in str(ei.value)
+    monkeypatch.setattr(tensors, "MAX_BATCH_PIXELS", cap)
+    images, urls, rid2 = call(cls, **kwargs(seed=4242))
+    assert rid2 == rid and emu.submits_accepted == 1 and images.shape[0] == 1
