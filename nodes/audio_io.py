@@ -37,6 +37,9 @@ def to_comfy(clips: list[AudioClip]) -> tuple[dict, str | None]:
     first = clips[0]
     if any(c.sample_rate != first.sample_rate or c.channels != first.channels for c in clips):
         clips = [first]
+    if len(clips) == 1 and clips[0].samples.flags.c_contiguous:
+        # One clip: the AUDIO shares its memory (no second copy of a long result).
+        return {"waveform": torch.from_numpy(clips[0].samples[None]), "sample_rate": first.sample_rate}, None
     longest = max(c.frames for c in clips)
     batch = np.zeros((len(clips), first.channels, longest), np.float32)
     for i, c in enumerate(clips):

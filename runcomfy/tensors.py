@@ -76,12 +76,14 @@ def arrays_to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
         raise ValueError(f"the result batch would be {len(arrays)} x {W}x{H} = {len(arrays) * H * W:,} pixels "
                          f"(padded to the largest image), over the limit of {MAX_BATCH_PIXELS:,} pixels per "
                          "IMAGE batch (about 1.2 GB); it was not built")
-    batch = np.zeros((len(arrays), H, W, 3), dtype=np.uint8)
+    # The float batch is allocated once and each image converted into its place: the peak is the
+    # arrays plus the IMAGE, without a uint8 copy of the whole batch in between.
+    batch = torch.zeros((len(arrays), H, W, 3), dtype=torch.float32)
     for out, a in zip(batch, arrays):
         h, w = a.shape[:2]
         top, left = (H - h) // 2, (W - w) // 2
-        out[top:top + h, left:left + w] = a
-    return torch.from_numpy(batch).to(torch.float32).div_(255.0)
+        out[top:top + h, left:left + w].copy_(torch.from_numpy(a))
+    return batch.div_(255.0)
 
 
 def describe_fit(arrays: list[np.ndarray]) -> str | None:

@@ -254,6 +254,9 @@ def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS, max_samples: int 
                 if frame is None:
                     break
         except av.FFmpegError as exc:
+            if expected and n and n < expected * 0.99:
+                raise AudioTruncatedError(f"the audio is truncated: its header states {expected / rate:.2f} s, "
+                                          f"decoding broke off at {n / rate:.2f} s ({exc})") from None
             raise AudioError(f"the audio could not be decoded ({exc})") from None
         codec_name = cc.name or ""
     if buf is None or n == 0:
@@ -261,10 +264,27 @@ def decode(source, *, max_seconds: float = MAX_DECODE_SECONDS, max_samples: int 
     if expected and codec_name.startswith(_EXACT_LENGTH) and n < expected * 0.99 - rate * 0.05:
         raise AudioTruncatedError(f"the audio is truncated: its header states {expected / rate:.2f} s, the file "
                                   f"holds {n / rate:.2f} s (a cut-off download or a broken file)")
-    samples = buf[:, :n]          # a view: copying would double the peak for the slack's sake
+    samples = _compact(buf, n)
+    del buf
     np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     np.clip(samples, -1.0, 1.0, out=samples)
     return AudioClip(samples, rate, _named_layout(layout, samples.shape[0]))
+
+
+def _compact(buf: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` frames of ``buf`` as a C-contiguous array, in place: rows moved down one
+    at a time and the buffer shrunk, so a slack at the end never costs a full copy."""
+    ch, cap = buf.shape
+    if n == cap:
+        return buf
+    flat = buf.reshape(-1)
+    for c in range(1, ch):
+        flat[c * n:(c + 1) * n] = flat[c * cap:c * cap + n].copy()    # one row at a time
+    del flat
+    if buf.base is not None or not buf.flags.owndata:
+        return np.ascontiguousarray(buf.reshape(-1)[:ch * n]).reshape(ch, n)
+    buf.resize(ch * n, refcheck=False)          # shrinks in place (realloc), no copy
+    return buf.reshape(ch, n)
 
 
 def _named_layout(name: str | None, channels: int) -> str | None:

@@ -91,8 +91,9 @@ PROCESS = ProcessBudget(PROCESS_BUDGET_BYTES)
 class JobBudget:
     """Pixels and audio samples one job's results may decode to, all files together."""
 
-    def __init__(self, max_pixels: int = MAX_JOB_PIXELS, max_audio_samples: int = MAX_JOB_AUDIO_SAMPLES):
-        self.max_pixels, self.max_audio_samples = int(max_pixels), int(max_audio_samples)
+    def __init__(self, max_pixels: int | None = None, max_audio_samples: int | None = None):
+        self.max_pixels = int(MAX_JOB_PIXELS if max_pixels is None else max_pixels)
+        self.max_audio_samples = int(MAX_JOB_AUDIO_SAMPLES if max_audio_samples is None else max_audio_samples)
         self.pixels = 0
         self.audio_samples = 0
         self._lock = threading.Lock()
