@@ -119,6 +119,18 @@ def test_a_video_result_that_is_not_a_video_is_a_paid_error(emu, tmp_path):
     assert_paid_error(ei.value, emu, journal)
 
 
+def test_a_truncated_mp4_with_its_index_intact_is_a_paid_error(emu, tmp_path):
+    from runcomfy.emulator import mediagen
+    whole = mediagen.render_video("waves", 1, [], [], duration_s=2.0, size=(160, 96))
+    assert 0 < whole.find(b"moov") < whole.find(b"mdat")          # the index comes first and survives the cut
+    journal = Journal(tmp_path / "journal.json")
+    emu.faults.add("file", "bad_file", times=None, data=whole[: len(whole) * 6 // 10])
+    with pytest.raises(PaidResultError) as ei:
+        run(make_runner(emu, journal, tmp_path / "out").generate(sample_schema(T2V), {"prompt": "waves"}))
+    assert_paid_error(ei.value, emu, journal)
+    assert "truncated" in str(ei.value)
+
+
 def test_a_result_that_cannot_be_written_is_a_paid_error(emu, tmp_path):
     # The output folder is a file: saving the streamed audio fails with an OSError after payment.
     journal = Journal(tmp_path / "journal.json")
