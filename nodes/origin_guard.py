@@ -22,8 +22,8 @@ Non-browser clients (curl, scripts on this machine) send no Origin: they pass wi
 
 Public reads (``public_read``: the price, whether a token is set and where from, catalog
 listings) reveal no secret and change nothing, so they answer for any Host and Origin (a hosted or
-reverse-proxied ComfyUI needs no setting for them); only a browser's own mark of a foreign page
-(``Sec-Fetch-Site`` other than same-origin/none) and duplicated headers are refused.
+reverse-proxied ComfyUI needs no setting for them); only a browser's own marks of a foreign page
+(``Sec-Fetch-Site`` other than same-origin/none, ``Origin: null``) and duplicated headers are refused.
 
 A refused request gets a machine-readable ``reason`` (see REASONS); for ``host`` and ``origin``
 the settings page composes the exact ``RUNCOMFY_PUBLIC_ORIGIN`` value from its own
@@ -155,6 +155,9 @@ def refusal_reason(method: str, headers, *, scheme: str = "http", local_address:
     try:
         h = _single_values(headers)
         if public:
+            if (h.get("origin") or "").lower() == "null":
+                raise _Refused("Origin 'null' (a sandboxed frame or a local file) may not use these routes.",
+                               ORIGIN_NULL)
             site = h.get("sec-fetch-site")
             if site is not None and site.lower() not in ("same-origin", "none"):
                 raise _Refused(f"the browser marked it as Sec-Fetch-Site {site!r}; only same-origin requests "

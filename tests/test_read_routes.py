@@ -49,6 +49,8 @@ def test_public_reads_still_refuse_what_a_browser_marks_as_foreign(guard_module)
         refused = reason("GET", Headers({"Host": PUBLIC_NAME, "Sec-Fetch-Site": site}), local_address=LOCAL,
                          public=True)
         assert refused is not None and refused[0] == "fetch_site"
+    refused = reason("GET", Headers({"Host": PUBLIC_NAME, "Origin": "null"}), local_address=LOCAL, public=True)
+    assert refused is not None and refused[0] == "origin_null"
     dup = Headers([("Host", PUBLIC_NAME), ("Host", "127.0.0.1:8188")])
     assert reason("GET", dup, local_address=LOCAL, public=True)[0] == "malformed"
     with pytest.raises(ValueError):

@@ -97,14 +97,21 @@ def test_legit_save_then_every_cross_site_write_is_refused(comfy):
     assert ATTACKER_TOKEN not in comfy.log()
 
 
-def test_reads_refuse_rebinding_and_foreign_origins(comfy):
+def test_reads_refuse_foreign_origins_and_public_reads_answer_any_host(comfy):
     rebind = {"Host": f"attacker.example:{comfy.port}"}
+    # Reads that reveal no secret answer for any Host (hosted / reverse-proxied ComfyUIs, issue 19).
     for path in ("/api/runcomfy/token", f"/api/runcomfy/price?node_class={NODE_CLASS}"):
         assert comfy.get(path).status_code == 200, path
-        for headers in (rebind, {"Origin": "null"}, {"Origin": "http://attacker.example"},
+        r = _send(comfy, "GET", path, rebind)
+        assert r.status_code == 200 and OWN_TOKEN not in r.text, (path, r.text)
+        for headers in ({"Origin": "null"}, {"Origin": "http://attacker.example"},
                         {"Sec-Fetch-Site": "cross-site"}):
             r = _send(comfy, "GET", path, headers)
             assert r.status_code == 403 and (not r.text or r.json()["ok"] is False), (path, headers, r.text)
+    # The network settings (a proxy's host) are not a public read.
+    assert comfy.get("/api/runcomfy/network").status_code == 200
+    r = _send(comfy, "GET", "/api/runcomfy/network", rebind)
+    assert r.status_code == 403 and r.json()["reason"] == "host" and r.json()["fix"] == "public_origin"
 
 
 def test_the_legit_request_still_works_with_the_attackers_token(comfy):
