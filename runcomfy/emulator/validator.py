@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # format -> (media kind, a list of files)
@@ -84,7 +84,6 @@ class ModelInputs:
     inputs: list[Input]
     display_name: str
     output_kind: str = "image"
-    extra: dict = field(default_factory=dict, repr=False)
 
     def get(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -402,10 +401,6 @@ def media_items(inp: Input, value: Any) -> list[tuple[list, Any]]:
     if inp.many:
         return [([inp.name, i], v) for i, v in enumerate(value)] if isinstance(value, list) else []
     return [([inp.name], value)] if isinstance(value, str) else []
-
-
-def label(path: list) -> str:
-    return _label(path)
 
 
 def input_problem(path: list, text: str) -> dict:
