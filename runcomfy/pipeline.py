@@ -333,7 +333,9 @@ class Runner:
         for kind_name, value in decoded:
             outputs.setdefault(kind_name, []).append(value)
         timings["decode"] = time.monotonic() - t0
-        await self._delivered([o.request_id for o in outs], notes)
+        # Only what was decoded here was delivered (a caller that takes the files itself, like
+        # the batch runner, hands them over later).
+        await self._delivered([o.request_id for o in outs if o.files], notes)
         for o in outs:
             for k, v in o.timings.items():
                 timings.setdefault(k, v)
