@@ -167,6 +167,14 @@ class _Watch:
             raise EncodeTooLarge(os.path.getsize(self.dst), self.max_bytes, self.n, self.total)
 
 
+def _frame_total(v, c, rate) -> int | None:
+    """Frames the header states, else duration x rate; None when neither is known."""
+    if v.frames:
+        return int(v.frames)
+    duration = containers.header_duration(v, c)
+    return int(round(duration * float(rate))) if duration and rate else None
+
+
 class VideoTruncatedError(VideoError, containers.TruncatedMediaError):
     """The file ends before the packets its index lists (a cut-off download or a broken file)."""
 
@@ -349,7 +357,7 @@ def transcode(src, *, dst: str | os.PathLike | None = None, should_abort=None,
         v = c.streams.video[0]
         a = c.streams.audio[0] if c.streams.audio else None
         rate = _fps_fraction(v.average_rate or v.guessed_rate or 25)
-        watch = _Watch(dst, should_abort, max_bytes, int(v.frames or 0) or None)
+        watch = _Watch(dst, should_abort, max_bytes, _frame_total(v, c, rate))
         out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
         try:
             vs = _add_video_stream(out, rate, v.codec_context.width, v.codec_context.height)
@@ -390,7 +398,7 @@ def remux(src, *, dst: str | os.PathLike | None = None, should_abort=None,
     with _open(src) as c:
         v = c.streams.video[0]
         a = c.streams.audio[0] if c.streams.audio else None
-        watch = _Watch(dst, should_abort, max_bytes, int(v.frames or 0) or None)
+        watch = _Watch(dst, should_abort, max_bytes, _frame_total(v, c, v.average_rate or v.guessed_rate))
         out = av.open(dst, mode="w", format="mp4", options=dict(MP4_OPTIONS))
         try:
             vs = out.add_stream_from_template(template=v, opaque=True)
