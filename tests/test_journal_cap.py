@@ -218,3 +218,17 @@ def test_the_new_file_is_readable_by_the_version_1_reader(tmp_path):
     assert [(e["fingerprint"], e["state"], e["request_id"]) for e in read] == \
         [("fp", SUCCEEDED, "req-1"), ("lost", SUBMIT_UNKNOWN, None)]
     assert read[0]["urls"] == ["https://x/1.png"] and "delivered" not in read[0]
+
+
+def test_a_journal_that_would_outgrow_what_it_reads_is_refused_not_written(tmp_path, monkeypatch):
+    # store.py reads at most MAX_FILE_BYTES (a larger file would read as corrupt): never write one.
+    from runcomfy.journal import ledger
+    j = Journal(tmp_path / "j.json")
+    c = j.claim("paid", "m/x")
+    j.record_submitted(c, "req-paid")
+    before = (tmp_path / "j.json").read_bytes()
+    monkeypatch.setattr(ledger, "MAX_FILE_BYTES", len(before) + 50)
+    with pytest.raises(JournalError, match="over its .* byte limit") as ei:
+        j.claim("another", "m/x")
+    assert "Nothing was sent or charged" in str(ei.value)
+    assert (tmp_path / "j.json").read_bytes() == before

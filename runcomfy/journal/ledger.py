@@ -10,8 +10,10 @@ dropped first): delivered results, failed, rejected, cancelled, expired and supe
 entries whose own window has passed (a block after BLOCK_WINDOW, a paid request after the resume
 TTL: nothing reads them any more). *Live* entries (a submit in flight or blocking, a paid request
 not yet delivered) are never dropped, however many newer entries arrive; they are bounded by
-``max_live`` instead: a new claim past it is refused with a JournalError before anything is sent. It holds request ids, model ids, input fingerprints (hashes), states and result
-URLs: never images, prompts or the token.
+``max_live`` instead: a new claim past it is refused with a JournalError before anything is sent.
+
+It holds request ids, model ids, input fingerprints (hashes), states and result URLs: never
+images, prompts or the token.
 
 "Look up, then record submitting" is one step under a lock shared with other processes
 (``claim``), so two ComfyUI instances on one journal never both submit the same new inputs.
@@ -21,6 +23,7 @@ memory (``_MEMORY``) and still found by later runs of this process.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import threading
@@ -31,7 +34,7 @@ from pathlib import Path
 
 from ..errors import JournalError, JournalWriteError
 from . import owners
-from .store import atomic_write, default_journal_path, encode, locked, read_entries
+from .store import MAX_FILE_BYTES, atomic_write, default_journal_path, encode, locked, read_entries
 
 # States an entry can be in. "pending" and "succeeded" are resumable; "submitting" (when its
 # process is gone) and "submit_unknown" block a re-run of the same inputs (see BLOCK_WINDOW).
@@ -43,8 +46,9 @@ UNCERTAIN = frozenset({SUBMITTING, SUBMIT_UNKNOWN})
 # Finished entries kept (the newest). Live ones are not counted here: see live().
 DEFAULT_MAX_ENTRIES = 500
 # Live entries allowed before a new submit is refused (each is a paid or possibly paid request
-# nobody has collected yet). 5,000 of them are about 2 MB, a quarter of what store.py reads.
-DEFAULT_MAX_LIVE = 5000
+# nobody has collected yet, so hundreds are already unusual). 2,000 of them are about 0.8 MB, a
+# tenth of what store.py reads, and a claim then costs ~40 ms of CPU (~10 ms at the usual 500).
+DEFAULT_MAX_LIVE = 2000
 # RunComfy keeps results for a limited time; an older entry is not worth a status call.
 DEFAULT_RESUME_TTL = 7 * 24 * 3600.0
 # How long an uncertain submit blocks a re-run of exactly the same inputs. A day covers "the
@@ -149,7 +153,13 @@ class Journal:
                 atomic_write(self.backup, previous)
             except OSError:
                 pass
-        atomic_write(self.path, encode(kept))
+        data = encode(kept)
+        if len(data) > MAX_FILE_BYTES:
+            # Never written: a file this large would read as corrupt. An explicit error instead
+            # (before a submit: nothing is sent; after one: the entry is kept in memory).
+            raise OSError(errno.EFBIG, f"the journal would hold {len(data):,} bytes, over its "
+                                       f"{MAX_FILE_BYTES:,} byte limit")
+        atomic_write(self.path, data)
 
     def _memory(self) -> dict[str, dict]:
         with _MEMORY_GUARD:

@@ -22,7 +22,7 @@ _PATH_LOCKS: dict[str, threading.Lock] = {}
 _PATH_LOCKS_GUARD = threading.Lock()
 
 # The file is small (the capped finished entries plus the live ones, at most
-# ledger.DEFAULT_MAX_LIVE: about 2.5 MB at worst); anything far larger is not ours to parse.
+# ledger.DEFAULT_MAX_LIVE: about 1 MB at worst); anything far larger is not ours to parse.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Version 2 adds "delivered" (when a succeeded request's result was handed over). A version 1
 # file reads as is: its succeeded entries count as not yet delivered, so they are kept until
