@@ -316,3 +316,16 @@ def test_sixteen_199_mb_image_results_stay_under_1_5_gb_with_a_clear_error(emu, 
     assert not out["ok"] and out["type"] == "PaidResultError" and out["cause"] == "DecodeLimitError"
     assert out["limit"] == "per-job result pixels" and out["urls"] == 16
     assert out["extra_mb"] < 1.5 * 1024
+
+
+def test_spilled_images_whose_decode_never_came_are_pruned(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "default_folder", lambda: str(tmp_path))
+    folder = results.spill_folder()
+    os.makedirs(folder)
+    old, new = os.path.join(folder, "old_1.png"), os.path.join(folder, "new_1.png")
+    for p in (old, new):
+        with open(p, "wb") as fh:
+            fh.write(b"x")
+    os.utime(old, (time.time() - results.SPILL_KEEP_S - 10,) * 2)
+    results._prune_spill(folder)
+    assert sorted(os.listdir(folder)) == ["new_1.png"]

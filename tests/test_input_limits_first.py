@@ -238,3 +238,19 @@ def test_a_1_hour_audio_is_refused_from_its_shape_with_little_memory(emu):
     assert not out["ok"] and out["type"] == "ValidationError"
     assert "'audio_url' must be at most (MiB, inline audio) 16 (got '659.18 MiB')" in out["message"]
     assert out["extra_mb"] < 1.5 * 1024 and emu.count("submit") == 0
+
+
+# --- images: side rules from the array's shape ---------------------------------------------------
+
+def test_an_image_over_a_side_rule_is_refused_before_it_is_encoded(monkeypatch):
+    from runcomfy import media
+    from runcomfy.kinds.image import KIND as IMAGE
+    doc = {"model_id": "emulator-tests/limits/image", "input_schema": {"type": "object", "properties": {
+        "image_url": {"type": "string", "format": "image_uri", "validations": [
+            {"validation_rule": "width_pixels<", "validation_value": 2048}]}}}}
+    f = parse_schema(doc).media_fields[0]
+    calls = []
+    monkeypatch.setattr(media, "encode_many", lambda *a, **k: calls.append(a))
+    with pytest.raises(ValidationError, match=r"'image_url' width must be at most \(px\) 2048 \(got '4096 px'\)"):
+        IMAGE.prepare([np.zeros((16, 4096, 3), np.uint8)], f, PrepareOptions())
+    assert calls == []

@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import fitting, media
-from ..errors import DownloadError
+from ..errors import DownloadError, ValidationError
 from ..schema import Field, MediaInfo
 from . import budget, results
 from .base import MiB, MediaKind, PrepareOptions, Prepared
@@ -30,6 +30,11 @@ class ImageKind(MediaKind):
     def prepare_fields(self, groups, options: PrepareOptions) -> list[list[Prepared]]:
         if options.fit:
             return [self._fit(f, values, options) for f, values in groups]
+        # Side and aspect rules from the arrays' shapes first: a refused image is never encoded.
+        problems = [p for f, values in groups for i, a in enumerate(values)
+                    if getattr(a, "ndim", 0) == 3 for p in self.check(_shape_info(a), f, i)]
+        if problems:
+            raise ValidationError(problems)
         # One encode_many over every field: identical images are encoded once, distinct ones in
         # parallel, a lone large one in parallel parts.
         flat = [a for _, values in groups for a in values]
@@ -93,6 +98,10 @@ class ImageKind(MediaKind):
         return (head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*"))
                 or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
                 or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1")))
+
+
+def _shape_info(arr) -> MediaInfo:
+    return MediaInfo(width=int(arr.shape[1]), height=int(arr.shape[0]))
 
 
 def _prepared(enc: media.EncodedImage, notes: list[str] | None = None) -> Prepared:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -36,9 +37,29 @@ def default_folder() -> str:
     return os.path.join(tempfile.gettempdir(), "runcomfy-results")
 
 
+# A spilled image whose decode never came (refused by a limit, a crash) is removed after this.
+SPILL_KEEP_S = 3600.0
+
+
 def spill_folder() -> str:
     """Where large image results wait for their decode (removed after it)."""
     return os.path.join(default_folder(), "images")
+
+
+def _prune_spill(folder: str) -> None:
+    """Spilled images older than SPILL_KEEP_S: their job's URLs are in the journal and the
+    error, so a re-run downloads them again; the disk is not kept filling up."""
+    cutoff = time.time() - SPILL_KEEP_S
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        try:
+            if e.is_file() and e.stat().st_mtime < cutoff:
+                os.remove(e.path)
+        except OSError:
+            pass
 
 
 def target_path(folder: str, request_id: str, n: int, url: str, kind: str) -> str:
@@ -57,6 +78,7 @@ def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None 
     from . import KINDS
     kind = kind_of_url(url) or (output_kind if output_kind in ("video", "audio") else None)
     if kind is None or kind not in KINDS:
+        _prune_spill(spill_folder())
         # Unique: two nodes may fetch the same paid result at once (a resume).
         path = target_path(spill_folder(), f"{request_id}_{uuid.uuid4().hex[:8]}", n, url, "image")
         size = client.download_to_file(url, path)
