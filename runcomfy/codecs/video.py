@@ -175,6 +175,10 @@ def _frame_total(v, c, rate) -> int | None:
     return int(round(duration * float(rate))) if duration and rate else None
 
 
+class VideoLimitError(VideoError, containers.DecodeLimitError):
+    """Decoding the frames would pass a frame or byte limit (refused from the header, never cut)."""
+
+
 class VideoTruncatedError(VideoError, containers.TruncatedMediaError):
     """The file ends before the packets its index lists (a cut-off download or a broken file)."""
 
@@ -494,19 +498,43 @@ def to_sendable(source, *, check=None, should_abort=None, max_bytes: int | None 
     return Sendable(data, action, q, [note])
 
 
-def decode_frames(source, max_frames: int = MAX_DECODE_FRAMES) -> np.ndarray:
-    """Every frame as one uint8 ``NxHxWx3`` RGB array (what the naive path does; tests)."""
+# Refuse to decode more than this many bytes of RGB frames to one array.
+MAX_DECODE_BYTES = 1 << 30
+
+
+def decode_frames(source, max_frames: int = MAX_DECODE_FRAMES, max_bytes: int = MAX_DECODE_BYTES) -> np.ndarray:
+    """Every frame as one uint8 ``NxHxWx3`` RGB array (what the naive path does; tests). The
+    header's frames x size is checked against ``max_frames`` and ``max_bytes`` before decoding,
+    the array is allocated once, and decoding stops at either limit (headers can lie)."""
     with _open(source) as c:
         if not c.streams.video:
             raise VideoError("the file has no video stream")
-        frames = []
+        v = c.streams.video[0]
+        w, h = int(v.codec_context.width or 0), int(v.codec_context.height or 0)
+        per = max(1, w * h * 3)
+        cap = min(max_frames, max_bytes // per)
+        stated = _frame_total(v, c, v.average_rate or v.guessed_rate)
+        if stated is not None and stated > cap:
+            raise VideoLimitError("frames", stated, cap, "frames", text=(
+                f"the video has more than {cap} frames ({stated} of {w}x{h}: over {max_frames} frames or "
+                f"{max_bytes >> 20} MiB as RGB); refused rather than cut"))
+        out = np.empty(((stated or 0) + 1 if stated else min(cap, 256), h, w, 3), np.uint8)
+        n = 0
         for frame in c.decode(video=0):
-            if len(frames) >= max_frames:
-                raise VideoError(f"the video has more than {max_frames} frames; refused rather than cut")
-            frames.append(frame.to_ndarray(format="rgb24"))
-    if not frames:
+            if n >= cap:
+                raise VideoError(f"the video has more than {cap} frames; refused rather than cut")
+            if n >= out.shape[0]:
+                grown = np.empty((min(cap, out.shape[0] * 2), h, w, 3), np.uint8)
+                grown[:n] = out[:n]
+                out = grown
+            rgb = frame.to_ndarray(format="rgb24")
+            if rgb.shape != (h, w, 3):
+                raise VideoError(f"frame {n + 1} is {rgb.shape[1]}x{rgb.shape[0]}, the stream states {w}x{h}")
+            out[n] = rgb
+            n += 1
+    if n == 0:
         raise VideoError("the video holds no frames")
-    return np.stack(frames)
+    return out[:n]
 
 
 def decode_audio_track(source, max_seconds: float | None = None) -> AudioClip | None:
