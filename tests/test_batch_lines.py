@@ -101,3 +101,11 @@ def test_any_exception_in_one_job_fails_that_job_and_the_rest_run(start_emulator
     rows = {r["key"]: r for r in map(json.loads, report.read_text().splitlines())}
     assert rows["shot-002"]["state"] == rows["shot-003"]["state"] == "done"
     assert rows["shot-002"]["resumed"] and rows["shot-003"]["resumed"]
+
+
+def test_a_line_that_is_not_utf8_fails_alone(tmp_path):
+    make_jobs(tmp_path, 2, side=384)
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"prompt": "caf\xe9"}\n')
+    specs, problems = parse_jobs(path, SCHEMA)
+    assert len(specs) == 2 and [str(p) for p in problems] == ["line 4: is not UTF-8 text (byte 16)"]

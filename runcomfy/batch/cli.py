@@ -100,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs_path.is_file():
         print(f"runcomfy batch: jobs file not found: {jobs_path}", file=sys.stderr)
         return 2
-    specs, problems = parse_jobs(jobs_path, schema)
+    try:
+        specs, problems = parse_jobs(jobs_path, schema)
+    except (OSError, MemoryError) as exc:
+        print(f"runcomfy batch: cannot read the jobs file {jobs_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     from ..credentials import resolve_token
     try:
         token = resolve_token(config_dir).token

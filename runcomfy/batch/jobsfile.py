@@ -105,9 +105,14 @@ def parse_jobs(path: str | Path, schema: ModelSchema) -> tuple[list[JobSpec], li
     specs: list[JobSpec] = []
     problems: list[LineProblem] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    for n, text in enumerate(lines, start=1):
+    with open(path, "rb") as fh:
+        raw_lines = fh.read().splitlines()
+    for n, raw in enumerate(raw_lines, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(LineProblem(n, None, f"is not UTF-8 text (byte {exc.start + 1})"))
+            continue
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         try:
