@@ -96,6 +96,7 @@ def test_a_result_without_a_numeric_cost_counts_as_its_estimate(start_emulator, 
     assert code == 1
     assert emu.submits_accepted == 10 and billed(emu) == pytest.approx(0.30)
     assert "10 job(s) reported no numeric cost: counted at $0.30" in out
+    assert "no cost reported" in out and "$0.00" not in out
     assert "spent in this folder, all runs: $0.30 of --max-cost $0.30" in out
 
     # The same command again: the folder's budget is spent; nothing new is submitted.

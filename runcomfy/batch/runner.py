@@ -696,7 +696,9 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
         no_cost = [r for r in res.reports if r.state == "done" and r.cost is None]
         lines.append(f"done {res.count('done')}, failed {res.count('failed')}, skipped {res.count('skipped')} "
                      f"(already done), not run {res.count('not_run')}, invalid lines {len(res.problems)}; "
-                     f"cost {format_usd(res.cost) or '$0.00'} reported; {res.wall:.1f} s")
+                     + (f"cost {format_usd(res.cost)} reported" if any(r.cost is not None for r in res.reports
+                                                                        if r.state == "done") else "no cost reported")
+                     + f"; {res.wall:.1f} s")
         if no_cost:
             lines.append(f"{len(no_cost)} job(s) reported no numeric cost: counted at "
                          f"{format_usd(sum(r.counted or 0.0 for r in no_cost))} (their estimates), not $0")
