@@ -178,3 +178,27 @@ def test_an_unknown_estimate_is_refused_unless_an_amount_is_assumed(start_emulat
     # Without --max-cost there is no cap: the rest run.
     assert run_cli(emu, ODD_UNIT, jobs, tmp_path / "out", cfg=tmp_path / "cfg") == 0
     assert emu.submits_accepted == 5
+
+
+def test_a_spent_budget_never_blocks_fetching_what_was_paid_for(start_emulator, tmp_path):
+    emu = start_emulator(TOKEN, processing_time=1.5, workers=8, price_usd=0.03)
+    jobs = make_jobs(tmp_path, 8, side=384)
+    out = tmp_path / "out"
+    proc = _start(emu, tmp_path, jobs, out, "--concurrency", "4", "--max-cost", "0.12")
+    try:
+        # The four jobs in flight commit the whole budget; kill while they run remotely.
+        _wait_for(lambda: emu.submits_accepted == 4 and emu.count("submit") == 4)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert not list(out.glob("shot-*.json"))
+    again = _start(emu, tmp_path, jobs, out, "--concurrency", "4", "--max-cost", "0.12")
+    stdout, stderr = again.communicate(timeout=120)
+    rows = {r["key"]: r for r in map(json.loads, (tmp_path / "report.jsonl").read_text().splitlines())}
+    resumed = [k for k, r in rows.items() if r["state"] == "done"]
+    assert len(resumed) == 4 and all(rows[k]["resumed"] and rows[k]["submits"] == 0 for k in resumed), stdout
+    assert emu.submits_accepted == 4 and "not run 4" in stdout and "--max-cost 0.12 USD reached" in stdout

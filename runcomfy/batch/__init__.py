@@ -4,7 +4,8 @@ the same pipeline as the node (``pipeline.Runner``), with the same money rules.
 - jobsfile.py: one job per JSON line (node field values; media as file paths or URLs; ``key``)
 - limiter.py:  adaptive concurrency (halves on 429 / Retry-After, grows on success)
 - ledger.py:   the journal keyed by job, so a re-run resumes instead of paying again
-- outputs.py:  output files and the per-job manifest that marks a job finished
+- outputs.py:  output files (names unique by construction) and the per-job manifest that marks a job finished
+- spend.py:    what the --out folder has spent across runs: the --max-cost budget (estimates: ../estimate.py)
 - progress.py: the progress bar and the final summary
 - runner.py:   the batch itself; cli.py: the command line
 """
