@@ -82,7 +82,7 @@ def test_event_loop_is_never_blocked(pack, emu, monkeypatch):
     targets = [(lib("tensors"), "tensor_to_arrays"), (lib("tensors"), "arrays_to_tensor"),
                (lib("jobs.run"), "fingerprint"), (lib("media"), "encode_many"),
                (lib("journal").Journal, "claim"), (lib("pipeline"), "decode_result")]
-    targets += [(lib("client").RunComfyClient, m) for m in ("submit", "status", "result", "download")]
+    targets += [(lib("client").RunComfyClient, m) for m in ("submit", "status", "result", "download_to_file")]
     for owner, name in targets:
         monkeypatch.setattr(owner, name, watch.wrap(name, getattr(owner, name)))
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
