@@ -48,7 +48,7 @@ def test_empty_cache_start_fetches_the_catalog_and_builds_its_nodes(env, caplog)
     ids = {e.model_id for e in entries}
     assert "emulator-samples/image-edit/edit" in ids and "wan-ai/wan-2-6/image-to-image" in ids
     assert emu.count("models") == 1
-    assert "RunComfy: model catalog: 10 runnable models of 12 listed" in caplog.text
+    assert "RunComfy: model catalog: 13 runnable models of 15 listed" in caplog.text
     classes, names = pack.nodes.build_mappings(entries)
     assert "RunComfy_emulator_samples_image_edit_edit" in classes
     assert names["RunComfy_emulator_samples_image_edit_edit"] == "Emulator sample: Image Edit"
@@ -82,7 +82,7 @@ def test_a_slow_catalog_does_not_hold_the_start_and_finishes_in_the_background(e
     # Started with what it had: the shipped model only.
     assert [e.model_id for e in entries] == ["wan-ai/wan-2-6/image-to-image"]
     _wait_for(lambda: late)
-    assert late[0].ok and late[0].runnable == 10
+    assert late[0].ok and late[0].runnable == 13
     assert "emulator-samples/upscale" in {e.model_id for e in catalog.load_entries(cfg, emu.base_url)}
 
 
@@ -164,7 +164,7 @@ def test_settings_refresh_registers_new_nodes_at_runtime(env, monkeypatch):
     monkeypatch.setitem(sys.modules, "nodes", registry)
     status, body = asyncio.run(pack.nodes.catalog_api.refresh_async())
     assert status == 200 and body["ok"] and body["restart_required"] is False
-    assert body["added"] == 10 and body["changed"] == 0 and body["removed"] == 0 and body["total"] == 12
+    assert body["added"] == 13 and body["changed"] == 0 and body["removed"] == 0 and body["total"] == 15
     assert "RunComfy_emulator_samples_image_edit_edit" in body["nodes_added"]
     new = registry.NODE_CLASS_MAPPINGS["RunComfy_emulator_samples_image_edit_edit"]
     assert new.RELATIVE_PYTHON_MODULE == "custom_nodes.comfyui-runcomfy-model-api"

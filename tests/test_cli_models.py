@@ -34,7 +34,7 @@ def run(emu, cfg, *args, token=TOKEN, timeout=120):
 def test_sync_then_list_and_show(emu, tmp_path):
     r = run(emu, tmp_path, "sync")
     assert r.returncode == 0, r.stderr
-    assert "10 runnable models of 12 listed; 10 added, 0 changed, 0 no longer listed" in r.stdout
+    assert "13 runnable models of 15 listed; 13 added, 0 changed, 0 no longer listed" in r.stdout
     assert "emulator-samples/video-gen/multi-shot" in r.stdout
     r = run(emu, tmp_path, "list", "--category", "text-to-video")
     lines = r.stdout.strip().splitlines()
@@ -68,7 +68,7 @@ def test_sync_without_a_token(emu, tmp_path):
     assert r.returncode == 1 and "RunComfy wants an API token to list its models" in r.stdout
     emu.catalog_public = True
     r = run(emu, tmp_path, "sync", token=None)
-    assert r.returncode == 0 and "10 added" in r.stdout
+    assert r.returncode == 0 and "13 added" in r.stdout
 
 
 def test_list_works_offline_from_the_shipped_models(tmp_path):
@@ -87,7 +87,7 @@ def test_snapshot_never_ships_an_emulator_catalog(emu, tmp_path):
     r = run(emu, cfg, "snapshot", "--allow-emulator")
     assert r.returncode == 2 and "never written into the pack" in r.stderr
     r = run(emu, cfg, "snapshot", "--allow-emulator", "--out", str(out))
-    assert r.returncode == 0 and "wrote 10 schema file(s)" in r.stdout
+    assert r.returncode == 0 and "wrote 13 schema file(s)" in r.stdout
     doc = json.loads((out / "emulator-samples__video-gen__text-to-video.schema.json").read_text())
     assert doc["price_unit"] == "second" and doc["input_schema"]["properties"]["duration"]["enum"][0] == "auto"
     assert not (ROOT / "runcomfy" / "schemas" / "emulator-samples__upscale.schema.json").exists()

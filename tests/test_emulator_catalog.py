@@ -16,8 +16,8 @@ import requests
 from PIL import Image
 
 from conftest import ROOT
-from runcomfy.emulator.catalog import (SAMPLE_PREFIX, catalog_document, generate_entries, load_catalog_file,
-                                       sample_entries)
+from runcomfy.emulator.catalog import (SAMPLE_PREFIX, STAND_IN_IDS, catalog_document, generate_entries,
+                                       load_catalog_file, sample_entries)
 
 TOKEN = "tok-emulator-catalog-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -36,7 +36,9 @@ def get(emu, path, **params):
 
 def test_samples_cover_every_dialect_and_are_marked_as_samples():
     docs = sample_entries()
-    assert all(d["model_id"].startswith(SAMPLE_PREFIX) and d["display_name"].startswith("Emulator sample") for d in docs)
+    assert all(d["model_id"].startswith(SAMPLE_PREFIX) and d["display_name"].startswith("Emulator sample") for d in docs
+               if d["model_id"] not in STAND_IN_IDS)
+    assert [d["model_id"] for d in docs if not d["model_id"].startswith(SAMPLE_PREFIX)] == list(STAND_IN_IDS)
     props = {d["model_id"]: d["input_schema"]["properties"] for d in docs}
     edit = props["emulator-samples/image-edit/edit"]["image_uris"]
     assert edit["format"] == "image_uris" and "items" not in edit
@@ -79,7 +81,7 @@ def test_search_category_and_kind_filters(emu):
     assert ids(search="MULTI-SHOT") == ["emulator-samples/video-gen/multi-shot"]
     assert ids(search="Reference to") == ["emulator-samples/video-gen/reference-to-video"]
     assert set(ids(category="image-to-image")) == {"wan-ai/wan-2-6/image-to-image", "emulator-samples/image-edit/edit",
-                                                   "emulator-samples/upscale"}
+                                                   "emulator-samples/upscale", "qwen/qwen-image-3.0/edit"}
     assert ids(kind="workflow") == ["emulator-samples/workflows/portrait-pipeline"]
     models = ids(kind="model")
     assert "emulator-samples/upscale" in models                      # no kind counts as a model
@@ -90,7 +92,7 @@ def test_search_category_and_kind_filters(emu):
 
 def test_categories_route(emu):
     cats = {c["name"]: c["count"] for c in get(emu, "/models/categories").json()["categories"]}
-    assert cats["image-to-image"] == 3 and cats["text-to-audio"] == 1 and cats["text-to-video"] == 3
+    assert cats["image-to-image"] == 4 and cats["text-to-audio"] == 2 and cats["text-to-video"] == 3
     assert sum(cats.values()) == get(emu, "/models").json()["total"]
 
 

@@ -53,7 +53,7 @@ def test_fresh_start_shows_the_catalogs_nodes(setup):
     assert info[EDIT_CLASS]["category"].startswith("RunComfy/Image")
     assert "$0.04 / output" in info[EDIT_CLASS]["description"]
     log = comfy.log()
-    assert "RunComfy: model catalog: 10 runnable models of 12 listed" in log and "Traceback" not in log
+    assert "RunComfy: model catalog: 13 runnable models of 15 listed" in log and "Traceback" not in log
     assert [c for c in emu.calls if c.endpoint == "models" and c.auth_header_present]
     assert list((comfy.base / "runcomfy_config").glob("catalog-127.0.0.1-*.json"))
 

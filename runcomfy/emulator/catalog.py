@@ -2,7 +2,9 @@
 
 - ``sample_entries()``: the emulator samples (data/sample_catalog.json), written by this project to
   cover every schema dialect of RunComfy's catalog. They are not RunComfy models; their ids start
-  with ``emulator-samples/`` and their names with "Emulator sample".
+  with ``emulator-samples/`` and their names with "Emulator sample". The same file ends with
+  ``STAND_IN_IDS``: real RunComfy endpoints (schemas as RunComfy's public clients saved them,
+  prices made up and labeled as the emulator's), so the pack's templates for them run offline.
 - ``generate_entries(n)``: N synthetic entries for tests and the benchmark, built from the samples'
   dialects with varied field counts and limits; ids start with ``synthetic/``.
 - ``load_catalog_file(path)``: any saved catalog answer (``{"models": [...], "total"}``, a list of
@@ -19,6 +21,8 @@ from pathlib import Path
 SAMPLE_CATALOG = Path(__file__).with_name("data") / "sample_catalog.json"
 SAMPLE_PREFIX = "emulator-samples/"
 SYNTHETIC_PREFIX = "synthetic/"
+STAND_IN_IDS = ("qwen/qwen-image-3.0/edit", "kling/kling-3.0/pro/image-to-video",
+                "acestep-ai/ace-step/text-to-audio")
 
 # Samples a node is built from (the generator's templates): the two deliberately unbuildable or
 # non-runnable samples are left out so N generated entries mean N nodes.
