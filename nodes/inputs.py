@@ -12,7 +12,7 @@ import re
 from ..runcomfy.imageformats import format_for_choice
 from ..runcomfy.errors import Problem, ValidationError
 from ..runcomfy.schema import Field, ModelSchema, structured
-from .layout import NOT_SET, Layout, layout_for
+from .layout import CONTROL_DEFAULT, NOT_SET, RERUN_TIP, SEED_MAX, Layout, layout_for, seed_field
 from .safe_text import ChoiceCollision, choice_labels
 
 # Inputs the pack adds to every node (not part of any model schema).
@@ -25,14 +25,20 @@ UPLOAD_FORMAT_INPUT = "upload_format"
 UPLOAD_FORMATS = ["png (lossless)", "jpeg (quality 95)", "webp (lossless, fast)", "auto (lossless)"]
 FIT_INPUT = "fit_inputs_to_limits"
 DRY_RUN_INPUT = "dry_run"
+# Models without a seed: a re-run counter, part of the request's identity (journal), never sent.
+GENERATION_INPUT = "generation"
+GENERATION_FALLBACK = "runcomfy_generation"        # when the model has a field named "generation"
 MAX_VARIATIONS = 8
 DEFAULT_TIMEOUT_S = 1800
 
 INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
 
 
-def pack_inputs() -> dict:
-    """The pack's own inputs on every node, in their saved order."""
+def pack_inputs(schema: ModelSchema | None = None) -> dict:
+    """The pack's own inputs, in their saved order (widget values are saved by position: a new
+    one only ever goes at the end, one that does not apply stays in place, hidden). With a
+    ``schema``: image upload controls hidden on a node without image sockets, rarely used ones
+    marked advanced, and a ``generation`` counter at the end on a model without a seed."""
     extras = {
         UPLOAD_FORMAT_INPUT: [UPLOAD_FORMATS, {
             "default": UPLOAD_FORMATS[0],
@@ -47,7 +53,8 @@ def pack_inputs() -> dict:
                        "is shown on the node."}],
         VARIATIONS_INPUT: ["INT", {
             "default": 1, "min": 1, "max": MAX_VARIATIONS, "step": 1,
-            "tooltip": "How many requests to run in parallel with consecutive seeds; each one is billed. "
+            "tooltip": "How many requests to run in parallel, each with its own seed (consecutive seeds, or "
+                       "consecutive 'generation' values on a model without a seed); each one is billed. "
                        "All results come back as one batch."}],
         DRY_RUN_INPUT: ["BOOLEAN", {
             "default": False, "label_on": "dry run (nothing sent)", "label_off": "run (billed)",
@@ -55,8 +62,8 @@ def pack_inputs() -> dict:
                        "submitting or paying. The images output passes the reference images through."}],
         TIMEOUT_INPUT: ["INT", {
             "default": DEFAULT_TIMEOUT_S, "min": 10, "max": 24 * 3600, "step": 10,
-            "tooltip": "Give up waiting after this many seconds (the remote job may still finish; "
-                       "run again to fetch it)."}],
+            "tooltip": "Give up waiting after this many seconds. The remote job may still finish (and be "
+                       "billed): the node then names its request id, to put into 'resume_request_id'."}],
         RESUME_INPUT: ["STRING", {
             "default": "", "multiline": False,
             "tooltip": "Fetch the result of an earlier request by its id instead of submitting a new one "
@@ -67,7 +74,30 @@ def pack_inputs() -> dict:
                        "may have been billed: type the one-time code it showed (resubmit-...) to pay for a new "
                        "run anyway. A code works once, for that warning only, on this machine."}],
     }
+    if schema is None:
+        return extras
+    has_images = any(f.kind == "image" for f in schema.media_fields)
+    for name in (UPLOAD_FORMAT_INPUT, FIT_INPUT):
+        if not has_images:
+            extras[name] = [extras[name][0], {**extras[name][1], "hidden": True}]
+    for name in (UPLOAD_FORMAT_INPUT, TIMEOUT_INPUT, SUBMIT_ANYWAY_INPUT):
+        extras[name] = [extras[name][0], {**extras[name][1], "advanced": True}]
+    gen = generation_input(schema)
+    if gen is not None:
+        extras[gen] = ["INT", {
+            "default": 0, "min": 0, "max": SEED_MAX, "step": 1, "control_after_generate": CONTROL_DEFAULT,
+            "tooltip": "This model has no seed: change this number for a new generation of the same inputs "
+                       "(each one billed). It is never sent to RunComfy; it only tells one run of the same "
+                       "inputs from another. " + RERUN_TIP}]
     return extras
+
+
+def generation_input(schema: ModelSchema) -> str | None:
+    """The name of the re-run counter of a model without a seed; None when the model has one."""
+    if seed_field(schema) is not None:
+        return None
+    taken = {f.name for f in schema.fields} | {f.input_name for f in schema.fields}
+    return GENERATION_INPUT if GENERATION_INPUT not in taken else GENERATION_FALLBACK
 
 
 def image_socket_names(schema: ModelSchema, f: Field) -> list[str]:
@@ -79,7 +109,7 @@ media_socket_names = image_socket_names
 
 
 def input_types(schema: ModelSchema) -> dict:
-    extras = pack_inputs()
+    extras = pack_inputs(schema)
     lay = layout_for(schema, set(extras))
     required = {s.name: s.spec for s in lay.slots if s.required}
     optional = {s.name: s.spec for s in lay.slots if not s.required}
@@ -204,6 +234,8 @@ def _field_value(f: Field, role: str, value, problems: list[Problem]):
         except ValidationError as exc:
             problems.extend(exc.problems)
             return None
+    if role == "seed_optional":
+        return None if value is None or int(value) == -1 else value     # -1: not sent, the provider picks
     if role == "text_number":
         text = str(value).strip() if value is not None else ""
         return _number(f, text, problems) if text else None
@@ -235,6 +267,18 @@ def _field_value(f: Field, role: str, value, problems: list[Problem]):
     return value
 
 
+def _generation(schema: ModelSchema, kwargs: dict) -> int | None:
+    """The re-run counter's value on a model without a seed (0 when absent: a workflow saved
+    before it existed keeps its requests' identity); None on a model with a seed."""
+    name = generation_input(schema)
+    if name is None:
+        return None
+    try:
+        return int(kwargs.get(name) or 0)
+    except (TypeError, ValueError):
+        raise ValidationError([Problem(name, "must be a whole number", None, kwargs.get(name))]) from None
+
+
 def collect(schema: ModelSchema, kwargs: dict, layout: Layout | None = None):
     """Node arguments -> (payload fields, (socket name, value) pairs per media field, URLs per
     media field, extras). Malformed JSON or numbers raise one ValidationError naming every field."""
@@ -263,5 +307,6 @@ def collect(schema: ModelSchema, kwargs: dict, layout: Layout | None = None):
         "fit_inputs": bool(kwargs.get(FIT_INPUT, False)),
         "dry_run": bool(kwargs.get(DRY_RUN_INPUT, False)),
         "submit_anyway": str(kwargs.get(SUBMIT_ANYWAY_INPUT) or "").strip(),
+        "generation": _generation(schema, kwargs),
     }
     return fields, sockets, urls, extras

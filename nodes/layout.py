@@ -4,12 +4,15 @@
   field with a default (or a required one) is a required widget, as ComfyUI shows them first.
   An optional field with no default must be able to stay unsent: a choice gets a first entry
   ``(not set)``, a number a text widget (empty = not sent); ``seed``-like integers stay INT
-  widgets with control-after-generate.
+  widgets with control-after-generate (see ``seed_spec``: bounds and "not sent" for seeds).
+- A widget's label is the schema's own ``title`` where it has one (``display_name``: frontends
+  1.49+ show it; the name stays the input's identity in saved workflows and API prompts).
 - Sample content in defaults is not pre-filled: a long sample prompt becomes the widget's
   placeholder (see runcomfy.schema.dialects.SAMPLE_TEXT_CHARS), a media default is never used.
 - A media field becomes sockets of its kind's ComfyUI type, in schema order: one for a single
-  file, ``maxItems`` for a list up to the kind's cap (image 9, video 3, audio 3; 3 when the
-  schema states no maximum), the first one required when the field is; then a STRING input
+  file, ``maxItems`` for a list up to 16 (real models take 12 or 16 reference videos and audios;
+  3 when the schema states no maximum, more go in as URLs), the first one required when the
+  field is; then a STRING input
   for URLs, one per line. Sockets are named ``<kind>_<n>`` when the model has one list of that
   kind (Wan 2.6: ``image_1..image_3``), else after the field (``reference_image_1``); a single
   file's socket drops the field's ``_url`` suffix (``end_image_url`` -> ``end_image``).
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field as dc_field
 
 from ..runcomfy import kinds
 from ..runcomfy.schema import Field, ModelSchema, structured
-from ..runcomfy.schema.dialects import input_name_problem
+from ..runcomfy.schema.dialects import humanize, input_name_problem
 from . import comfy
 
 NOT_SET = "(not set)"
@@ -39,8 +42,14 @@ FLOAT_LIMIT = 1e9
 # ComfyUI socket types and caps of the kinds, also for a kind whose module is not installed
 # (its node still loads; running it says what is missing).
 SOCKET_TYPES = {"image": "IMAGE", "video": "VIDEO", "audio": "AUDIO"}
-SOCKET_CAPS = {"image": (9, 3), "video": (3, 3), "audio": (3, 3)}   # (max sockets, sockets without maxItems)
+SOCKET_CAPS = {"image": (16, 3), "video": (16, 3), "audio": (16, 3)}  # (max sockets, sockets without maxItems)
+MAX_LIST_SOCKETS = 16
 _SEED = re.compile(r"(^|_)seed$")
+# A seed whose schema states no range: what providers take (a signed 32-bit int; real schemas say
+# "0 to 2147483647"); the frontend's "randomize" draws inside the widget's range.
+SEED_MAX = 2**31 - 1
+# "-1 for random", "-1 = random seed", "use -1 to randomize": the schema gives -1 a meaning.
+_MINUS_ONE_RANDOM = re.compile(r"(?<![\w.])-1\b[^.;]{0,40}\brandom|\brandom\b[^.;]{0,40}(?<![\w.])-1\b", re.I)
 # Frame rate widget of a video socket that takes frames (ComfyUI without VIDEO); Create Video's range.
 DEFAULT_FPS = 24.0
 FPS_RANGE = (1.0, 120.0)
@@ -48,6 +57,44 @@ FPS_RANGE = (1.0, 120.0)
 
 def is_seed(f: Field) -> bool:
     return f.type == "integer" and bool(_SEED.search(f.name))
+
+
+def seed_field(schema: ModelSchema) -> Field | None:
+    """The field that makes a new generation of the same inputs: ``seed``, else a ``*_seed``."""
+    seeds = [f for f in schema.fields if is_seed(f) and f.kind is None]
+    return next((f for f in seeds if f.name == "seed"), seeds[0] if seeds else None)
+
+
+def minus_one_is_random(f: Field) -> bool:
+    """The schema itself uses -1 for "random": its default, its minimum or its description."""
+    return f.default == -1 or f.minimum == -1 or bool(_MINUS_ONE_RANDOM.search(f"{f.description} {f.title}"))
+
+
+def seed_unset_value(f: Field) -> int | None:
+    """The seed widget value that means "not sent" (-1), for an optional seed with no default
+    whose schema does not give -1 a meaning of its own; else None (every value is sent)."""
+    if f.required or f.default is not None or minus_one_is_random(f):
+        return None
+    if f.minimum is not None and f.minimum <= -1:
+        return None
+    return -1
+
+
+def seed_range(f: Field) -> tuple[int, int]:
+    """A seed's widget range: the schema's, else 0..2147483647 (-1 included where the schema uses
+    -1 for random, or as the "not sent" value of an optional seed without default)."""
+    low = -1 if (minus_one_is_random(f) or seed_unset_value(f) is not None) else 0
+    lo = int(f.minimum) if f.minimum is not None else low
+    hi = int(f.maximum) if f.maximum is not None else max(lo, SEED_MAX)
+    return lo, hi
+
+
+def label_of(f: Field) -> str | None:
+    """The schema's own title for the field (its overlay's or source's), None when it has none."""
+    title = (f.title or "").strip()
+    if not title or (not f.source_title and title == humanize(f.name)):
+        return None
+    return title
 
 
 @dataclass
@@ -113,7 +160,8 @@ def _placeholder(f: Field) -> dict:
 
 def _caps(kind: str) -> tuple[int, int]:
     k = kinds.KINDS.get(kind)
-    return (k.max_sockets, k.default_sockets) if k is not None else SOCKET_CAPS.get(kind, (3, 3))
+    without_max = k.default_sockets if k is not None else SOCKET_CAPS.get(kind, (3, 3))[1]
+    return MAX_LIST_SOCKETS, without_max
 
 
 def socket_count(f: Field) -> int:
@@ -173,7 +221,9 @@ def _scalar(f: Field) -> tuple[list, str]:
                                                   "tooltip": _tooltip(f, f"'{NOT_SET}': not sent.")}], "widget"
         return ["BOOLEAN", {"default": bool(f.default) if f.default is not None else False, "tooltip": tip}], \
             "widget"
-    if f.type in ("integer", "number") and optional_unset and not is_seed(f):
+    if is_seed(f):
+        return seed_spec(f)
+    if f.type in ("integer", "number") and optional_unset:
         what = "A whole number" if f.type == "integer" else "A number"
         lo, hi = f.minimum, f.maximum
         rng = (f" {what} from {lo:g} to {hi:g}." if lo is not None and hi is not None else
@@ -185,10 +235,8 @@ def _scalar(f: Field) -> tuple[list, str]:
         lo = int(f.minimum) if f.minimum is not None else -INT_LIMIT
         hi = int(f.maximum) if f.maximum is not None else INT_LIMIT
         default = f.default if isinstance(f.default, int) else 0
-        opts = {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 1, "tooltip": tip}
-        if is_seed(f):
-            opts["control_after_generate"] = True
-        return ["INT", opts], "widget"
+        return ["INT", {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 1, "tooltip": tip}], \
+            "widget"
     if f.type == "number":
         lo = float(f.minimum) if f.minimum is not None else -FLOAT_LIMIT
         hi = float(f.maximum) if f.maximum is not None else FLOAT_LIMIT
@@ -202,6 +250,34 @@ def _scalar(f: Field) -> tuple[list, str]:
     default = f.default if isinstance(f.default, str) else ""
     multiline = f.multiline or isinstance(f.sample, str) or (f.max_length or 0) > 500
     return ["STRING", {"default": default, "multiline": multiline, "tooltip": tip, **_placeholder(f)}], "widget"
+
+
+# The control's default on paid nodes: a second Run reuses (the journal resumes the same request);
+# a new paid generation is an explicit choice (increment / randomize). Frontend 1.58 takes a mode
+# name here as the control's default; 1.49 too (and also names the control widget after it); 1.27
+# only knows true/false, so the pack's web extension sets a new node's control to "fixed" there.
+CONTROL_DEFAULT = "fixed"
+RERUN_TIP = ("Re-runs: with 'control after generate' on 'fixed', running again with the same inputs "
+             "fetches the earlier request (no new charge); 'increment' or 'randomize' makes every run a "
+             "new paid generation.")
+
+
+def seed_spec(f: Field) -> tuple[list, str]:
+    """A seed: an INT widget with ComfyUI's control-after-generate ('fixed' by default), its range
+    from the schema or 0..2147483647; an optional seed without default starts at -1 = not sent
+    (the provider picks) unless the schema gives -1 a meaning (then -1 is sent as it says)."""
+    lo, hi = seed_range(f)
+    unset = seed_unset_value(f)
+    if unset is not None:
+        default, extra = unset, "-1: not sent (the provider picks a seed)."
+    else:
+        default = f.default if isinstance(f.default, int) and not isinstance(f.default, bool) else max(lo, 0)
+        extra = "" if (f.minimum is not None and f.maximum is not None) else \
+            f"Range {lo} to {hi}" + (" (-1: random, as the model describes)." if lo == -1 else ".")
+    return ["INT", {"default": max(lo, min(hi, default)), "min": lo, "max": hi, "step": 1,
+                    "control_after_generate": CONTROL_DEFAULT,
+                    "tooltip": _tooltip(f, (extra + " " + RERUN_TIP).strip())}], \
+        ("seed_optional" if unset is not None else "widget")
 
 
 def float_step(f: Field) -> float:
@@ -286,5 +362,26 @@ def layout_for(schema: ModelSchema, reserved: set[str] = frozenset()) -> Layout:
             continue
         spec, role = _scalar(f)
         slots.append(Slot(f.input_name, f.required or f.default is not None, spec, role, f))
+    for slot in slots:
+        shown = shown_label(slot)
+        if shown != slot.name:
+            slot.spec = [slot.spec[0], {**slot.spec[1], "display_name": shown}]
     slots = [s for s in slots if s.required] + [s for s in slots if not s.required]
     return Layout(slots, sockets, url_inputs, frame_rates)
+
+
+def shown_label(slot: Slot) -> str:
+    """What the node shows for a slot: the schema's title (numbered for a list's sockets, "(URLs)"
+    for its URL lines) where the schema has one, else the input's name."""
+    f = slot.field
+    title = label_of(f) if f is not None else None
+    if title is None:
+        return slot.name
+    if slot.role == "socket" and f.is_list:
+        m = re.search(r"_(\d+)$", slot.name)
+        return f"{title} {m.group(1)}" if m else title
+    if slot.role == "urls":
+        return f"{title} (URLs)"
+    if slot.role == "frame_rate":
+        return slot.name
+    return title

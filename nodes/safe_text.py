@@ -94,7 +94,7 @@ def choice_labels(values, what: str = "choice") -> ChoiceLabels:
 
 
 # Keys of an input's options that ComfyUI's frontends show as text (never sent to the service).
-_SHOWN_OPTIONS = ("tooltip", "placeholder", "label_on", "label_off")
+_SHOWN_OPTIONS = ("tooltip", "placeholder", "label_on", "label_off", "display_name")
 
 
 def inert_input_types(spec: dict, what: str = "node") -> dict:

@@ -249,7 +249,8 @@ def test_our_node_widgets_follow_input_types_order(ui, defs, stem):
                      "image_urls", "upload_format", "fit_inputs_to_limits", "variations", "dry_run", "timeout_seconds", "resume_request_id", "submit_anyway"]
     values = node["widgets_values"]
     seed_at = [i for i, (role, name, *_) in enumerate(widget_slots(d)) if name == "seed"]
-    assert [values[i] for i in seed_at][1] == "randomize", "the seed is followed by its control value"
+    # issue 18.1: "fixed", so a second Run fetches the same request instead of paying again
+    assert [values[i] for i in seed_at][1] == "fixed", "the seed is followed by its control value"
     assert "image 1" in values[0].lower() and "image 2" in values[0].lower(), \
         "the prompt refers to the two connected images"
 
@@ -399,3 +400,15 @@ def test_emulator_examples_run_against_the_emulator(name, pack, defs, start_emul
     else:
         assert media["waveform"].shape[-1] == 10 * media["sample_rate"]
     assert rid in emu.jobs
+
+
+def test_every_rerun_control_in_the_templates_is_fixed(ui, defs):
+    """issue 18.1: a template never makes a second Run pay for a new generation."""
+    for node in ui["nodes"]:
+        d = defs.get(node["type"])
+        if d is None or node["type"] in VIRTUAL:
+            continue
+        slots = widget_slots(d)
+        for i, (role, name, *_) in enumerate(slots):
+            if role == "control" and i < len(node["widgets_values"]):
+                assert node["widgets_values"][i] == "fixed", f"{node['type']}: control of {name!r}"

@@ -95,7 +95,7 @@ def test_every_schema_field_is_an_input(pack):
     assert opt["image_urls"][0] == "STRING"
     assert req["image_size"][0][6] == "1280*720 (16:9)" and req["image_size"][1]["default"] == "1024*1024 (1:1)"
     seed = req["seed"][1]
-    assert (seed["min"], seed["max"], seed["default"], seed["control_after_generate"]) == (0, 2147483647, 0, True)
+    assert (seed["min"], seed["max"], seed["default"], seed["control_after_generate"]) == (0, 2147483647, 0, "fixed")
     assert req["prompt_extend"] == ["BOOLEAN", req["prompt_extend"][1]] and req["prompt_extend"][1]["default"] is True
     # The schema's sample prompt is a placeholder, never a value that would be sent unnoticed.
     assert req["prompt"][1]["multiline"] and req["prompt"][1]["default"] == ""

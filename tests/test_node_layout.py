@@ -100,13 +100,16 @@ def test_media_sockets_by_kind_in_schema_order_with_url_inputs(samples):
     assert list(opt).index("image_url") < list(opt).index("end_image")
 
 
-@pytest.mark.parametrize("max_items,expected", [(None, 3), (2, 2), (5, 5), (20, 9)])
-def test_socket_count_follows_max_items_up_to_the_cap(pack, max_items, expected):
-    spec = {"type": "array", "format": "image_uris", "minItems": 1}
+@pytest.mark.parametrize("kind", ["image", "video", "audio"])
+@pytest.mark.parametrize("max_items,expected", [(None, 3), (2, 2), (5, 5), (12, 12), (16, 16), (20, 16)])
+def test_socket_count_follows_max_items_up_to_16(pack, kind, max_items, expected):
+    # issue 18.8: MiniMax H3 Max takes 12 videos and 12 audios, Wan 3.0 references 16
+    spec = {"type": "array", "format": f"{kind}_uris", "minItems": 1}
     if max_items is not None:
         spec["maxItems"] = max_items
     req, opt = inputs(node(pack, doc({"refs": spec}, ["refs"])))
-    assert [n for n in {**req, **opt} if n.startswith("image_")] == [f"image_{i}" for i in range(1, expected + 1)]
+    assert [n for n in {**req, **opt} if n.startswith(f"{kind}_")] == [f"{kind}_{i}" for i in range(1, expected + 1)]
+    assert opt["refs"][0] == "STRING"          # more than the sockets: URL lines
 
 
 def test_two_lists_of_one_kind_are_named_after_their_fields(pack):
@@ -120,8 +123,9 @@ def test_seed_like_fields_get_control_after_generate(pack):
     req, opt = inputs(node(pack, doc({"seed": {"type": "integer", "default": 1},
                                       "noise_seed": {"type": "integer"},
                                       "seeds_count": {"type": "integer", "default": 1}})))
-    assert req["seed"][1]["control_after_generate"] is True
-    assert opt["noise_seed"][0] == "INT" and opt["noise_seed"][1]["control_after_generate"] is True
+    # "fixed": a second Run reuses the paid request; a new generation is an explicit choice (issue 18.1)
+    assert req["seed"][1]["control_after_generate"] == "fixed"
+    assert opt["noise_seed"][0] == "INT" and opt["noise_seed"][1]["control_after_generate"] == "fixed"
     assert "control_after_generate" not in req["seeds_count"][1]
 
 
