@@ -181,7 +181,8 @@ def test_an_unknown_estimate_is_refused_unless_an_amount_is_assumed(start_emulat
 
 
 def test_a_spent_budget_never_blocks_fetching_what_was_paid_for(start_emulator, tmp_path):
-    emu = start_emulator(TOKEN, processing_time=1.5, workers=8, price_usd=0.03)
+    emu = start_emulator(TOKEN, processing_time=0.05, workers=8, price_usd=0.03)
+    emu.hold_next_jobs(4)                 # in progress until released, however loaded the machine is
     jobs = make_jobs(tmp_path, 8, side=384)
     out = tmp_path / "out"
     proc = _start(emu, tmp_path, jobs, out, "--concurrency", "4", "--max-cost", "0.12")
@@ -196,9 +197,15 @@ def test_a_spent_budget_never_blocks_fetching_what_was_paid_for(start_emulator, 
             proc.kill()
             proc.wait(timeout=10)
     assert not list(out.glob("shot-*.json"))
+    emu.release()
     again = _start(emu, tmp_path, jobs, out, "--concurrency", "4", "--max-cost", "0.12")
     stdout, stderr = again.communicate(timeout=120)
     rows = {r["key"]: r for r in map(json.loads, (tmp_path / "report.jsonl").read_text().splitlines())}
-    resumed = [k for k, r in rows.items() if r["state"] == "done"]
-    assert len(resumed) == 4 and all(rows[k]["resumed"] and rows[k]["submits"] == 0 for k in resumed), stdout
+    # Each of the four: resumed and fetched, or (killed between the service's answer and the journal
+    # write) reported as possibly billed with the code to pay again; never refused by the budget.
+    paid = [r for r in rows.values() if r["state"] != "not_run"]
+    assert len(paid) == 4, stdout
+    assert all((r["state"] == "done" and r["resumed"] and r["submits"] == 0)
+               or "may have been accepted" in r["error"] for r in paid), stdout
+    assert sum(r["state"] == "done" for r in paid) >= 3
     assert emu.submits_accepted == 4 and "not run 4" in stdout and "--max-cost 0.12 USD reached" in stdout

@@ -39,7 +39,7 @@ from .. import media
 from ..client import RunComfyClient
 from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError, SubmitOutcomeUnknownError,
                       ValidationError)
-from ..journal import Journal
+from ..journal import UNCERTAIN, Journal
 from ..pipeline import Hooks, Runner
 from ..polling import PollPolicy
 from ..client import TERMINAL
@@ -299,13 +299,21 @@ class _Batch:
     def _journal(self, identity: str) -> Journal:
         return Journal(self.journal_dir / identity[:2] / f"{identity}.json", max_entries=50)
 
-    def _resumable(self, identity: str) -> str | None:
-        """The request a run of this job would resume (already paid for), if any."""
+    def _resumable(self, identity: str) -> str | bool | None:
+        """The request a run of this job would resume (already paid for); True when an earlier
+        submit's outcome is unknown, so the journal will refuse a new one (with the code that
+        lets the user pay again) whatever the budget; else None."""
         try:
-            entry = self._journal(identity).find_resumable(identity)
+            journal = self._journal(identity)
+            entry = journal.find_resumable(identity)
+            if entry:
+                return entry.get("request_id")
+            if not self.opts.submit_anyway and any(
+                    e.get("fingerprint") == identity and e.get("state") in UNCERTAIN for e in journal.entries()):
+                return True
         except Exception:          # unreadable journal: the claim itself will say so
             return None
-        return entry.get("request_id") if entry else None
+        return None
 
     def _mean_estimate(self) -> float | None:
         known = [e.usd for e in (self._estimate(s) for s in self.specs) if e.known]
@@ -387,6 +395,8 @@ class _Batch:
                 return
             try:
                 prior = self.prior_requests.get(spec.key)
+                # Resuming a paid request, or being told an earlier submit may have been billed,
+                # costs nothing new: the budget never stands in the way of either.
                 resumes = prior or await asyncio.to_thread(self._resumable, identity)
                 charge = None
                 if not resumes:
