@@ -125,3 +125,18 @@ def test_shipped_and_sample_nodes_are_unchanged_by_sanitising(pack, safe_text):
             for item in section.values() if isinstance(section, dict) else ():
                 if isinstance(item, list) and isinstance(item[0], list):
                     assert item[0] == list(safe_text.choice_labels(item[0]).values)
+
+
+def test_shown_input_options_are_inert_and_values_are_not(safe_text):
+    spec = {"required": {
+        "ratio": [["1:1", "<b>"], {"default": "<b>", "tooltip": "t <i>", "display_name": "Ratio <i>"}],
+        "text": ["STRING", {"default": "<keep>", "placeholder": "<p>", "display_name": "<t>"}],
+        "flag": ["BOOLEAN", {"default": True, "label_on": "<on>", "label_off": "<off>"}]},
+        "hidden": {"unique_id": "UNIQUE_ID", "runcomfy_model_id": "a/b"}}
+    out = safe_text.inert_input_types(spec)
+    assert out["required"]["ratio"] == [["1:1", "\u2039b\u203a"], {"default": "\u2039b\u203a", "tooltip": "t \u2039i\u203a",
+                                                                  "display_name": "Ratio \u2039i\u203a"}]
+    assert out["required"]["text"][1] == {"default": "<keep>", "placeholder": "\u2039p\u203a", "display_name": "\u2039t\u203a"}
+    assert out["required"]["flag"][1] == {"default": True, "label_on": "\u2039on\u203a", "label_off": "\u2039off\u203a"}
+    assert out["hidden"] == spec["hidden"]
+    assert spec["required"]["ratio"][1]["tooltip"] == "t <i>", "the input is not changed in place"
