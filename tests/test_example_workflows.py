@@ -1,34 +1,63 @@
-"""The shipped example workflows against the node definitions.
+"""The shipped templates (example workflows) against the node definitions.
 
-``example_workflows/<name>.json`` is the UI format (what the template browser opens);
-``example_workflows/api/<name>.json`` is the same graph in API format (what ``/prompt`` runs).
-Our nodes' definitions come from the pack itself (the ``emulator-*`` examples use the emulator's
-sample models, built the way the pack builds catalog nodes); the ComfyUI core nodes used are
-hard-coded below in their minimal form (ComfyUI 0.3.64 ``nodes.py`` / ``comfy_extras``).
+``example_workflows/<title>.json`` is the UI format (what the template browser opens);
+``example_workflows/api/<title>.json`` is the same graph in API format (what ``/prompt`` runs);
+``example_workflows/<title>.jpg`` is the card's thumbnail. ComfyUI's frontends (1.27, 1.49, 1.58)
+show a custom-node template by its file name only: the name is the card's title, the same name with
+'-' and '_' as spaces its description (no index.json or subfolder is read for custom nodes), so the
+names say what each template does and the emulator ones say they are not a real model.
+Our nodes' definitions come from the pack itself (the emulator's catalog, built the way the pack
+builds catalog nodes, and the shipped Wan 2.6); the ComfyUI core nodes used are hard-coded below in
+their minimal form (ComfyUI 0.3.64 ``nodes.py`` / ``comfy_extras``). The files are written by
+``tests/make_templates.py`` (a dev tool); nothing here imports it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from conftest import ROOT, load_pack
 
 EXAMPLES = ROOT / "example_workflows"
-WAN = "wan-2-6-image-to-image"
+WAN = "RunComfy Wan 2.6 - two pictures into one scene (image to image)"
+QWEN = "RunComfy Qwen Image 3.0 Edit - change a picture with words (image edit)"
+KLING = "RunComfy Kling 3.0 Pro - bring a picture to life (image to video)"
+ACE = "RunComfy ACE-Step - music from style tags (text to audio)"
+EMU_T2V = "Emulator test - text to video (offline, not a real model)"
+EMU_I2V = "Emulator test - image to video (offline, not a real model)"
+EMU_T2A = "Emulator test - text to audio (offline, not a real model)"
 OUR_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
+QWEN_CLASS = "RunComfy_qwen_qwen_image_3_0_edit"
+KLING_CLASS = "RunComfy_kling_kling_3_0_pro_image_to_video"
+ACE_CLASS = "RunComfy_acestep_ai_ace_step_text_to_audio"
 T2V_CLASS = "RunComfy_emulator_samples_video_gen_text_to_video"
 I2V_CLASS = "RunComfy_emulator_samples_video_gen_image_to_video"
 T2A_CLASS = "RunComfy_emulator_samples_audio_gen_text_to_audio"
-# Each example and the node types it holds (frontend-only notes aside).
+# Each template and the node types it holds (frontend-only notes aside).
 GRAPHS = {
     WAN: ["LoadImage", "LoadImage", OUR_CLASS, "SaveImage"],
-    "emulator-text-to-video": [T2V_CLASS, "SaveVideo"],
-    "emulator-image-to-video": ["LoadImage", I2V_CLASS, "SaveVideo"],
-    "emulator-text-to-audio": [T2A_CLASS, "SaveAudio"],
+    QWEN: ["LoadImage", QWEN_CLASS, "SaveImage"],
+    KLING: ["LoadImage", KLING_CLASS, "SaveVideo"],
+    ACE: [ACE_CLASS, "SaveAudio"],
+    EMU_T2V: [T2V_CLASS, "SaveVideo"],
+    EMU_I2V: ["LoadImage", I2V_CLASS, "SaveVideo"],
+    EMU_T2A: [T2A_CLASS, "SaveAudio"],
 }
-OURS = {OUR_CLASS, T2V_CLASS, I2V_CLASS, T2A_CLASS}
+# Our node's model id in each template (node.properties.runcomfy_model_id).
+MODEL_IDS = {
+    WAN: "wan-ai/wan-2-6/image-to-image",
+    QWEN: "qwen/qwen-image-3.0/edit",
+    KLING: "kling/kling-3.0/pro/image-to-video",
+    ACE: "acestep-ai/ace-step/text-to-audio",
+    EMU_T2V: "emulator-samples/video-gen/text-to-video",
+    EMU_I2V: "emulator-samples/video-gen/image-to-video",
+    EMU_T2A: "emulator-samples/audio-gen/text-to-audio",
+}
+EMULATOR_ONLY = {EMU_T2V, EMU_I2V, EMU_T2A}
+OURS = {OUR_CLASS, QWEN_CLASS, KLING_CLASS, ACE_CLASS, T2V_CLASS, I2V_CLASS, T2A_CLASS}
 
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -188,14 +217,57 @@ def check_schema_limits(d: dict, values: dict) -> None:
 # --- files ------------------------------------------------------------------------------------
 
 def test_files_exist_where_comfyui_looks():
-    # The template browser lists example_workflows/*.json only: the API copies must not show up.
+    # The template browser lists example_workflows/*.json only (every one becomes a card, so no
+    # index.json there): the API copies in api/ must not show up.
     assert sorted(p.name for p in EXAMPLES.glob("*.json")) == sorted(f"{s}.json" for s in GRAPHS)
     assert sorted(p.name for p in (EXAMPLES / "api").glob("*.json")) == sorted(f"{s}.json" for s in GRAPHS)
-    from PIL import Image
+    assert sorted(p.name for p in EXAMPLES.glob("*.jpg")) == sorted(f"{s}.jpg" for s in GRAPHS)
+
+
+def test_every_card_has_a_thumbnail_picture():
+    from PIL import Image, ImageStat
     for stem in GRAPHS:
-        with Image.open(EXAMPLES / f"{stem}.jpg") as im:      # the template browser's thumbnail
+        with Image.open(EXAMPLES / f"{stem}.jpg") as im:      # the template browser's <name>.jpg
             assert im.format == "JPEG", stem
             assert 256 <= im.width <= 1024 and 256 <= im.height <= 1024, stem
+            spread = ImageStat.Stat(im.convert("L")).stddev[0]
+            assert spread > 20, f"{stem}.jpg is close to a flat colour (stddev {spread:.1f})"
+
+
+def card(stem: str) -> tuple[str, str]:
+    """(title, description) as frontends 1.27, 1.49 and 1.58 show a custom-node template's card."""
+    return stem, " ".join(re.sub(r"[-_]", " ", stem).split())
+
+
+def test_every_card_has_a_title_and_a_description_that_say_what_it_is():
+    for stem in GRAPHS:
+        title, description = card(stem)
+        # Fetched as /api/workflow_templates/<pack>/<name>.json and .jpg without URL-encoding by the
+        # frontends, saved as a workflow name, packed into the registry's archive: plain characters.
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 .,()-]{10,78}[A-Za-z0-9)]", title), title
+        assert "  " not in title and " - " in title, title      # "<model> - <what it does>"
+        model, task = title.split(" - ", 1)
+        assert len(task.split()) >= 3 and len(description) > len(model) + 10, title
+        if stem in EMULATOR_ONLY:
+            assert model == "Emulator test" and "not a real model" in task and "offline" in task, title
+        else:
+            assert model.startswith("RunComfy ") and "emulator" not in title.lower(), title
+    # Sorted by title (the frontends' A-Z order), the emulator cards form one group apart.
+    ordered = sorted(GRAPHS, key=str.lower)
+    where = [i for i, s in enumerate(ordered) if s in EMULATOR_ONLY]
+    assert where == list(range(where[0], where[0] + len(EMULATOR_ONLY)))
+
+
+def test_every_template_has_a_read_me_that_matches_its_card(ui, stem):
+    [note] = [n for n in ui["nodes"] if n["type"] == "MarkdownNote"]
+    text = note["widgets_values"][0]
+    assert text.startswith(f"## {stem}\n"), text[:120]
+    if stem in EMULATOR_ONLY:
+        assert "built-in emulator" in text and "not RunComfy" in text and "python -m runcomfy emulator" in text
+    else:
+        assert "RUNCOMFY_API_TOKEN" in text and "billed" in text
+        assert "Refresh model catalog" in text          # how a model this ComfyUI never synced is found
+        assert "python -m runcomfy emulator" in text    # and how to try it offline first
 
 
 # --- UI format ------------------------------------------------------------------------------
@@ -296,6 +368,16 @@ def test_ui_links_connect_matching_types(ui, defs):
             assert all(link in known for link in (slot["links"] or []))
 
 
+def test_our_node_carries_its_model_id(ui, defs, stem):
+    """node.properties.runcomfy_model_id: how a ComfyUI that has not synced the model finds it."""
+    ours = [n for n in ui["nodes"] if n["type"] in OURS]
+    assert len(ours) == 1
+    [node] = ours
+    assert node["properties"]["runcomfy_model_id"] == MODEL_IDS[stem]
+    assert defs[node["type"]]["INPUT_TYPES"]["hidden"]["runcomfy_model_id"] == MODEL_IDS[stem]
+    assert defs[node["type"]]["SCHEMA"].model_id == MODEL_IDS[stem]
+
+
 def test_ui_uses_images_that_exist_in_a_default_comfyui(ui):
     for node in ui["nodes"]:
         if node["type"] == "LoadImage":
@@ -364,42 +446,96 @@ def test_api_and_ui_are_the_same_graph(ui, api, defs):
     assert ui_links == api_links
 
 
-# --- the emulator examples run ------------------------------------------------------------------
+# --- every template runs, the real-model ones with the emulator standing in for RunComfy ----------
 
-@pytest.mark.parametrize("name", [s for s in GRAPHS if s.startswith("emulator-")])
-def test_emulator_examples_run_against_the_emulator(name, pack, defs, start_emulator):
-    """Each emulator example's node, with its API inputs (LoadImage standing in as a 512x512 image),
-    against the emulator serving its samples: the output is what the Save node downstream takes."""
+# What each template's Save node gets back from the emulator: (kind, image WxH | video (seconds, WxH) |
+# audio seconds). Image sizes: the model's own image_size (Wan) or the emulator's 512x512; video
+# frames follow the aspect ratio asked for, else the (square) first frame.
+EXPECTED = {
+    WAN: ("IMAGE", (1280, 720)),
+    QWEN: ("IMAGE", (512, 512)),
+    KLING: ("VIDEO", (5.0, (256, 256))),
+    ACE: ("AUDIO", 30),
+    EMU_T2V: ("VIDEO", (5.0, (456, 256))),
+    EMU_I2V: ("VIDEO", (5.0, (256, 256))),
+    EMU_T2A: ("AUDIO", 10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_every_template_runs_through_the_pack_against_the_emulator(name, pack, start_emulator, isolated_env):
+    """The emulator serves its catalog (its samples and the real endpoints it stands in for); the
+    pack syncs it as on a machine that never saw these models and builds the nodes from it; each
+    template's node then runs with its API inputs (LoadImage standing in as a 512x512 image): the
+    emulator gets the template's own values for the template's model, and the output is what the
+    Save node downstream takes."""
     import asyncio
     import inspect
 
     import torch
 
+    from runcomfy import catalog as pack_catalog
     from runcomfy.emulator import catalog
-    emu = start_emulator("tok-examples-run-31", as_env=True, processing_time=0.05)
+
+    token = "tok-templates-run-31"
+    emu = start_emulator(token, as_env=True, processing_time=0.05)
     emu.serve_catalog(catalog.sample_entries(), replace=False)
+    cfg = isolated_env / "config"
+    report = pack_catalog.sync(cfg, token=token, base_url=emu.base_url)
+    assert report.ok, report
+    classes, _ = pack.nodes.build_mappings(pack_catalog.load_entries(cfg, emu.base_url))
+
     graph = json.loads((EXAMPLES / "api" / f"{name}.json").read_text(encoding="utf-8"))
     node_id, ours = next((k, n) for k, n in graph.items() if n["class_type"] in OURS)
-    classes = _sample_classes(pack)
+    cls = classes[ours["class_type"]]
+    assert cls.SCHEMA.model_id == MODEL_IDS[name]
     kwargs = {}
     for key, value in ours["inputs"].items():
         if isinstance(value, list):
             assert graph[value[0]]["class_type"] == "LoadImage"
             value = torch.rand((1, 512, 512, 3), generator=torch.Generator().manual_seed(3))
         kwargs[key] = value
-    cls = classes[ours["class_type"]]
     out = getattr(cls(), cls.FUNCTION)(unique_id=node_id, **kwargs)
     media, urls, rid = asyncio.run(out) if inspect.isawaitable(out) else out
+
+    job = emu.jobs[rid]
+    assert job.model_id == MODEL_IDS[name] and job.state == "completed"
+    fields = {f.input_name: f.name for f in cls.SCHEMA.fields}
+    # Every value the template sets for the model reaches it as is (an empty URL field is not sent).
+    sent = {fields[k]: v for k, v in ours["inputs"].items() if k in fields and not isinstance(v, list) and v != ""}
+    assert "prompt" in sent or "tags" in sent
+    assert {k: job.payload.get(k) for k in sent} == sent
+    assert len(job.inputs) == sum(isinstance(v, list) for v in ours["inputs"].values())
+
     save = next(n for n in graph.values() if n["class_type"].startswith("Save"))
     assert [node_id, 0] in save["inputs"].values()
-    if save["class_type"] == "SaveVideo":
-        assert media.get_duration() == pytest.approx(5.0, abs=0.05)
-        # 16:9 as the example asks; the image-to-video one takes its (square) first frame's shape.
-        assert media.get_dimensions() == {"emulator-text-to-video": (456, 256),
-                                          "emulator-image-to-video": (256, 256)}[name]
+    kind, expected = EXPECTED[name]
+    assert cls.RETURN_TYPES[0] == kind and save["class_type"] == {"IMAGE": "SaveImage", "VIDEO": "SaveVideo",
+                                                                  "AUDIO": "SaveAudio"}[kind]
+    if kind == "IMAGE":
+        assert tuple(media.shape) == (1, expected[1], expected[0], 3)
+    elif kind == "VIDEO":
+        seconds, size = expected
+        assert media.get_duration() == pytest.approx(seconds, abs=0.05)
+        assert media.get_dimensions() == size
     else:
-        assert media["waveform"].shape[-1] == 10 * media["sample_rate"]
-    assert rid in emu.jobs
+        assert media["waveform"].shape[-1] == expected * media["sample_rate"]
+
+
+def test_the_real_model_templates_are_served_by_the_emulator_catalog():
+    """The stand-ins are the real endpoints' schemas (as RunComfy's public clients saved them), with
+    the emulator's own made-up price said to be one."""
+    from runcomfy.emulator import catalog
+    entries = {d["model_id"]: d for d in catalog.sample_entries()}
+    for stem, model_id in MODEL_IDS.items():
+        if stem == WAN:
+            continue            # shipped in the pack (runcomfy/schemas), served by the emulator by default
+        doc = entries[model_id]
+        assert (stem in EMULATOR_ONLY) == model_id.startswith(catalog.SAMPLE_PREFIX)
+        if stem not in EMULATOR_ONLY:
+            assert model_id in catalog.STAND_IN_IDS
+            assert doc["base_price_usd"] > 0 and "made up" in doc["pricing_note"]
+            assert not doc["display_name"].startswith("Emulator")
 
 
 def test_every_rerun_control_in_the_templates_is_fixed(ui, defs):
