@@ -48,7 +48,7 @@ except ImportError:  # the suite is opt-in
     sync_playwright = None
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
-TEMPLATE = f"/api/workflow_templates/{PACK_NAME}/wan-2-6-image-to-image.json"
+TEMPLATE = f"/api/workflow_templates/{PACK_NAME}/RunComfy Wan 2.6 - two pictures into one scene (image to image).json"
 CHROMIUM = os.environ.get("RUNCOMFY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -143,6 +143,10 @@ class Page:
         try:
             self.page.wait_for_function(predicate_js, arg=arg, timeout=timeout_s * 1000, polling=100)
         except Exception as exc:  # noqa: BLE001 - re-raised with what the page shows
+            try:
+                self.shot("failed")
+            except Exception:  # noqa: BLE001 - the screenshot only helps
+                pass
             raise AssertionError(f"{what or predicate_js} did not happen within {timeout_s:.0f}s on "
                                  f"{self.frontend}/{self.label}; panel: {self.panel_text()!r}\n"
                                  f"{self.comfy.log_tail(30)}") from exc

@@ -46,7 +46,7 @@ def comfy(tmp_path_factory):
 
 
 def _prompt(comfy, **node_inputs) -> dict:
-    prompt = json.loads((comfy.pack_dir / "example_workflows" / "api" / "wan-2-6-image-to-image.json").read_text())
+    prompt = json.loads((comfy.pack_dir / "example_workflows" / "api" / "RunComfy Wan 2.6 - two pictures into one scene (image to image).json").read_text())
     loaders = sorted(k for k, v in prompt.items() if v["class_type"] == "LoadImage")
     for i, k in enumerate(loaders, start=1):
         prompt[k]["inputs"]["image"] = f"headless_{i}.png"

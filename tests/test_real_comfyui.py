@@ -28,7 +28,7 @@ import pytest
 from comfyui_harness import NEEDS_COMFYUI, PACK_NAME, Comfy, WSListener, _parse_size, _wait_until, running  # noqa: F401
 
 NODE_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
-EXAMPLE_STEM = "wan-2-6-image-to-image"
+EXAMPLE_STEM = "RunComfy Wan 2.6 - two pictures into one scene (image to image)"
 SCHEMA_INPUTS = ("prompt", "image_1", "image_2", "image_3", "image_urls", "negative_prompt",
                  "image_size", "seed", "prompt_extend")
 
