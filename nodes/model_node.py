@@ -20,12 +20,14 @@ from ..runcomfy import credentials, pricing
 from ..runcomfy.catalog.classnames import base_name
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.config import resolve_base_url
-from ..runcomfy.errors import ConfigError, Interrupted, PaidResultError
+from ..runcomfy.errors import (ConfigError, EarlierSubmitUncertainError, Interrupted, JobCancelledError,
+                               JobFailedError, PaidResultError, ValidationError)
 from ..runcomfy.journal import Journal
 from ..runcomfy.pipeline import Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
-from . import comfy, media_io
-from .inputs import collect, input_types, stale_inputs
+from . import comfy, generation, labels, media_io, widget_order
+from .inputs import RESUME_INPUT, collect, generation_input, input_types, pack_inputs, stale_inputs
+from .layout import layout_for, seed_field
 from .safe_text import inert, inert_input_types
 
 log = logging.getLogger("runcomfy")
@@ -180,6 +182,31 @@ def current_schema(cls: type, kwargs: dict) -> ModelSchema:
     return schema
 
 
+def saved_widgets_values(extra_pnginfo, unique_id, class_name: str) -> list | None:
+    """This node's ``widgets_values`` in the UI workflow the prompt came with (None without one)."""
+    workflow = extra_pnginfo.get("workflow") if isinstance(extra_pnginfo, dict) else None
+    if not isinstance(workflow, dict) or unique_id is None:
+        return None
+    own = str(unique_id).rsplit(":", 1)[-1]
+    for n in _workflow_nodes(workflow, inner=":" in str(unique_id)):
+        if str(n.get("id")) == own and n.get("type") == class_name and isinstance(n.get("widgets_values"), list):
+            return n["widgets_values"]
+    return None
+
+
+def rerun_status(schema: ModelSchema, spec: dict, saved_values) -> dict:
+    """What a second Run does, for the panel: the widget that makes a new generation (the seed,
+    or the generation counter of a model without one), its control-after-generate value as the
+    workflow saved it, and whether every Run is a new paid generation (control not "fixed").
+    The control is not sent in prompts: without a UI workflow both are None (the panel knows
+    the live control value and should compute it itself; see the board's issue 18 note)."""
+    sf = seed_field(schema)
+    widget = sf.input_name if sf is not None else generation_input(schema)
+    control = widget_order.control_of(spec, saved_values, widget) if saved_values is not None and widget else None
+    return {"rerun_widget": widget, "rerun_control": control,
+            "new_paid_generation_each_run": None if control is None else control != "fixed"}
+
+
 async def run_class(cls: type, kwargs: dict, unique_id=None, extra_pnginfo=None):
     """What a node's function does: the model id checks, then ``run_node`` with the newest schema."""
     kwargs = {k: v for k, v in kwargs.items() if k != MODEL_ID_PROPERTY}
@@ -191,17 +218,61 @@ async def run_class(cls: type, kwargs: dict, unique_id=None, extra_pnginfo=None)
         progress.text(f"error: {exc}", {"state": "error"})
         log.warning("runcomfy: %s", exc)
         raise
-    return await run_node(schema, kwargs, unique_id)
+    rerun = rerun_status(schema, input_types(schema), saved_widgets_values(extra_pnginfo, unique_id, cls.__name__))
+    return await run_node(schema, kwargs, unique_id, rerun=rerun)
 
 
-async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
+def fetch_fields(exc: BaseException) -> dict:
+    """The status fields of a failed or stopped run: the request it concerns, and the id that
+    fetches its result on the next run without a new charge (``fetch_request_id``, for the
+    'resume_request_id' input) when RunComfy has (or may have) that request and it did not
+    end failed or cancelled; ``billed``: True, False or None (unknown / may be)."""
+    rid = getattr(exc, "request_id", None)
+    out: dict = {"request_id": rid, "fetch_request_id": None, "fetch_input": RESUME_INPUT, "billed": None}
+    if isinstance(exc, Interrupted):
+        if exc.cancel_outcome == "cancelled":
+            out["billed"] = False
+            return out
+        if rid and exc.cancel_outcome == "not_cancellable":
+            out["billed"] = True
+    elif isinstance(exc, (JobFailedError, JobCancelledError, ValidationError)):
+        return out
+    elif isinstance(exc, PaidResultError):
+        out["billed"] = True
+    elif isinstance(exc, EarlierSubmitUncertainError):
+        out.update(resubmit_code=exc.resubmit_code, submitted_at=exc.submitted_at)
+        return out
+    if rid:
+        out["fetch_request_id"] = rid
+    return out
+
+
+def _fetch_hint(fields: dict, text: str) -> str:
+    rid = fields.get("fetch_request_id")
+    if not rid:
+        return text
+    return (f"{text} To fetch its result without a new charge: put {rid} into '{RESUME_INPUT}' and run "
+            "(or press the panel's fetch button).")
+
+
+async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict | None = None):
     progress = comfy.Progress(None if node_id is None else str(node_id))
+    rerun = rerun if rerun is not None else rerun_status(schema, input_types(schema), None)
+    # A new prompt replaces the last outcome on the panel, whatever happens next.
+    progress.text("started", {"state": "started", **rerun})
     token = credentials.resolve_token(config_dir())
     if token.token is None:
         message = credentials.missing_token_message()
-        progress.text(f"error: {message}", {"state": "error"})
+        progress.text(f"error: {message}", {"state": "error", **rerun})
         raise ConfigError(message)
-    fields, sockets_in, urls, extras = collect(schema, kwargs)
+    lay = layout_for(schema, set(pack_inputs()))
+    origins: dict = {}
+    try:
+        fields, sockets_in, urls, extras = collect(schema, kwargs)
+    except ValidationError as exc:
+        err = labels.relabel(exc, lay, schema, {}, bool(kwargs.get("fit_inputs_to_limits")))
+        progress.text(f"error: {err}", {"state": "error", "problems": err.shown, **fetch_fields(err), **rerun})
+        raise err from exc
     last = {"t": 0.0, "state": None}
 
     def on_update(u: Update) -> None:
@@ -219,38 +290,66 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         if frac is not None:
             progress.fraction(frac)
         progress.text(u.text(), {"request_id": u.request_id, "state": u.state, "elapsed": round(u.elapsed, 1),
-                                 "queue_position": u.queue_position, "cost": u.cost, "note": u.note})
+                                 "queue_position": u.queue_position, "cost": u.cost, "note": u.note, **rerun})
 
     client = shared_client(token.token)
-    runner = Runner(client, timeout=extras["timeout"], journal=Journal(config_dir() / "journal.json"),
-                    submit_anyway=extras.get("submit_anyway", ""))
+    journal = Journal(config_dir() / "journal.json")
     output_dir = comfy.folder("output")      # paid video/audio results are kept there (README)
-    runner.media_dir = str(output_dir / "runcomfy") if output_dir is not None else None
-    try:
-        values = await _socket_values(schema, sockets_in)
-        gen = await runner.generate(
+    sf = seed_field(schema)
+
+    async def one(values, identity, variations: int, resume, on_update_hook):
+        runner = Runner(client, timeout=extras["timeout"], journal=identity,
+                        submit_anyway=extras.get("submit_anyway", ""))
+        runner.media_dir = str(output_dir / "runcomfy") if output_dir is not None else None
+        return await runner.generate(
             schema, fields, media=values, urls=urls, image_format=extras["image_format"],
-            variations=extras["variations"], resume_request_id=extras["resume_request_id"],
+            variations=variations, seed_field=sf.name if sf is not None else "seed", resume_request_id=resume,
             fit_inputs=extras["fit_inputs"], dry_run=extras["dry_run"],
-            hooks=Hooks(on_update=on_update, is_interrupted=comfy.processing_interrupted))
+            hooks=Hooks(on_update=on_update_hook, is_interrupted=comfy.processing_interrupted))
+
+    try:
+        values, counts = await _socket_values(schema, sockets_in)
+        origins = labels.media_origins(lay, schema, counts, {k: len(v) for k, v in urls.items()})
+        start, n = extras["generation"], extras["variations"]
+        if start is None or n == 1 or extras["dry_run"]:
+            identity = journal if start is None else generation.IdentityJournal(journal, start)
+            gen = await one(values, identity, n if start is None else 1, extras["resume_request_id"], on_update)
+            if start is not None and gen.dry_run is not None:
+                gen.dry_run = {**gen.dry_run, "requests": n}
+        else:
+            # No seed: one request per consecutive generation value, each its own identity.
+            gen = generation.merge(await generation.gather_runs([
+                one(values, generation.IdentityJournal(journal, g), 1,
+                    extras["resume_request_id"] if i == 0 else None, generation.renumbered(on_update, i, n))
+                for i, g in enumerate(generation.generations(start, n))]))
     except Interrupted as exc:
-        progress.text(str(exc), {"state": "stopped", "request_id": exc.request_id})
-        log.info("runcomfy: %s", exc)
-        raise comfy.interrupt_exception(str(exc)) from None
+        fetch = fetch_fields(exc)
+        text = _fetch_hint(fetch, str(exc))
+        progress.text(text, {"state": "stopped", **fetch, **rerun})
+        log.info("runcomfy: %s", text)
+        raise comfy.interrupt_exception(text) from None
+    except ValidationError as exc:
+        err = exc if isinstance(exc, labels.NodeValidationError) else \
+            labels.relabel(exc, lay, schema, origins, extras["fit_inputs"])
+        progress.text(f"error: {err}", {"state": "error", "problems": err.shown, **fetch_fields(err), **rerun})
+        raise err from exc
     except Exception as exc:
         # Keep the outcome on the node, not only in ComfyUI's error dialog.
-        progress.text(f"error: {exc}", {"state": "error", "request_id": getattr(exc, "request_id", None)})
+        fetch = fetch_fields(exc)
+        progress.text(_fetch_hint(fetch, f"error: {exc}"), {"state": "error", **fetch, **rerun})
         raise
     out = _output_adapter(schema)
     if gen.dry_run is not None:
-        return await _dry_run_outputs(schema, gen, values, progress)
+        return await _dry_run_outputs(schema, gen, values, progress, rerun)
     results = gen.outputs.get(out.kind, [])
     try:
         primary = await asyncio.to_thread(out.to_socket, results)
     except Exception as exc:
         # Paid for and decoded, but not turned into a ComfyUI value (a batch over its pixel cap...).
         err = PaidResultError(", ".join(gen.request_ids), exc, urls=gen.urls)
-        progress.text(f"error: {err}", {"state": "error", "request_id": gen.request_ids[0]})
+        progress.text(f"error: {err}", {"state": "error", "request_id": gen.request_ids[0], "billed": True,
+                                        "fetch_request_id": gen.request_ids[0], "fetch_input": RESUME_INPUT,
+                                        **rerun})
         raise err from exc
     fit = out.describe(results)
     summary = [f"done: {len(results)} {out.kind}(s)"]
@@ -261,7 +360,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None):
         summary.append(f"cost {pricing.format_usd(gen.cost)}")
     summary.append("request " + ", ".join(gen.request_ids))
     progress.text(" · ".join(summary + gen.notes + ([fit] if fit else [])),
-                  {"request_id": gen.request_ids[0], "state": "done", "cost": gen.cost})
+                  {"request_id": gen.request_ids[0], "request_ids": gen.request_ids, "state": "done",
+                   "cost": gen.cost, "notes": gen.notes + ([fit] if fit else []), **rerun})
     return primary, "\n".join(gen.urls), "\n".join(gen.request_ids)
 
 
@@ -273,9 +373,11 @@ def _output_adapter(schema: ModelSchema):
     return adapter
 
 
-async def _socket_values(schema: ModelSchema, sockets_in: dict) -> dict:
-    """Socket values -> library values per media field (each socket may carry a batch)."""
+async def _socket_values(schema: ModelSchema, sockets_in: dict) -> tuple[dict, dict]:
+    """Socket values -> library values per media field (each socket may carry a batch), and per
+    field the (socket, number of values) pairs that made them, in order (for error labels)."""
     out: dict = {}
+    counts: dict = {}
     for f in schema.media_fields:
         given = sockets_in.get(f.name) or []
         if not given:
@@ -284,8 +386,12 @@ async def _socket_values(schema: ModelSchema, sockets_in: dict) -> dict:
         if adapter is None:
             raise ConfigError(f"input '{f.name}' takes {f.kind}, which this version of the pack cannot read "
                               "from a ComfyUI socket.")
-        out[f.name] = [v for name, value in given for v in await asyncio.to_thread(adapter.to_values, value, name)]
-    return out
+        out[f.name] = []
+        for name, value in given:
+            got = await asyncio.to_thread(adapter.to_values, value, name)
+            out[f.name].extend(got)
+            counts.setdefault(f.name, []).append((name, len(got)))
+    return out, counts
 
 
 def format_price(amount: float, unit: str | None) -> str:
@@ -294,7 +400,7 @@ def format_price(amount: float, unit: str | None) -> str:
     return price.unit_text() if price is not None else pricing.UNAVAILABLE
 
 
-async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress):
+async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress, rerun: dict | None = None):
     """Nothing was sent: show the request and its price; pass the references through."""
     report = gen.dry_run
     price = report["price"]
@@ -305,7 +411,8 @@ async def _dry_run_outputs(schema: ModelSchema, gen, values: dict, progress):
         price_text = f"{unit} x {report['requests']} request(s)"
     text = "\n".join([f"dry run: nothing sent, nothing charged · {price_text}"] + gen.notes +
                       [json.dumps(report["payloads"][0], ensure_ascii=False, indent=1)])
-    progress.text(text, {"state": "dry_run"})
+    progress.text(text, {"state": "dry_run", "price": price, "price_text": price_text, "requests": report["requests"],
+                         "payload": report["payloads"][0], "notes": gen.notes, **(rerun or {})})
     out = _output_adapter(schema)
     refs = [v for f in schema.fields_of_kind(out.kind) for v in values.get(f.name, [])]
     primary = await asyncio.to_thread(out.to_socket, refs) if refs else out.empty()

@@ -66,7 +66,7 @@ def test_text_to_image_float_field_and_unset_seed(nodes, emu):
 def test_sample_prompt_is_not_sent_silently(nodes, emu, pack):
     cls = nodes["emulator-samples/image-gen/text-to-image"]
     default = cls.INPUT_TYPES()["required"]["prompt"][1]["default"]
-    with pytest.raises(pack.runcomfy.errors.ValidationError, match="'prompt': is required but empty"):
+    with pytest.raises(pack.runcomfy.errors.ValidationError, match="Prompt: is required but empty"):
         call(cls, prompt=default, negative_prompt="", aspect_ratio="1:1", num_images=1, guidance_scale=3.5,
              enable_safety_checker=True, seed=0)
     assert emu.count("submit") == 0
@@ -88,16 +88,18 @@ def test_aspect_ratio_rule_is_checked_before_any_submit(nodes, emu, pack):
     with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
         call(cls, prompt="x", image_1=tensor(256, 4300, 3), strength=0.5, output_format="png")
     text = str(info.value)
-    assert "'image_uris[1]' aspect ratio (width/height) must be at least 0.0625" in text and "256x4300" in text
+    # issue 18.5: the socket's label first, the API field after; scaling cannot fix a ratio: no hint
+    assert "Image 1 (image_uris[1]): aspect ratio (width/height) must be at least 0.0625" in text and "256x4300" in text
+    assert "fit_inputs_to_limits" not in text
     assert emu.count("submit") == 0
 
 
 @pytest.mark.parametrize("lines,needle", [
-    ("data:video/mp4;base64,AAAAGGZ0eXBpc29t", "'image_uris[2]': is a data:video/mp4 URI, not image"),
-    ("data:image/png;base64,bm90IGFuIGltYWdl", "'image_uris[2]': could not be read as an image"),
-    ("data:image/png;base64,@@@", "'image_uris[2]': is a data URI whose payload is not valid base64"),
-    (png_uri(100, 300), "'image_uris[2]' width must be at least (px) 256 (got '100 px (data URI"),
-    (png_uri(300, 300) + "\n" + png_uri(4100, 256), "'image_uris[3]' aspect ratio (width/height) must be at most 16"),
+    ("data:video/mp4;base64,AAAAGGZ0eXBpc29t", "Images (URLs), line 1 (image_uris[2]): is a data:video/mp4 URI, not image"),
+    ("data:image/png;base64,bm90IGFuIGltYWdl", "Images (URLs), line 1 (image_uris[2]): could not be read as an image"),
+    ("data:image/png;base64,@@@", "Images (URLs), line 1 (image_uris[2]): is a data URI whose payload is not valid base64"),
+    (png_uri(100, 300), "Images (URLs), line 1 (image_uris[2]): width must be at least 256 px, got 100 px (data URI"),
+    (png_uri(300, 300) + "\n" + png_uri(4100, 256), "Images (URLs), line 2 (image_uris[3]): aspect ratio (width/height) must be at most 16"),
 ])
 def test_data_uris_in_the_url_input_are_checked_like_sockets(nodes, emu, pack, lines, needle):
     cls = nodes[EDIT]
@@ -109,7 +111,7 @@ def test_data_uris_in_the_url_input_are_checked_like_sockets(nodes, emu, pack, l
 
 def test_too_many_inputs_across_sockets_and_urls(nodes, emu, pack):
     cls = nodes[EDIT]
-    with pytest.raises(pack.runcomfy.errors.ValidationError, match=r"'image_uris' takes at most this many images: 4"):
+    with pytest.raises(pack.runcomfy.errors.ValidationError, match=r"Images \(image_uris\): takes at most this many images: 4, got 5"):
         call(cls, prompt="x", image_1=tensor(300, 300, batch=3), image_uris="https://x.runcomfy.net/a.png\n"
              "https://x.runcomfy.net/b.png", strength=0.5, output_format="png")
     assert emu.count("submit") == 0
@@ -133,7 +135,7 @@ def test_structured_multi_prompt_runs_and_is_validated_by_path(nodes, emu, pack)
     bad = [{"index": 1, "prompt": "a"}, {"index": 2, "prompt": "b", "duration": "7"}]
     with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
         call(cls, multi_prompt=json.dumps(bad), shot_type="customize")
-    assert "'multi_prompt[2].duration' must be one of ['3', '5', '10'] (got '7')" in str(info.value)
+    assert "Shots (multi_prompt[2].duration): must be one of ['3', '5', '10'], got 7" in str(info.value)
     with pytest.raises(pack.runcomfy.errors.ValidationError, match=r"line 2, column 1"):
         call(cls, multi_prompt='[{"index": 1, "prompt": "a"}\n{"index": 2}]', shot_type="customize")
     assert emu.count("submit") == before
@@ -191,8 +193,8 @@ def test_data_uris_of_other_kinds_are_measured_by_their_kind(nodes, emu, pack):
         call(cls, prompt="p", image_1=tensor(300, 300, 8), videos=png_uri(300, 300), audios=png_uri(8, 8),
              aspect_ratio="1:1")
     text = str(info.value)
-    assert "'videos[1]': is a data:image/png URI, not video" in text
-    assert "'audios[1]': is a data:image/png URI, not audio" in text
+    assert "Reference videos (URLs), line 1 (videos[1]): is a data:image/png URI, not video" in text
+    assert "(audios[1]): is a data:image/png URI, not audio" in text
     assert emu.count("submit") == before
 
 
@@ -206,7 +208,7 @@ def test_unusable_tensors_name_their_socket(nodes, emu, pack, bad, needle):
     with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
         call(cls, prompt="x", image_1=tensor(300, 300), image_3=bad, strength=0.5, output_format="png")
     text = str(info.value)
-    assert "'image_3': is not a usable IMAGE" in text and needle in text, text
+    assert "image_3: is not a usable IMAGE" in text and needle in text, text
     assert emu.count("submit") == 0
 
 
@@ -222,7 +224,7 @@ def test_data_uris_inside_structured_json_are_measured_too(nodes, emu, pack):
     with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
         call(cls, multi_prompt=shots, elements=bad, shot_type="customize")
     text = str(info.value)
-    assert "'elements[1].image_url': could not be read as an image" in text
-    assert "'elements[2].image_url': is a data:audio/wav URI, not image" in text
-    assert text.count("'elements[2].image_url'") == 1
+    assert "Elements (elements[1].image_url): could not be read as an image" in text
+    assert "Elements (elements[2].image_url): is a data:audio/wav URI, not image" in text
+    assert text.count("(elements[2].image_url)") == 1
     assert emu.count("submit") == before
