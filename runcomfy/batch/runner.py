@@ -476,6 +476,11 @@ class _Batch:
                 "key": spec.key, "line": spec.line, "identity": identity, "model_id": self.schema.model_id,
                 "request_id": outcome.request_id, "cost": outcome.cost, "counted": report.counted,
                 "urls": outcome.urls, "files": names, "sizes": sizes, "sha256": sums})
+            if hasattr(journal, "record_delivered"):
+                try:    # saved with its manifest: the journal may now cap this entry like any finished one
+                    await asyncio.to_thread(journal.record_delivered, [rid])
+                except Exception as exc:
+                    self.notes.append(f"journal not updated after saving {spec.key} ({type(exc).__name__})")
             report.state, report.request_id, report.cost = "done", outcome.request_id, gen.cost
             report.outputs, report.resumed, report.error = names, outcome.resumed, None
         except RateLimitError:
