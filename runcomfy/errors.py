@@ -31,8 +31,8 @@ class RunComfyError(Exception):
         if self.request_id and self.request_id not in text:
             text += f" (request id {self.request_id})"
         if self.accepted and self.request_id and not _BILLING_STATED.search(text):
-            text += (f" RunComfy accepted request {self.request_id}, so it may have been billed: run the node "
-                     "again with the same inputs to fetch its result instead of paying again.")
+            text += (f" RunComfy accepted request {self.request_id}, so it may have been billed: fetch its result "
+                     "by that request id instead of paying again.")
         return text
 
     def mark_accepted(self, request_id: str) -> "RunComfyError":
@@ -247,9 +247,9 @@ class PaidResultError(RunComfyError):
         files = (" Files: " + " ".join(self.urls)) if self.urls else ""
         super().__init__(
             f"Request {request_id} succeeded and is paid for, but its result could not be delivered: {what}. "
-            "It stays recorded as succeeded with its result URLs: run the node again with the same inputs to "
-            "download it again (no new charge); if the file itself is bad that fetches the same file, so "
-            "change an input (e.g. the seed) to pay for a new run." + files, request_id=request_id)
+            "It stays recorded as succeeded with its result URLs: fetching that request id (or exactly the same "
+            "inputs, seed included) downloads it again with no new charge; if the file itself is bad that fetches "
+            "the same file, and only a new paid run gives another." + files, request_id=request_id)
 
 
 class PaidDownloadError(PaidResultError, DownloadError):
