@@ -1,8 +1,9 @@
-"""``python -m runcomfy {demo,emulator,bench,models}``."""
+"""``python -m runcomfy {demo,emulator,models,batch,bench}``."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 USAGE = """usage: python -m runcomfy COMMAND [options]
 
@@ -13,6 +14,20 @@ commands:
   models     the model catalog: sync | list [--search S] [--category C] | show MODEL_ID | snapshot
   batch      MODEL_ID JOBS.jsonl --out DIR: one job per line, resumable (--dry-run, --max-cost, --report)
 """
+
+
+def _bench_main():
+    """The benchmark is a development tool (devtools/bench, beside this package in a checkout of
+    the pack): imported here, lazily, and nowhere else in the library."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "devtools" / "bench" / "__init__.py").is_file():
+        print(f"bench: the benchmark is a development tool in the pack's devtools/ folder ({root / 'devtools'}), "
+              "which comes with a git checkout of the pack, not with an installed copy.", file=sys.stderr)
+        return None
+    if str(root) not in sys.path:          # run from another folder than the pack's
+        sys.path.insert(0, str(root))
+    from devtools.bench import main
+    return main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     elif cmd == "emulator":
         from .emulator.cli import main as run
     elif cmd == "bench":
-        from .bench import main as run
+        run = _bench_main()
+        if run is None:
+            return 2
     elif cmd == "models":
         from .catalog.cli import main as run
     elif cmd == "batch":

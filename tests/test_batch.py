@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runcomfy import media, photomodel
+from devtools import photomodel
+from runcomfy.media import images as media
 from runcomfy.batch import parse_jobs
 from runcomfy.batch.cli import main as batch_main
 from runcomfy.batch.limiter import AdaptiveLimit

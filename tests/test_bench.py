@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from runcomfy import bench
+from devtools.bench import core as bench
 
 
 def _positive(x) -> bool:

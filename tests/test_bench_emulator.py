@@ -1,4 +1,4 @@
-"""The benchmark's emulator in a child process (runcomfy/bench_emulator.py), driven through the
+"""The benchmark's emulator in a child process (devtools/bench/emulator_child.py), driven through the
 real client: what it reports about jobs must match what the client saw, and its controls must
 change what the emulator does."""
 
@@ -19,7 +19,7 @@ import requests
 from PIL import Image
 
 from conftest import ROOT
-from runcomfy.bench_emulator import ChildEmulator, ChildEmulatorError
+from devtools.bench.emulator_child import ChildEmulator, ChildEmulatorError
 from runcomfy.client import SUCCEEDED, TERMINAL, RunComfyClient
 
 TOKEN = "tok-bench-emulator-test"
@@ -207,7 +207,7 @@ def _gone(pid: int) -> bool:
 def test_child_ends_when_its_parent_dies(isolated_env):
     code = textwrap.dedent("""
         import os, sys
-        from runcomfy.bench_emulator import ChildEmulator
+        from devtools.bench.emulator_child import ChildEmulator
         emu = ChildEmulator(token="t", processing_time=0.1)
         print(emu.process.pid, flush=True)
         os._exit(0)        # no atexit, no close(): only the pipe's EOF tells the child

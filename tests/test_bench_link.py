@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from runcomfy import bench
-from runcomfy.bench_link import LINK_FORMATS
+from devtools.bench import core as bench
+from devtools.bench.link import LINK_FORMATS
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from runcomfy import bench_video
+from devtools.bench import video as bench_video
 
 
 def test_quick_video_section_runs_every_path_and_renders():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runcomfy import bench_catalog
+from devtools.bench import catalog as bench_catalog
 
 
 def test_catalog_section_measures_a_generated_catalog():

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import requests
 
-from runcomfy import media, photomodel, upload_progress
+from devtools import photomodel
+from runcomfy import upload_progress
+from runcomfy.media import images as media
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.jsonbody import dumps_bytes

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
-from .. import credentials
+from .. import credentials, settings
 from ..config import resolve_base_url
 from ..errors import ConfigError
 from ..pricing import describe
@@ -21,18 +19,15 @@ from . import load_entries, sync
 from .bundled import SCHEMA_DIR
 from .snapshot import write_snapshot
 
-CONFIG_DIR_ENV = "RUNCOMFY_CONFIG_DIR"
+CONFIG_DIR_ENV = settings.CONFIG_DIR_ENV
+PACK_ROOT = settings.PACK_ROOT
 
 
 def default_config_dir() -> tuple[Path, str]:
-    """Where the nodes look: $RUNCOMFY_CONFIG_DIR, else ComfyUI's user folder when the pack sits in
-    ComfyUI/custom_nodes (the default --user-directory), else ~/.config/runcomfy."""
-    if os.environ.get(CONFIG_DIR_ENV):
-        return Path(os.environ[CONFIG_DIR_ENV]), CONFIG_DIR_ENV
-    pack = Path(__file__).resolve().parents[2]
-    if pack.parent.name == "custom_nodes":
-        return pack.parent.parent / "user" / "__runcomfy", "ComfyUI's user folder"
-    return Path(os.path.expanduser("~/.config/runcomfy")), "default"
+    """Where the nodes look (runcomfy.settings.config_dir_and_source): $RUNCOMFY_CONFIG_DIR, else
+    ComfyUI's user folder when the pack sits in ComfyUI/custom_nodes (the default
+    --user-directory), else ~/.config/runcomfy."""
+    return settings.config_dir_and_source()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,23 +63,19 @@ def _token(cfg: Path) -> str | None:
 
 def build_nodes(cfg: Path, base: str) -> dict:
     """Loads the pack as ComfyUI does, with this cache, and counts its node classes and the
-    /object_info they make (no network: the start-up refresh is switched off for this)."""
-    import json
-    from .packload import load_pack, object_info
-    saved = {k: os.environ.get(k) for k in (CONFIG_DIR_ENV, "RUNCOMFY_MODEL_API_BASE", "RUNCOMFY_CATALOG_REFRESH")}
-    os.environ.update({CONFIG_DIR_ENV: str(cfg), "RUNCOMFY_MODEL_API_BASE": base, "RUNCOMFY_CATALOG_REFRESH": "0"})
-    try:
-        t = time.perf_counter()
-        pack = load_pack()
-        seconds = time.perf_counter() - t
-        info_bytes = len(json.dumps(object_info(pack), default=str))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return {"nodes": len(pack.NODE_CLASS_MAPPINGS), "seconds": round(seconds, 3), "object_info_bytes": info_bytes}
+    /object_info they make (no network: the start-up refresh is switched off for this). The
+    loader is a development tool (devtools/packload.py, in a checkout of the pack, not in the
+    library); it runs in a child process given the folder and API on its command line."""
+    import subprocess
+    root = PACK_ROOT
+    if not (root / "devtools" / "packload.py").is_file():
+        raise ConfigError(f"--build-nodes needs the pack's development tools ({root / 'devtools'}), which "
+                          "come with a git checkout of the pack, not with an installed copy.")
+    proc = subprocess.run([sys.executable, "-m", "devtools.packload", "--config-dir", str(cfg), "--base-url", base],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise ConfigError(f"loading the pack's nodes failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _cmd_sync(args, cfg: Path, base: str) -> int:
@@ -93,7 +84,11 @@ def _cmd_sync(args, cfg: Path, base: str) -> int:
     out = report.public()
     out["cache"] = report.cache_path
     if report.ok and args.build_nodes:
-        out["nodes"] = {"models": len(load_entries(cfg, base)), **build_nodes(cfg, base)}
+        try:
+            out["nodes"] = {"models": len(load_entries(cfg, base)), **build_nodes(cfg, base)}
+        except ConfigError as exc:
+            print(f"{report.summary()}\n--build-nodes: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(out, indent=1))
     else:

@@ -63,7 +63,7 @@ def _frames(cfg: dict):
 
 
 def make_source(cfg: dict, path: str) -> None:
-    from .codecs import audio, video
+    from runcomfy.media.codecs import audio, video
     clip = audio.tone(440, cfg["seconds"], 48000, 2)
     video.encode_frames(_frames(cfg), cfg["fps"], clip, dst=path)
 
@@ -71,7 +71,7 @@ def make_source(cfg: dict, path: str) -> None:
 # --- the measured paths (run in a child) -------------------------------------------------------
 
 def _pack_pass_through(src: str, work: str, url: str) -> dict:
-    from .kinds.video import KIND, VideoSource
+    from runcomfy.media.kinds.video import KIND, VideoSource
     p = KIND.prepare_one(VideoSource(path=src), "video")
     uri = "data:video/mp4;base64," + base64.b64encode(p.data).decode("ascii")
     with open(src, "rb") as fh:
@@ -80,7 +80,7 @@ def _pack_pass_through(src: str, work: str, url: str) -> dict:
 
 
 def _pack_re_encode(src: str, work: str, url: str) -> dict:
-    from .codecs import video
+    from runcomfy.media.codecs import video
     out = os.path.join(work, "reencoded.mp4")
     video.transcode(src, dst=out)
     with open(out, "rb") as fh:
@@ -109,7 +109,7 @@ def _decode_to_float_tensor(src) -> tuple[np.ndarray, float]:
 
 
 def _naive_in(src: str, work: str, url: str) -> dict:
-    from .codecs import video
+    from runcomfy.media.codecs import video
     frames, fps = _decode_to_float_tensor(src)
     u8 = (np.clip(frames[i], 0, 1) * 255 + 0.5 for i in range(len(frames)))
     data = video.encode_frames((f.astype(np.uint8) for f in u8), fps)
@@ -118,14 +118,14 @@ def _naive_in(src: str, work: str, url: str) -> dict:
 
 
 def _client(url: str):
-    from .client import RunComfyClient
+    from runcomfy.client import RunComfyClient
     base = url.split("/files/")[0] + "/v1"
     return RunComfyClient(TOKEN, base)
 
 
 def _pack_out(src: str, work: str, url: str) -> dict:
-    from .codecs import video
-    from .kinds.video import KIND
+    from runcomfy.media.codecs import video
+    from runcomfy.media.kinds.video import KIND
     client = _client(url)
     path = os.path.join(work, "result.mp4")
     client.download_to_file(url, path, max_bytes=KIND.output_cap_bytes)
@@ -136,7 +136,7 @@ def _pack_out(src: str, work: str, url: str) -> dict:
 
 
 def _naive_out(src: str, work: str, url: str) -> dict:
-    from .codecs import video
+    from runcomfy.media.codecs import video
     client = _client(url)
     data = client.download(url, max_bytes=1 << 30)
     frames, fps = _decode_to_float_tensor(data)
@@ -156,8 +156,9 @@ def _child(name: str, src: str, work: str, url: str, conn) -> None:
         # Imports are not part of the path being measured (ComfyUI has them loaded already).
         import av  # noqa: F401
 
-        from . import client, kinds  # noqa: F401
-        from .codecs import audio, video  # noqa: F401
+        from runcomfy import client  # noqa: F401
+        from runcomfy.media import kinds  # noqa: F401
+        from runcomfy.media.codecs import audio, video  # noqa: F401
         try:
             Path("/proc/self/clear_refs").write_text("5")
         except OSError:

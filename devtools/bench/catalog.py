@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .catalog.packload import PACK_ROOT
-from .emulator.catalog import catalog_document, generate_entries
+from ..packload import PACK_ROOT
+from runcomfy.emulator.catalog import catalog_document, generate_entries
 
 N_MODELS = 400
 TOKEN = "bench-catalog-token-0123456789"
@@ -53,7 +53,7 @@ spec.loader.exec_module(pack)           # what ComfyUI's load_custom_node does
 seconds, cpu = time.perf_counter() - t, time.process_time() - c
 peak = tracemalloc.get_traced_memory()[1] if trace else None
 r1 = rss_kb()
-from runcomfy.catalog.packload import object_info
+from devtools.packload import object_info
 info = json.dumps(object_info(pack), default=str)
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "nodes": len(pack.NODE_CLASS_MAPPINGS), "object_info_bytes": len(info),
                   "rss_rise_kb": r1 - r0, "tracemalloc_peak": peak}))
@@ -70,7 +70,7 @@ def _env(cfg: Path, base: str, refresh: str = "0") -> dict:
 def _child_import(cfg: Path, base: str, *, trace: bool = False, refresh: str = "0", warm: bool = False) -> dict:
     out = subprocess.run([sys.executable, "-c", _CHILD, str(PACK_ROOT), "trace" if trace else "time",
                           "warm" if warm else "cold"],
-                         env=_env(cfg, base, refresh), capture_output=True, text=True, timeout=300)
+                         env=_env(cfg, base, refresh), cwd=str(PACK_ROOT), capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"pack import failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -142,7 +142,7 @@ def section_catalog(quick: bool = False, n_models: int = N_MODELS) -> dict:
 
 def _stalled_start(tmp: Path) -> dict:
     """Import with no cache while the catalog call never answers in time: the bounded wait."""
-    from .emulator import Emulator
+    from runcomfy.emulator import Emulator
     emu = Emulator(token=TOKEN).start()
     try:
         emu.faults.add("models", "slow", times=None, delay=30)
@@ -187,7 +187,7 @@ def render(c: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m runcomfy.bench_catalog", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m devtools.bench.catalog", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--models", type=int, default=N_MODELS)
     ap.add_argument("--json", action="store_true")

@@ -12,7 +12,7 @@
    the uplink, the result file over the downlink, and the round trips the protocol needs (a
    submit on a fresh connection: 2 for TCP + TLS and 1 for the request; half of one for the
    answer that tells the job is done; 1 for /result; 1 for the download on a kept connection).
-9. The batch runner at scale (bench_batch.py).
+9. The batch runner at scale (batch.py).
 
 ``--sections`` picks sections: ``core`` (1-6 of bench.py), ``formats``, ``link``, ``batch``.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +28,12 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from . import imageformats, media, photomodel, upload_progress
-from .emulator.shaping import parse_link
+from runcomfy import upload_progress
+from runcomfy.media import imageformats, images as media
+from runcomfy.emulator.shaping import parse_link
+
+from .. import photomodel
+from .common import PARTS, fields, job_row, log, machine_info, naive_job, summarize
 
 SECTIONS = ("core", "formats", "link", "batch")
 LINK_FORMATS = ("png", "webp_fast", "webp_small", "auto")
@@ -40,9 +43,6 @@ GOAL_LINK_NAIVE_RATIO = 5.0
 FLOOR_RTTS = 2 + 1 + 0.5 + 1 + 1
 
 
-def _log(msg: str) -> None:
-    from .bench import _log as log
-    log(msg)
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -115,9 +115,6 @@ def render_formats(res: dict) -> str:
 
 # --- section 8: shaped link --------------------------------------------------------------------
 
-def _fields(seed: int) -> dict:
-    from .bench import _fields as f
-    return f(seed)
 
 
 def link_inputs(side: int) -> list[np.ndarray]:
@@ -139,11 +136,10 @@ def _floor(arrays: list[np.ndarray], output_bytes: int, up: float | None, down: 
 
 
 async def section_link(args, quick: bool) -> dict:
-    from .bench import PARTS, _job_row, _summary, naive_job
-    from .bench_emulator import ChildEmulator
-    from .client import RunComfyClient
-    from .pipeline import Runner
-    from .schema import find_schema
+    from .emulator_child import ChildEmulator
+    from runcomfy.client import RunComfyClient
+    from runcomfy.pipeline import Runner
+    from runcomfy.schema import find_schema
 
     up, down, rtt = parse_link(args.link)
     side = 384 if quick else 1024
@@ -170,7 +166,7 @@ async def section_link(args, quick: bool) -> dict:
     try:
         runner = Runner(client)
         emu.queue_processing_times([0.05])
-        gen = await runner.generate(schema, _fields(next_seed()), media={"image_urls": arrays})
+        gen = await runner.generate(schema, fields(next_seed()), media={"image_urls": arrays})
         emu.reuse_output(gen.request_ids[0])
         output_bytes = len(session.get(gen.urls[0], timeout=60).content)
         session.get(f"{emu.base_url}/models", headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -182,15 +178,15 @@ async def section_link(args, quick: bool) -> dict:
                     row = await asyncio.to_thread(naive_job, session, emu, token, arrays, s, naive_poll)
                 else:
                     t0 = time.monotonic()
-                    gen = await runner.generate(schema, _fields(s), media={"image_urls": arrays}, image_format=fmt)
+                    gen = await runner.generate(schema, fields(s), media={"image_urls": arrays}, image_format=fmt)
                     wall = time.monotonic() - t0
                     job = emu.job(gen.request_ids[0])
                     tm = gen.timings
-                    row = _job_row(job, wall, tm["noticed_at"], job["status_calls"], encode=tm["encode"],
+                    row = job_row(job, wall, tm["noticed_at"], job["status_calls"], encode=tm["encode"],
                                    submit=tm["submit"], download=tm["download"], decode=tm["decode"])
                     row["notes"] = [n for n in gen.notes if n.startswith("auto")]
                 rows[fmt].append(row)
-                _log(f"link run {i + 1}/{repeats} {fmt}: overhead {row['overhead']:.2f}s "
+                log(f"link run {i + 1}/{repeats} {fmt}: overhead {row['overhead']:.2f}s "
                      f"(send {row['submit']:.2f}s)")
         errors = emu.internal_errors()
         if errors:
@@ -200,7 +196,7 @@ async def section_link(args, quick: bool) -> dict:
         client.close()
         emu.close()
     floor = _floor(arrays, output_bytes, up, down, rtt)
-    summary = {k: _summary(v) for k, v in rows.items()}
+    summary = {k: summarize(v) for k, v in rows.items()}
     lossless = [f for f in LINK_FORMATS if f in summary]
     best = min(lossless, key=lambda f: summary[f]["overhead"])
     naive = summary["naive"]["overhead"]
@@ -249,14 +245,14 @@ def run_sections(args, quick: bool = False) -> dict:
     chosen = sections_of(args)
     out: dict = {}
     if "formats" in chosen:
-        _log("section 7: upload formats")
+        log("section 7: upload formats")
         out["formats"] = section_formats(quick, args.photos)
     if "link" in chosen:
-        _log(f"section 8: shaped link {args.link}")
+        log(f"section 8: shaped link {args.link}")
         out["link"] = asyncio.run(section_link(args, quick))
     if "batch" in chosen:
-        from .bench_batch import section_batch
-        _log("section 9: batch at scale")
+        from .batch import section_batch
+        log("section 9: batch at scale")
         out["batch"] = section_batch(args, quick)
     return out
 
@@ -268,7 +264,7 @@ def render(res: dict) -> str:
     if "link" in res:
         parts.append(render_link(res["link"]))
     if "batch" in res:
-        from .bench_batch import render_batch
+        from .batch import render_batch
         parts.append(render_batch(res["batch"]))
     return "".join("\n\n" + p for p in parts)
 
@@ -278,7 +274,6 @@ def main_only(args) -> int:
     import datetime as _dt
     import json
 
-    from .bench import machine_info
     started = time.monotonic()
     res = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine_info()}
     res.update(run_sections(args, bool(getattr(args, "quick", False))))

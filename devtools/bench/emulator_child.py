@@ -96,7 +96,7 @@ class _Commands:
         and result call is answered 429 (with Retry-After) with probability ``rate``."""
         import random
 
-        from .emulator.faults import Fault
+        from runcomfy.emulator.faults import Fault
         emu = self.emu
         rng = random.Random(seed)
         t0 = time.monotonic() + start_after
@@ -116,7 +116,7 @@ class _Commands:
 def _child_main(conn, kwargs: dict) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .emulator import Emulator
+    from runcomfy.emulator import Emulator
     try:
         emu = Emulator(**kwargs).start()
     except BaseException:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import photomodel
+from .. import photomodel
 
 GOAL_BATCH_IDEAL_RATIO = 1.15
 STORM = {"start": 0.2, "duration": 0.3, "rate": 0.5, "seed": 4242, "retry_after": 1.0}
@@ -49,12 +49,12 @@ def _write_jobs(folder: Path, n: int) -> Path:
 
 
 async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm: bool, quick: bool) -> dict:
-    from .batch.jobsfile import parse_jobs
-    from .batch.runner import BatchOptions, _ObservedClient, run_batch
-    from .bench import _reset_peak_rss
-    from .bench_emulator import ChildEmulator
-    from .pipeline import Runner
-    from .schema import find_schema
+    from runcomfy.batch.jobsfile import parse_jobs
+    from runcomfy.batch.runner import BatchOptions, _ObservedClient, run_batch
+    from .common import reset_peak_rss
+    from .emulator_child import ChildEmulator
+    from runcomfy.pipeline import Runner
+    from runcomfy.schema import find_schema
 
     schema = find_schema(MODEL_ID)
     token = "bench-batch-" + uuid.uuid4().hex
@@ -69,7 +69,7 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             assert not problems, problems
             # Warm-up (not measured): one job renders the output that the emulator then serves to every job.
             emu.queue_processing_times([0.05])
-            from .batch.runner import load_media
+            from runcomfy.batch.runner import load_media
             gen = await Runner(client).generate(schema, {"prompt": "warm-up", "image_size": "1024*1024 (1:1)"},
                                                 media=load_media(schema, specs[0]))
             emu.reuse_output(gen.request_ids[0])
@@ -77,7 +77,7 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             if storm:
                 emu.storm(STORM["start"] * ideal, STORM["duration"] * ideal, STORM["rate"], STORM["seed"],
                           STORM["retry_after"])
-            reset = _reset_peak_rss()
+            reset = reset_peak_rss()
             rss0 = _rss_kib()
             cpu0 = time.process_time()
             t0 = time.monotonic()
@@ -116,8 +116,8 @@ def section_batch(args, quick: bool = False) -> dict:
                         "storm": dict(STORM)}}
     for name, storm in (("calm", False), ("storm", True)):
         r = asyncio.run(_run_once(n, conc, workers, job_s, storm, quick))
-        from .bench import _log
-        _log(f"batch {name}: {r['done']}/{n} done in {r['wall']:.1f}s ({r['wall_vs_ideal']:.2f}x ideal), "
+        from .common import log
+        log(f"batch {name}: {r['done']}/{n} done in {r['wall']:.1f}s ({r['wall_vs_ideal']:.2f}x ideal), "
              f"{r['http_429']} x 429, {r['duplicate_submits']} duplicate submits")
         out[name] = r
     return out

@@ -1,7 +1,7 @@
 """``python -m runcomfy bench``: what the pack costs on top of the remote model, measured.
 
 Everything runs on this machine against the emulator on loopback, in a child process of its
-own (``bench_emulator.ChildEmulator``) in every section: like a remote server it has its own GIL
+own (``devtools.bench.emulator_child.ChildEmulator``) in every section: like a remote server it has its own GIL
 and does not compete with the client for this process's, but unlike one it shares this machine's
 CPUs. Its job timestamps use ``time.monotonic()``, one system-wide clock on Linux, so they can be
 subtracted from the client's. After one warm-up job the emulator serves that job's output to every
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import dataclasses
 import datetime as _dt
 import gc
@@ -40,11 +39,8 @@ import io
 import json
 import math
 import os
-import platform
 import random
 import re
-import statistics
-import sys
 import time
 import tracemalloc
 import uuid
@@ -52,22 +48,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import PIL
 import requests
 from PIL import Image
 
-from .bench_emulator import ChildEmulator
-from .client import RunComfyClient
-from .pipeline import Runner
-from .polling import PollPolicy
-from .samples import sample_image
-from .schema import find_schema
+from runcomfy.client import RunComfyClient
+from runcomfy.pipeline import Runner
+from runcomfy.polling import PollPolicy
+from runcomfy.samples import sample_image
+from runcomfy.schema import find_schema
 
-MODEL_ID = "wan-ai/wan-2-6/image-to-image"
-OUTPUT_SIZE = "1024*1024 (1:1)"
-PROMPT = "Put the subject of image 1 into the scene of image 2, lit like image 3."
-PARTS = ("encode", "submit", "notice", "download", "decode", "other")
-NAIVE_DONE = ("completed", "succeeded", "failed", "cancelled", "canceled", "error")
+from .common import (MODEL_ID, OUTPUT_SIZE, PARTS, fields, job_row, log, machine_info,
+                     median, naive_job, output_shape, p90, reset_peak_rss, summarize)
+from .emulator_child import ChildEmulator
+
 
 # Goals (targets, not results).
 GOAL_OVERHEAD_RATIO = 5.0
@@ -134,14 +127,6 @@ def input_sets(n_sets: int, per_set: int, side: int) -> list[list[np.ndarray]]:
 
 # --- small statistics helpers -----------------------------------------------------------------
 
-def median(xs) -> float:
-    return float(statistics.median(xs))
-
-
-def p90(xs) -> float:
-    return float(np.percentile(np.asarray(xs, dtype=float), 90))
-
-
 def median_ci(xs, level: float = 0.95) -> tuple[float, float] | None:
     """Distribution-free confidence interval of the median (binomial order statistics);
     None when there are too few samples for one."""
@@ -160,15 +145,6 @@ def median_ci(xs, level: float = 0.95) -> tuple[float, float] | None:
     return float(v[j - 1]), float(v[n - j])
 
 
-def _fields(seed: int) -> dict:
-    return {"prompt": PROMPT, "image_size": OUTPUT_SIZE, "seed": seed, "prompt_extend": False}
-
-
-def _output_shape() -> tuple[int, int]:
-    w, h = (int(x) for x in OUTPUT_SIZE.split()[0].split("*"))
-    return h, w
-
-
 class _Seeds:
     def __init__(self) -> None:
         self.n = 0
@@ -178,32 +154,16 @@ class _Seeds:
         return self.n
 
 
-def _log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 # --- one job, the pack's way ----------------------------------------------------------------------
 
 async def pack_generate(runner: Runner, schema, arrays: list[np.ndarray], seed: int):
     """One generation, timed; (wall seconds, Generation). Nothing else runs in its window."""
     t0 = time.monotonic()
-    gen = await runner.generate(schema, _fields(seed), images={"image_urls": arrays})
+    gen = await runner.generate(schema, fields(seed), images={"image_urls": arrays})
     wall = time.monotonic() - t0
-    if len(gen.images) != 1 or gen.images[0].shape[:2] != _output_shape():
+    if len(gen.images) != 1 or gen.images[0].shape[:2] != output_shape():
         raise RuntimeError(f"unexpected result shape {[a.shape for a in gen.images]}")
     return wall, gen
-
-
-def _job_row(job: dict, wall: float, noticed_at: float, status_calls: int, *, encode: float,
-             submit: float, download: float, decode: float) -> dict:
-    """One job's figures, either client's: the emulator's processing and queue wait (from its
-    timestamps, ``emu.job``), and the overhead around them split into PARTS."""
-    processing = job["finished_at"] - job["started_at"]
-    row = {"wall": wall, "processing": processing, "overhead": wall - processing, "encode": encode,
-           "submit": submit, "notice": noticed_at - job["finished_at"], "download": download, "decode": decode,
-           "queue_wait": job["started_at"] - job["accepted_at"], "status_calls": status_calls}
-    row["other"] = row["overhead"] - sum(row[k] for k in PARTS if k != "other")
-    return row
 
 
 def pack_row(emu: ChildEmulator, wall: float, gen) -> dict:
@@ -211,7 +171,7 @@ def pack_row(emu: ChildEmulator, wall: float, gen) -> dict:
     is called outside the timed windows."""
     job = emu.job(gen.request_ids[0])
     tm = gen.timings
-    return _job_row(job, wall, tm["noticed_at"], job["status_calls"], encode=tm["encode"], submit=tm["submit"],
+    return job_row(job, wall, tm["noticed_at"], job["status_calls"], encode=tm["encode"], submit=tm["submit"],
                     download=tm["download"], decode=tm["decode"])
 
 
@@ -221,67 +181,6 @@ async def pack_job(runner: Runner, emu: ChildEmulator, schema, arrays: list[np.n
 
 
 # --- one job, the naive way ---------------------------------------------------------------------
-
-def naive_job(session: requests.Session, emu: ChildEmulator, token: str, arrays: list[np.ndarray], seed: int,
-              poll: float, timeout: float = 300.0) -> dict:
-    """What a straightforward client does: default PNG, one thing after another, fixed sleeps."""
-    base = emu.base_url
-    auth = {"Authorization": f"Bearer {token}"}
-    t_start = time.monotonic()
-    pngs = []
-    for a in arrays:
-        buf = io.BytesIO()
-        Image.fromarray(a).save(buf, "PNG")
-        pngs.append(buf.getvalue())
-    encode = time.monotonic() - t_start
-    payload = _fields(seed)
-    payload["image_urls"] = ["data:image/png;base64," + base64.b64encode(p).decode("ascii") for p in pngs]
-    t = time.monotonic()
-    r = session.post(f"{base}/models/{MODEL_ID}", json=payload, headers=auth, timeout=60)
-    r.raise_for_status()
-    rid = r.json()["request_id"]
-    submit = time.monotonic() - t
-    noticed = None
-    calls = 0
-    for _ in range(int(timeout / poll) + 2):
-        st = session.get(f"{base}/requests/{rid}/status", headers=auth, timeout=60)
-        st.raise_for_status()
-        calls += 1
-        if str(st.json().get("status")).lower() in NAIVE_DONE:
-            noticed = time.monotonic()
-            break
-        time.sleep(poll)
-    if noticed is None:
-        raise RuntimeError(f"naive client: job {rid} did not finish within {timeout:.0f}s")
-    res = session.get(f"{base}/requests/{rid}/result", headers=auth, timeout=60)
-    res.raise_for_status()
-    out = res.json().get("output") or {}
-    urls = [out["image"]] if isinstance(out.get("image"), str) else list(out.get("images") or [])
-    t = time.monotonic()
-    files = []
-    for u in urls:
-        d = session.get(u, timeout=60)
-        d.raise_for_status()
-        files.append(d.content)
-    download = time.monotonic() - t
-    t = time.monotonic()
-    images = [np.array(Image.open(io.BytesIO(f)).convert("RGB")) for f in files]
-    decode = time.monotonic() - t
-    wall = time.monotonic() - t_start
-    if len(images) != 1 or images[0].shape[:2] != _output_shape():
-        raise RuntimeError(f"naive client: unexpected result shape {[a.shape for a in images]}")
-    return _job_row(emu.job(rid), wall, noticed, calls, encode=encode, submit=submit, download=download,
-                    decode=decode)
-
-
-def _summary(rows: list[dict]) -> dict:
-    keys = ("wall", "processing", "overhead") + PARTS + ("queue_wait", "status_calls")
-    out = {k: median([r[k] for r in rows]) for k in keys}
-    out["runs"] = len(rows)
-    out["overhead_min"] = min(r["overhead"] for r in rows)
-    out["overhead_max"] = max(r["overhead"] for r in rows)
-    return out
-
 
 # --- emulator helpers ----------------------------------------------------------------------------
 
@@ -302,7 +201,7 @@ async def _warm_up(runner: Runner, emu: ChildEmulator, schema, arrays: list[np.n
     the client for this machine's CPU, which the real service never does. Returns the emulator's
     tuning: whether that was possible (it relies on the emulator's internal ``_render``)."""
     emu.queue_processing_times([0.05])
-    gen = await runner.generate(schema, _fields(seed), images={"image_urls": arrays})
+    gen = await runner.generate(schema, fields(seed), images={"image_urls": arrays})
     return {"prerendered_output": bool(emu.reuse_output(gen.request_ids[0]))}
 
 
@@ -333,21 +232,21 @@ async def section_overhead(cfg: Settings, schema, arrays: list[np.ndarray], seed
             pack_rows.append(await pack_job(runner, emu, schema, arrays, seed_pack))
             naive_rows.append(await asyncio.to_thread(naive_job, session, emu, token, arrays, seed_naive,
                                                       cfg.naive_poll))
-            _log(f"overhead run {i + 1}/{cfg.repeats}: pack {pack_rows[-1]['overhead']:.3f}s, "
+            log(f"overhead run {i + 1}/{cfg.repeats}: pack {pack_rows[-1]['overhead']:.3f}s, "
                  f"naive {naive_rows[-1]['overhead']:.3f}s")
         _check_emulator(emu)
     finally:
         session.close()
         client.close()
         emu.close()
-    pack, naive = _summary(pack_rows), _summary(naive_rows)
+    pack, naive = summarize(pack_rows), summarize(naive_rows)
     return {"pack": pack, "naive": naive, "ratio": naive["overhead"] / pack["overhead"],
             "input_png_kib": [media_png_size(a) for a in arrays], "emulator_tuning": tuning,
             "pack_runs": pack_rows, "naive_runs": naive_rows}
 
 
 def media_png_size(a: np.ndarray) -> dict:
-    from . import media
+    from runcomfy.media import images as media
     naive = io.BytesIO()
     Image.fromarray(a).save(naive, "PNG")
     return {"pack": round(len(media.encode_png(a)) / 1024, 1), "naive": round(len(naive.getvalue()) / 1024, 1)}
@@ -428,7 +327,7 @@ async def section_notice(cfg: Settings, schema, seeds: _Seeds) -> dict:
     finished: list[tuple[float, str, float]] = []           # (nominal length, request id, noticed_at)
 
     async def one(length: float, seed: int) -> None:
-        gen = await runner.generate(schema, _fields(seed), images={"image_urls": small})
+        gen = await runner.generate(schema, fields(seed), images={"image_urls": small})
         finished.append((length, gen.request_ids[0], gen.timings["noticed_at"]))
 
     async def group(length: float, offset: float, waves: list[list[int]]) -> None:
@@ -451,7 +350,7 @@ async def section_notice(cfg: Settings, schema, seeds: _Seeds) -> dict:
                 length_of[seed] = length * s * rng.uniform(1 - cfg.length_spread, 1 + cfg.length_spread)
             groups.append((length, offset, waves))
         emu.set_lengths(length_of)
-        _log(f"notice: {len(length_of)} jobs, {max(cfg.lengths) * s:.1f}s of real time at least")
+        log(f"notice: {len(length_of)} jobs, {max(cfg.lengths) * s:.1f}s of real time at least")
         client.status_seconds.clear()
         lag: list[float] = []
         stop = asyncio.Event()
@@ -514,7 +413,7 @@ async def section_concurrency(cfg: Settings, schema, sets: list[list[np.ndarray]
         for r in range(cfg.concurrency_repeats):
             for k in cfg.concurrency:
                 await round_(k)
-            _log(f"concurrency round {r + 1}/{cfg.concurrency_repeats}: "
+            log(f"concurrency round {r + 1}/{cfg.concurrency_repeats}: "
                  + ", ".join(f"{k} jobs {walls[k][-1]:.2f}s" for k in cfg.concurrency))
         _check_emulator(emu)
     finally:
@@ -548,14 +447,6 @@ def _trim_heap() -> None:
         pass
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 async def section_memory(cfg: Settings, schema, arrays: list[np.ndarray], seeds: _Seeds) -> dict:
     token = "bench-" + uuid.uuid4().hex
     child = ChildEmulator(token=token, processing_time=cfg.memory_processing_time, workers=2)
@@ -563,12 +454,12 @@ async def section_memory(cfg: Settings, schema, arrays: list[np.ndarray], seeds:
     runner = Runner(client)
     out: dict = {"inputs_mb": sum(a.nbytes for a in arrays) / 2**20, "inputs": len(arrays)}
     try:
-        await runner.generate(schema, _fields(seeds()), images={"image_urls": arrays})   # warm-up
+        await runner.generate(schema, fields(seeds()), images={"image_urls": arrays})   # warm-up
         tracemalloc.start()
         try:
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
-            gen = await runner.generate(schema, _fields(seeds()), images={"image_urls": arrays})
+            gen = await runner.generate(schema, fields(seeds()), images={"image_urls": arrays})
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -576,9 +467,9 @@ async def section_memory(cfg: Settings, schema, arrays: list[np.ndarray], seeds:
         out["output_mb"] = sum(a.nbytes for a in gen.images) / 2**20
         del gen
         _trim_heap()
-        if _reset_peak_rss():
+        if reset_peak_rss():
             before = _proc_status_kib("VmRSS")
-            await runner.generate(schema, _fields(seeds()), images={"image_urls": arrays})
+            await runner.generate(schema, fields(seeds()), images={"image_urls": arrays})
             hwm = _proc_status_kib("VmHWM")
             if before is not None and hwm is not None:
                 out["rss_peak_rise_mb"] = (hwm - before) / 1024
@@ -627,11 +518,6 @@ def evaluate_goals(res: dict) -> list[dict]:
 
 
 # --- report --------------------------------------------------------------------------------------
-
-def machine_info() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "pillow": PIL.__version__, "numpy": np.__version__, "requests": requests.__version__}
-
 
 def _loadavg() -> list[float] | None:
     try:
@@ -753,17 +639,17 @@ async def run_all(cfg: Settings) -> dict:
     schema = find_schema(MODEL_ID)
     seeds = _Seeds()
     n_sets = max(max(cfg.concurrency), 1)
-    _log(f"making {n_sets * cfg.inputs} photo-like {cfg.side}x{cfg.side} inputs")
+    log(f"making {n_sets * cfg.inputs} photo-like {cfg.side}x{cfg.side} inputs")
     sets = input_sets(n_sets, cfg.inputs, cfg.side)
     res: dict = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "machine": machine_info(), "settings": dataclasses.asdict(cfg), "loadavg_start": _loadavg()}
-    _log(f"sections 1-2: overhead, pack vs naive, {cfg.repeats} runs each")
+    log(f"sections 1-2: overhead, pack vs naive, {cfg.repeats} runs each")
     res["overhead"] = await section_overhead(cfg, schema, sets[0], seeds)
-    _log("section 3: completion-notice delay")
+    log("section 3: completion-notice delay")
     res["notice"] = await section_notice(cfg, schema, seeds)
-    _log("section 4: concurrency")
+    log("section 4: concurrency")
     res["concurrency"] = await section_concurrency(cfg, schema, sets, seeds)
-    _log("section 5: memory")
+    log("section 5: memory")
     res["memory"] = await section_memory(cfg, schema, sets[0], seeds)
     res["loadavg_end"] = _loadavg()
     res["goals"] = evaluate_goals(res)
@@ -787,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notice-scale", type=float, default=None,
                     help="shrink section 3's emulated time and poll policy by this factor (default 1 = real time)")
     ap.add_argument("--concurrency", type=_ints, default=None, help="concurrency levels (default 1,4,8)")
-    from . import bench_link      # sections 7-9: upload formats, a shaped link, the batch at scale
+    from . import link as bench_link      # sections 7-9: upload formats, a shaped link, the batch at scale
     bench_link.add_arguments(ap)
     args = ap.parse_args(argv)
     if "core" not in bench_link.sections_of(args):
@@ -800,11 +686,11 @@ def main(argv: list[str] | None = None) -> int:
             or not cfg.concurrency or min(cfg.concurrency) < 1:
         ap.error("times and scales must be positive, lengths and concurrency non-empty")
     res = asyncio.run(run_all(cfg))
-    from .bench_catalog import render as render_catalog, section_catalog   # section 6: catalog scale
-    _log("section 6: catalog scale")
+    from .catalog import render as render_catalog, section_catalog   # section 6: catalog scale
+    log("section 6: catalog scale")
     res["catalog"] = section_catalog(cfg.quick)
     res.update(bench_link.run_sections(args, cfg.quick))
-    from .bench_video import render as render_video, section_video   # section 10: video in and out
+    from .video import render as render_video, section_video   # section 10: video in and out
     res["video"] = section_video(cfg.quick)
     if args.json:
         print(json.dumps(res, indent=2, default=float))
