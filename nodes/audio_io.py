@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runcomfy.codecs.audio import AudioClip
+from ..runcomfy.media.codecs.audio import AudioClip
+from ..runcomfy.media.spec import KINDS as SPECS
 
 
 def to_clips(audio) -> list[AudioClip]:
@@ -50,9 +51,9 @@ def to_comfy(clips: list[AudioClip]) -> tuple[dict, str | None]:
 class AudioSockets:
     """The AUDIO adapter of nodes/media_io.py."""
 
-    socket_type = "AUDIO"
     kind = "audio"
-    output_name = "audio"
+    socket_type = SPECS[kind].socket_type
+    output_name = SPECS[kind].output_socket
     output_tooltip = ("The result audio at its own sample rate and channels. Several results of the same rate "
                       "and channels come as one batch (padded with silence to the longest); otherwise the "
                       "first, and every URL is on urls.")

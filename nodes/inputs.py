@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..runcomfy.imageformats import format_for_choice
+from ..runcomfy.media.imageformats import format_for_choice
 from ..runcomfy.errors import Problem, ValidationError
 from ..runcomfy.schema import Field, ModelSchema, structured
 from .layout import CONTROL_DEFAULT, NOT_SET, RERUN_TIP, SEED_MAX, Layout, layout_for, seed_field

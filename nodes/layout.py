@@ -30,7 +30,7 @@ import json
 import re
 from dataclasses import dataclass, field as dc_field
 
-from ..runcomfy import kinds
+from ..runcomfy.media import spec as media_spec
 from ..runcomfy.schema import Field, ModelSchema, structured
 from ..runcomfy.schema.dialects import humanize, input_name_problem
 from . import comfy
@@ -39,11 +39,11 @@ NOT_SET = "(not set)"
 INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
 FLOAT_LIMIT = 1e9
 
-# ComfyUI socket types and caps of the kinds, also for a kind whose module is not installed
-# (its node still loads; running it says what is missing).
-SOCKET_TYPES = {"image": "IMAGE", "video": "VIDEO", "audio": "AUDIO"}
-SOCKET_CAPS = {"image": (16, 3), "video": (16, 3), "audio": (16, 3)}  # (max sockets, sockets without maxItems)
-MAX_LIST_SOCKETS = 16
+# ComfyUI socket types and caps of the kinds, from the kinds' table (runcomfy/media/spec.py),
+# also for a kind whose module is not installed (its node still loads; running it says what is missing).
+SOCKET_TYPES = {k.name: k.socket_type for k in media_spec.KINDS.values()}
+SOCKET_CAPS = {k.name: (k.max_sockets, k.default_sockets) for k in media_spec.KINDS.values()}  # (max, without maxItems)
+MAX_LIST_SOCKETS = max(cap for cap, _ in SOCKET_CAPS.values())
 _SEED = re.compile(r"(^|_)seed$")
 # A seed whose schema states no range: what providers take (a signed 32-bit int; real schemas say
 # "0 to 2147483647"); the frontend's "randomize" draws inside the widget's range.
@@ -159,9 +159,7 @@ def _placeholder(f: Field) -> dict:
 
 
 def _caps(kind: str) -> tuple[int, int]:
-    k = kinds.KINDS.get(kind)
-    without_max = k.default_sockets if k is not None else SOCKET_CAPS.get(kind, (3, 3))[1]
-    return MAX_LIST_SOCKETS, without_max
+    return SOCKET_CAPS.get(kind, (MAX_LIST_SOCKETS, 3))
 
 
 def socket_count(f: Field) -> int:
@@ -379,7 +377,8 @@ def shown_label(slot: Slot) -> str:
         return slot.name
     if slot.role == "socket" and f.is_list:
         m = re.search(r"_(\d+)$", slot.name)
-        return f"{title} {m.group(1)}" if m else title
+        one = re.sub(r"(?<=[a-z])s$", "", title) if not title.endswith("ss") else title   # "Reference images" -> "image"
+        return f"{one} {m.group(1)}" if m else title
     if slot.role == "urls":
         return f"{title} (URLs)"
     if slot.role == "frame_rate":

@@ -1,6 +1,6 @@
 """ComfyUI socket values <-> the library's media values, one adapter per socket type.
 
-IMAGE is here: tensors <-> uint8 arrays (runcomfy/tensors.py). VIDEO (comfy_api video values <->
+IMAGE is here: tensors <-> uint8 arrays (nodes/tensors.py, the pack's only torch module). VIDEO (comfy_api video values <->
 VideoSource / VideoFile) and AUDIO (ComfyUI's AUDIO dict <-> AudioClip) are ``ADAPTER`` in
 video_io.py / audio_io.py.
 Each adapter: ``to_values(socket value, label) -> list``, ``to_socket(values)``,
@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import importlib
 
+from ..runcomfy.media.spec import KINDS as SPECS
+
+IMAGE = SPECS["image"]
+
 
 class ImageSockets:
-    socket_type = "IMAGE"
     kind = "image"
-    output_name = "images"
+    socket_type = IMAGE.socket_type
+    output_name = IMAGE.output_socket
     output_tooltip = "The result images as one batch (mixed sizes are padded, see README)."
 
     def to_values(self, value, label: str) -> list:
         """One socket's value -> library values (a batch contributes each of its images)."""
-        from ..runcomfy import tensors  # torch: only when a node actually runs
+        from . import tensors  # torch: only when a node actually runs
         try:
             return tensors.tensor_to_arrays(value, label=label)
         except (TypeError, ValueError) as exc:
@@ -30,16 +34,16 @@ class ImageSockets:
                 from None
 
     def to_socket(self, values: list):
-        from ..runcomfy import tensors
+        from . import tensors
         return tensors.arrays_to_tensor(values) if values else self.empty()
 
     def describe(self, values: list) -> str | None:
-        from ..runcomfy import tensors
+        from . import tensors
         return tensors.describe_fit(values) if values else None
 
     def empty(self):
-        import torch
-        return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
+        from . import tensors
+        return tensors.empty_image()
 
 
 _ADAPTER_MODULES = {"video": "video_io", "audio": "audio_io"}
@@ -49,7 +53,7 @@ _adapters: dict = {"image": ImageSockets()}
 def adapter_for_kind(kind: str):
     """The socket adapter of a media kind (imported on first use: video and audio bring PyAV),
     None when the pack has no such kind installed."""
-    from ..runcomfy import kinds
+    from ..runcomfy.media import kinds
     if kind not in kinds.KINDS:
         return None
     if kind not in _adapters and kind in _ADAPTER_MODULES:

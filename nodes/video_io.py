@@ -22,7 +22,8 @@ import os
 import shutil
 from fractions import Fraction
 
-from ..runcomfy.kinds.video import VideoFile, VideoSource
+from ..runcomfy.media.spec import KINDS as SPECS
+from ..runcomfy.media.kinds.video import VideoFile, VideoSource
 from . import audio_io, comfy
 from .layout import FPS_RANGE, FramesInput
 
@@ -70,7 +71,7 @@ def to_comfy(video: VideoFile):
 
 def _uint8_frames(images):
     """float IMAGE [N,H,W,C] -> uint8 HxWx3 arrays, FRAME_CHUNK frames at a time."""
-    from ..runcomfy import tensors
+    from . import tensors
     n = int(images.shape[0]) if images.ndim == 4 else 1
     if images.ndim == 3:
         images = images.unsqueeze(0)
@@ -88,7 +89,7 @@ def frames_source(images, fps: float, audio=None, label: str = "IMAGE batch") ->
 
 def _frames_problems(value: FramesInput, label: str) -> list:
     """The socket's IMAGE batch and its fps widget, checked before any frame is converted."""
-    from ..runcomfy import tensors
+    from . import tensors
     from ..runcomfy.errors import Problem
     problems = []
     lo, hi = FPS_RANGE
@@ -160,7 +161,7 @@ def _empty_video_path() -> str:
 
     import numpy as np
 
-    from ..runcomfy.codecs import video as codec
+    from ..runcomfy.media.codecs import video as codec
     path = os.path.join(tempfile.gettempdir(), "runcomfy-empty-64x64.mp4")
     if not os.path.isfile(path):
         codec.encode_frames(np.zeros((1, 64, 64, 3), np.uint8), 1, dst=path)
@@ -170,9 +171,9 @@ def _empty_video_path() -> str:
 class VideoSockets:
     """The VIDEO adapter of nodes/media_io.py."""
 
-    socket_type = "VIDEO"
     kind = "video"
-    output_name = "video"
+    socket_type = SPECS[kind].socket_type
+    output_name = SPECS[kind].output_socket
     output_tooltip = ("The result video, file-backed (nothing is decoded until a node asks; Save Video keeps "
                       "its H.264 and audio without re-encoding). With several results: the first; every URL is "
                       "on urls and every file is kept in ComfyUI's output folder under runcomfy/.")
@@ -197,7 +198,7 @@ class VideoSockets:
         if isinstance(first, VideoFile):
             return to_comfy(first)
         if isinstance(first, VideoSource) and first.path:      # dry run: the input passes through
-            from ..runcomfy.kinds.video import KIND
+            from ..runcomfy.media.kinds.video import KIND
             return to_comfy(KIND.decode_output(first.path))
         return self.empty()
 
@@ -209,7 +210,7 @@ class VideoSockets:
                 f"urls, files: " + ", ".join(os.path.basename(f.path) for f in files))
 
     def empty(self):
-        from ..runcomfy.kinds.video import KIND
+        from ..runcomfy.media.kinds.video import KIND
         return to_comfy(KIND.decode_output(_empty_video_path()))
 
 

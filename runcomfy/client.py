@@ -31,6 +31,7 @@ from .errors import (AnswerTooLargeError, ApiError, AuthError, BadResponseError,
                      RateLimitError, RemoteValidationError, RunComfyError, ServerError,
                      SubmitOutcomeUnknownError, TransportError, UnsafeUrlError)
 from .jsonbody import dumps_bytes
+from .media.spec import OUTPUT_KEYS
 from .transport.answers import (MAX_JSON_BYTES, NotJson, TooLarge, finite_number, parse_json, read_capped,
                                 redact, redact_text)
 from .transport import proxies
@@ -730,7 +731,7 @@ def _transient(message: str, http_status: int | None = None) -> DownloadError:
 def output_urls(output: dict) -> list[str]:
     """All result file URLs, whichever of image(s) / video(s) / audio(s) the model filled."""
     urls: list[str] = []
-    for key in ("image", "images", "video", "videos", "audio", "audios"):
+    for key in OUTPUT_KEYS:
         val = output.get(key)
         for item in (val if isinstance(val, list) else [val]):
             if isinstance(item, str) and item and item not in urls:

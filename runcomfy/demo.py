@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import media
+from .media import images as media
 from .client import RunComfyClient
 from .config import TOKEN_ENV, resolve_base_url
 from .errors import RunComfyError
@@ -18,6 +18,7 @@ from .journal import Journal
 from .pipeline import Hooks, Runner
 from .samples import sample_image
 from .schema import find_schema
+from .settings import api_token
 
 MODEL_ID = "wan-ai/wan-2-6/image-to-image"
 PROMPT = ("On the left sits the monster from image 1, and on the right sits the monster from image 2. "
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = find_schema(MODEL_ID)
     emu = None
     if args.live:
-        token = os.environ.get(TOKEN_ENV, "").strip()
+        token = api_token()
         if not token:
             print(f"--live needs the environment variable {TOKEN_ENV} (your RunComfy API token).", file=sys.stderr)
             return 2

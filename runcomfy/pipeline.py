@@ -12,7 +12,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from . import jobs, kinds, pricing
+from . import jobs, pricing
+from .media import kinds
 from .client import RunComfyClient
 from .errors import (Interrupted, JournalWriteError, PaidResultError, Problem, RequestTooLargeError, RunComfyError,
                      ValidationError)

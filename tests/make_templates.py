@@ -341,7 +341,7 @@ def run_template(pack, classes, t: Template, picture):
     import numpy as np
     import torch
 
-    from runcomfy.codecs import video as video_codec
+    from runcomfy.media.codecs import video as video_codec
     from runcomfy.emulator import Emulator, catalog
     api = json.loads((EXAMPLES / "api" / f"{t.title}.json").read_text(encoding="utf-8"))
     node_id, ours = next((k, n) for k, n in api.items() if n["class_type"] not in ("LoadImage", "SaveImage",
@@ -423,17 +423,20 @@ def draw_card(t: Template, picture, kind: str, output):
     card = Image.new("RGB", (W, H), (30, 32, 40))
     d = ImageDraw.Draw(card)
     name, task = t.title.split(" - ", 1)
+    # The top-left corner is under the frontend's own chip (1.58: "Node graph"): the badge is
+    # right-aligned in a band across the top, the title below it.
+    badge, note, color = (("EMULATOR TEST", "offline \u00b7 not a real model", (250, 190, 40)) if emulator else
+                          ("REAL MODEL", "RunComfy Model API \u00b7 needs a token", (80, 150, 255)))
+    d.rectangle((0, 0, W, 62), fill=color)
+    d.text((W - 16, 8), badge, font=_font(24, True), fill=(20, 22, 28), anchor="ra")
+    d.text((W - 16, 38), note, font=_font(15, True), fill=(20, 22, 28), anchor="ra")
     size = 30
     while size > 16 and d.textlength(name, font=_font(size, True)) > W - 40:
         size -= 1
-    d.text((20, 16 + (30 - size) // 2), name, font=_font(size, True), fill=(245, 246, 250))
-    d.text((20, 56), task, font=_font(17), fill=(190, 196, 210))
-    badge, color = (("EMULATOR TEST \u00b7 OFFLINE \u00b7 NOT A REAL MODEL", (250, 190, 40)) if emulator else
-                    ("RunComfy Model API \u00b7 real model \u00b7 needs a token", (80, 150, 255)))
-    d.rectangle((0, 88, W, 118), fill=color)
-    d.text((W // 2, 103), badge, font=_font(15, True), fill=(20, 22, 28), anchor="mm")
+    d.text((20, 76 + (30 - size) // 2), name, font=_font(size, True), fill=(245, 246, 250))
+    d.text((20, 114), task, font=_font(17), fill=(190, 196, 210))
     small = _font(14)
-    top, bottom = 136, 440
+    top, bottom = 152, 458
     if t.loaders:
         n = len(t.loaders)
         for i in range(n):
@@ -450,7 +453,9 @@ def draw_card(t: Template, picture, kind: str, output):
             y += 19
         d.text((100, bottom - 20), "prompt", font=small, fill=(200, 204, 214), anchor="mt")
         left_end = 190
-    d.polygon([(left_end + 4, 270), (left_end + 24, 285), (left_end + 4, 300)], fill=(250, 190, 40))
+    mid_y = (top + bottom - 26) // 2
+    d.polygon([(left_end + 4, mid_y - 15), (left_end + 24, mid_y), (left_end + 4, mid_y + 15)],
+              fill=(250, 190, 40))
     box = (left_end + 34, top, W - 20, bottom - 26)
     if kind == "IMAGE":
         _framed(card, output, box, "result", small)
@@ -474,7 +479,7 @@ def draw_card(t: Template, picture, kind: str, output):
                 f"audio: {seconds:.0f} s", small)
     foot = ("made-up model, free: the emulator's own output" if emulator else
             "preview made offline by the pack's emulator, not by the model")
-    d.text((W // 2, H - 30), foot, font=_font(13), fill=(150, 156, 170), anchor="mm")
+    d.text((W // 2, H - 22), foot, font=_font(13), fill=(150, 156, 170), anchor="mm")
     return card
 
 

@@ -11,7 +11,7 @@ import sys
 if __name__ == "__main__":      # run as a script: the pack's root comes first on the path
     sys.path.insert(0, sys.argv[1])
 
-from runcomfy import media  # noqa: E402
+from runcomfy.media import images as media  # noqa: E402
 from runcomfy.client import RetryPolicy, RunComfyClient  # noqa: E402
 from runcomfy.journal import Journal  # noqa: E402
 from runcomfy.pipeline import Runner  # noqa: E402

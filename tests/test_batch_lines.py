@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runcomfy import media
+from runcomfy.media import images as media
 from runcomfy.batch import parse_jobs, runner
 from runcomfy.batch.cli import main as batch_main
 from tests.test_batch import MODEL, SCHEMA, TOKEN, make_jobs

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from runcomfy import media, tensors
+from runcomfy.media import images as media
+from tensors_module import tensors
+from runcomfy.media.kinds import budget
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.errors import (AnswerTooLargeError, AuthError, BadResponseError, DownloadError, EarlierSubmitUncertainError,
                              Interrupted, JobFailedError, JobTimeoutError, ResultLimitError, SubmitOutcomeUnknownError)
@@ -146,7 +148,7 @@ def test_too_many_result_files_are_refused_and_their_urls_kept(start_emulator, t
 
 def test_result_pixels_over_the_budget_are_refused_before_decoding(start_emulator, tmp_path, uri, monkeypatch):
     # two 1344x576 results are 1,548,288 pixels: over a budget of 1.5 MP, from their headers alone
-    monkeypatch.setattr(jobs_run, "MAX_JOB_OUTPUT_PIXELS", 1_500_000)
+    monkeypatch.setattr(budget, "MAX_JOB_PIXELS", 1_500_000)
     emu = start_emulator(TOKEN, processing_time=0.05, outputs_per_job=2, output_field="images")
     journal = Journal(tmp_path / "j.json")
     with pytest.raises(ResultLimitError) as ei:

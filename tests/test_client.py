@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runcomfy import media
+from runcomfy.media import images as media
 from runcomfy.client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, RetryPolicy, RunComfyClient,
                              output_urls)
 from runcomfy.emulator import Emulator

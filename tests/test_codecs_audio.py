@@ -1,4 +1,4 @@
-"""runcomfy.codecs.audio: WAV 16-bit encoding (clamped, layout kept, never resampled) and capped
+"""runcomfy.media.codecs.audio: WAV 16-bit encoding (clamped, layout kept, never resampled) and capped
 decoding of WAV, MP3, Ogg/Opus and FLAC with PyAV."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import wave
 import numpy as np
 import pytest
 
-from runcomfy.codecs import audio
+from runcomfy.media.codecs import audio
 
 
 def test_wav_is_16_bit_pcm_at_the_clips_own_rate_and_channels():

@@ -1,4 +1,4 @@
-"""runcomfy.codecs.video: probing, the unchanged / remuxed / re-encoded decision, encoding frames
+"""runcomfy.media.codecs.video: probing, the unchanged / remuxed / re-encoded decision, encoding frames
 with audio, and the limits of decoding. Real PyAV, real files; no ComfyUI, no torch."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from runcomfy.codecs import audio, video
+from runcomfy.media.codecs import audio, video
 
 
 def gradient_frames(n=12, h=96, w=128, seed=0):

@@ -79,8 +79,9 @@ def test_event_loop_is_never_blocked(pack, emu, monkeypatch):
     def lib(name):        # the pack's own copy of the library, as its nodes import it
         return importlib.import_module(f"{pack.__name__}.runcomfy.{name}")
     watch = LoopWatch()
-    targets = [(lib("tensors"), "tensor_to_arrays"), (lib("tensors"), "arrays_to_tensor"),
-               (lib("jobs.run"), "fingerprint"), (lib("media"), "encode_many"),
+    tensors = importlib.import_module(f"{pack.__name__}.nodes.tensors")
+    targets = [(tensors, "tensor_to_arrays"), (tensors, "arrays_to_tensor"),
+               (lib("jobs.run"), "fingerprint"), (lib("media.imageformats"), "encode_many"),
                (lib("journal").Journal, "claim"), (lib("pipeline"), "decode_result")]
     targets += [(lib("client").RunComfyClient, m) for m in ("submit", "status", "result", "download_to_file")]
     for owner, name in targets:

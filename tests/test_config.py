@@ -122,7 +122,7 @@ def test_a_client_of_the_real_api_never_fetches_a_result_from_this_machine(start
     the real HTTPS API refuses the very same loopback URL without opening a connection."""
     import time
 
-    from runcomfy import media
+    from runcomfy.media import images as media
     from runcomfy.client import SUCCEEDED, RunComfyClient
     from runcomfy.samples import sample_image
 

@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 
 from runcomfy.client import RetryPolicy, RunComfyClient
-from runcomfy.codecs import audio as audio_codec
-from runcomfy.codecs import video as video_codec
+from runcomfy.media.codecs import audio as audio_codec
+from runcomfy.media.codecs import video as video_codec
 from runcomfy.emulator import catalog
 from runcomfy.errors import PaidResultError
 from runcomfy.journal import SUCCEEDED, Journal
-from runcomfy.kinds import budget, results
-from runcomfy.kinds.audio import KIND as AUDIO
-from runcomfy.kinds.image import KIND as IMAGE
-from runcomfy.kinds.video import KIND as VIDEO
+from runcomfy.media.kinds import budget, results
+from runcomfy.media.kinds.audio import KIND as AUDIO
+from runcomfy.media.kinds.image import KIND as IMAGE
+from runcomfy.media.kinds.video import KIND as VIDEO
 from runcomfy.pipeline import Runner
 from runcomfy.polling import PollPolicy
 from runcomfy.schema import parse_schema
@@ -262,7 +262,7 @@ from runcomfy.emulator import catalog
 from runcomfy.pipeline import Runner
 from runcomfy.polling import PollPolicy
 from runcomfy.schema import parse_schema
-import runcomfy.kinds, runcomfy.media, av, PIL.Image    # loaded before the baseline
+import runcomfy.media.kinds, runcomfy.media.images, av, PIL.Image    # loaded before the baseline
 a = json.loads(sys.argv[1])
 schema = parse_schema(next(d for d in catalog.sample_entries() if d["model_id"] == a["model"]))
 r = Runner(RunComfyClient(a["token"], a["base"], retry=RetryPolicy(base_delay=0.01, max_delay=0.05)),

@@ -13,8 +13,8 @@ import pytest
 import requests
 from PIL import Image
 
-from runcomfy.codecs import audio as audio_codec
-from runcomfy.codecs import video as video_codec
+from runcomfy.media.codecs import audio as audio_codec
+from runcomfy.media.codecs import video as video_codec
 
 from runcomfy.emulator import validator
 from runcomfy.errors import RemoteValidationError

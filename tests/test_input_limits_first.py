@@ -17,12 +17,12 @@ import av
 import numpy as np
 import pytest
 
-from runcomfy.codecs import audio as audio_codec
-from runcomfy.codecs import video as video_codec
+from runcomfy.media.codecs import audio as audio_codec
+from runcomfy.media.codecs import video as video_codec
 from runcomfy.errors import Interrupted, ValidationError
-from runcomfy.kinds import PrepareOptions
-from runcomfy.kinds.audio import KIND as AUDIO
-from runcomfy.kinds.video import KIND as VIDEO, VideoSource
+from runcomfy.media.kinds import PrepareOptions
+from runcomfy.media.kinds.audio import KIND as AUDIO
+from runcomfy.media.kinds.video import KIND as VIDEO, VideoSource
 from runcomfy.schema import parse_schema
 
 TOKEN = "tok-limits-first-91ab"
@@ -174,7 +174,7 @@ from runcomfy_pack.runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy_pack.runcomfy.pipeline import Runner
 from runcomfy_pack.runcomfy.polling import PollPolicy
 from runcomfy_pack.runcomfy.schema import parse_schema
-from runcomfy_pack.runcomfy.kinds.video import VideoSource
+from runcomfy_pack.runcomfy.media.kinds.video import VideoSource
 from runcomfy_pack.nodes import audio_io, video_io
 import av
 
@@ -243,14 +243,14 @@ def test_a_1_hour_audio_is_refused_from_its_shape_with_little_memory(emu):
 # --- images: side rules from the array's shape ---------------------------------------------------
 
 def test_an_image_over_a_side_rule_is_refused_before_it_is_encoded(monkeypatch):
-    from runcomfy import media
-    from runcomfy.kinds.image import KIND as IMAGE
+    from runcomfy.media import imageformats
+    from runcomfy.media.kinds.image import KIND as IMAGE
     doc = {"model_id": "emulator-tests/limits/image", "input_schema": {"type": "object", "properties": {
         "image_url": {"type": "string", "format": "image_uri", "validations": [
             {"validation_rule": "width_pixels<", "validation_value": 2048}]}}}}
     f = parse_schema(doc).media_fields[0]
     calls = []
-    monkeypatch.setattr(media, "encode_many", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(imageformats, "encode_many", lambda *a, **k: calls.append(a))
     with pytest.raises(ValidationError, match=r"'image_url' width must be at most \(px\) 2048 \(got '4096 px'\)"):
         IMAGE.prepare([np.zeros((16, 4096, 3), np.uint8)], f, PrepareOptions())
     assert calls == []

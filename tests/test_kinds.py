@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runcomfy import kinds, media
-from runcomfy.kinds import PrepareOptions
-from runcomfy.kinds.base import MiB
+from runcomfy.media import images as media, kinds
+from runcomfy.media.kinds import PrepareOptions
+from runcomfy.media.kinds.base import MiB
 from runcomfy.schema import parse_schema
 
 
@@ -67,7 +67,7 @@ def test_unusable_data_uris_say_why(value, needle):
 
 
 def test_a_data_uri_over_the_request_cap_is_refused_without_decoding(monkeypatch):
-    from runcomfy.kinds import base
+    from runcomfy.media.kinds import base
     monkeypatch.setattr(base, "REQUEST_CAP_BYTES", 2 * MiB)
     monkeypatch.setattr(base, "decode_data_uri", lambda u: pytest.fail("decoded"))
     with pytest.raises(ValueError, match=r"is a data URI of 2.1 MiB, over the 2 MiB a request may carry inline"):
@@ -141,7 +141,7 @@ def test_schema_and_kinds_import_without_torch_or_comfyui():
     import sys
     from conftest import ROOT
     code = ("import sys; sys.modules['torch'] = None; sys.modules['comfy'] = None; sys.modules['comfy_api'] = None\n"
-            "from runcomfy import kinds, schema, pipeline\n"
+            "from runcomfy.media import kinds\nfrom runcomfy import schema, pipeline\n"
             "assert set(kinds.KINDS) >= {'image'}\n"
             "assert not any(m.startswith(('nodes', 'torch')) and sys.modules[m] is not None for m in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-"""runcomfy.media: encoding, data URIs, safe decoding, parallel de-duplicated encoding."""
+"""runcomfy.media.images + imageformats.encode_many: encoding, data URIs, safe decoding, parallel de-duplicated encoding."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from runcomfy import media
+from runcomfy.media import imageformats, images as media
 from runcomfy.errors import DownloadError, RunComfyError
 from runcomfy.hosting import DataUriHost, ImageHost
 from runcomfy.schema import ImageInfo
@@ -324,7 +324,7 @@ def test_corrupt_data_refused():
 # --- EncodedImage / encode_many ---------------------------------------------------------------
 
 def test_encoded_image_info_and_hash():
-    [e] = media.encode_many([rand_rgb(9, 11)])
+    [e] = imageformats.encode_many([rand_rgb(9, 11)])
     assert (e.mime, e.width, e.height) == ("image/png", 11, 9)
     assert e.sha256 == hashlib.sha256(e.data).hexdigest()
     assert e.info() == ImageInfo(width=11, height=9, nbytes=len(e.data))
@@ -341,7 +341,7 @@ def test_encode_many_dedupes_identical_arrays(monkeypatch):
     monkeypatch.setattr(media, "encode_png", counting)
     a, b = rand_rgb(seed=1), rand_rgb(seed=2)
     same_bytes_other_shape = a.reshape(23, 17, 3)
-    out = media.encode_many([a, b, a.copy(), same_bytes_other_shape, b])
+    out = imageformats.encode_many([a, b, a.copy(), same_bytes_other_shape, b])
     assert len(calls) == 3
     assert out[0] is out[2] and out[1] is out[4]
     assert out[0].data != out[3].data and (out[3].width, out[3].height) == (17, 23)
@@ -377,11 +377,11 @@ def test_png_parts_only_for_large_images(monkeypatch):
 def test_encode_many_splits_a_lone_large_image_across_cpus(monkeypatch):
     seen = []
     real = media.encode_png
-    monkeypatch.setattr(media, "_usable_cpus", lambda: 4)
+    monkeypatch.setattr(media, "usable_cpus", lambda: 4)
     monkeypatch.setattr(media, "encode_png", lambda arr, **kw: seen.append(kw.get("threads")) or real(arr, **kw))
-    media.encode_many([rand_rgb(64, 64)])
-    media.encode_many([rand_rgb(64, 64, seed=1), rand_rgb(64, 64, seed=2)])
-    media.encode_many([rand_rgb(8, 8, seed=s) for s in range(5)])
+    imageformats.encode_many([rand_rgb(64, 64)])
+    imageformats.encode_many([rand_rgb(64, 64, seed=1), rand_rgb(64, 64, seed=2)])
+    imageformats.encode_many([rand_rgb(8, 8, seed=s) for s in range(5)])
     assert seen == [4, 2, 2, 1, 1, 1, 1, 1]
 
 
@@ -392,7 +392,7 @@ def test_encode_many_tells_apart_arrays_that_differ_in_one_pixel(monkeypatch):
     a = rand_rgb(130, 130, seed=3)
     b = a.copy()
     b[1, 1, 2] ^= 1          # off the sparse sample grid: only the full comparison sees it
-    out = media.encode_many([a, b, a.copy()])
+    out = imageformats.encode_many([a, b, a.copy()])
     assert len(calls) == 2
     assert out[0] is out[2] and out[1] is not out[0]
     assert np.array_equal(media.decode_image(out[1].data), b)
@@ -409,7 +409,7 @@ def test_encode_many_parallel_preserves_order(monkeypatch):
 
     monkeypatch.setattr(media, "encode_png", slow)
     arrays = [np.full((4, 5, 3), i * 10, np.uint8) for i in range(12)]
-    out = media.encode_many(arrays, max_workers=4)
+    out = imageformats.encode_many(arrays, max_workers=4)
     assert len(threads) > 1
     assert [int(media.decode_image(e.data)[0, 0, 0]) for e in out] == [i * 10 for i in range(12)]
 
@@ -418,14 +418,14 @@ def test_encode_many_jpeg_and_bad_format(monkeypatch):
     qualities = []
     real = media.encode_jpeg
     monkeypatch.setattr(media, "encode_jpeg", lambda arr, q=95: qualities.append(q) or real(arr, q))
-    out = media.encode_many([rand_rgb(), rand_rgb(seed=5)], fmt="JPEG", jpeg_quality=70)
+    out = imageformats.encode_many([rand_rgb(), rand_rgb(seed=5)], fmt="JPEG", jpeg_quality=70)
     assert [e.mime for e in out] == ["image/jpeg"] * 2 and qualities == [70, 70]
-    assert media.encode_many([rand_rgb()], fmt="jpg")[0].data[:2] == b"\xff\xd8"
+    assert imageformats.encode_many([rand_rgb()], fmt="jpg")[0].data[:2] == b"\xff\xd8"
     with pytest.raises(ValueError):
-        media.encode_many([rand_rgb()], fmt="gif")
+        imageformats.encode_many([rand_rgb()], fmt="gif")
     with pytest.raises(ValueError):
-        media.encode_many([rand_rgb()], fmt="jpeg", jpeg_quality=0)
-    assert media.encode_many([]) == []
+        imageformats.encode_many([rand_rgb()], fmt="jpeg", jpeg_quality=0)
+    assert imageformats.encode_many([]) == []
 
 
 def test_encode_many_runs_encoders_concurrently(monkeypatch):
@@ -442,7 +442,7 @@ def test_encode_many_runs_encoders_concurrently(monkeypatch):
         return data
 
     monkeypatch.setattr(media, "encode_png", timed)
-    media.encode_many([_photo(600, 800), _photo(600, 800)[::-1].copy()], max_workers=2)
+    imageformats.encode_many([_photo(600, 800), _photo(600, 800)[::-1].copy()], max_workers=2)
     (s1, e1), (s2, e2) = sorted(spans)
     assert s2 < e1  # the second started before the first finished
 
@@ -452,7 +452,7 @@ def test_encode_many_runs_encoders_concurrently(monkeypatch):
 def test_data_uri_host():
     host = DataUriHost()
     assert isinstance(host, ImageHost) and host.name
-    encs = media.encode_many([rand_rgb(seed=1), rand_rgb(seed=2)])
+    encs = imageformats.encode_many([rand_rgb(seed=1), rand_rgb(seed=2)])
     urls = host.host(encs)
     assert [media.parse_data_uri(u) for u in urls] == [("image/png", e.data) for e in encs]
     assert urls[0] == "data:image/png;base64," + base64.b64encode(encs[0].data).decode()

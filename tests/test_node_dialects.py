@@ -183,7 +183,7 @@ def test_dry_run_of_a_video_model_shows_the_request_without_paying(nodes, emu, p
 
 
 def test_data_uris_of_other_kinds_are_measured_by_their_kind(nodes, emu, pack):
-    from runcomfy.codecs.audio import encode_wav, tone
+    from runcomfy.media.codecs.audio import encode_wav, tone
     cls = nodes["emulator-samples/video-gen/reference-to-video"]
     wav = "data:audio/wav;base64," + base64.b64encode(encode_wav(tone(440, 0.5, 16000, 1))).decode()
     _, _, rid = call(cls, prompt="p", image_1=tensor(300, 300, 8), audios=wav, aspect_ratio="1:1")

@@ -178,7 +178,7 @@ def test_a_result_the_node_cannot_turn_into_an_image_batch_is_a_paid_error(pack,
     emu = start_emulator(NODE_TOKEN, as_env=True, processing_time=0.05, workers=2)
     monkeypatch.setattr(pack.nodes.comfy, "prompt_server", lambda: FakeServer())
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
-    tensors = importlib.import_module(pack.__name__ + ".runcomfy.tensors")
+    tensors = importlib.import_module(pack.__name__ + ".nodes.tensors")
     cap = tensors.MAX_BATCH_PIXELS
     monkeypatch.setattr(tensors, "MAX_BATCH_PIXELS", 1000)
     with pytest.raises(Exception) as ei:

@@ -291,7 +291,7 @@ def test_stop_during_retry_backoff_still_cancels():
 def test_fit_inputs_on_request_resizes_with_a_note(emu):
     r = make_runner(emu)
     gen = run(r.generate(SCHEMA, FIELDS, images={"image_urls": images((300, 400))}, fit_inputs=True))
-    from runcomfy import media
+    from runcomfy.media import images as media
     _, data = media.parse_data_uri(emu.jobs[gen.request_ids[0]].payload["image_urls"][0])
     assert media.probe(data)[:2] == (384, 512)
     assert any("300x400 -> 384x512" in n for n in gen.notes), gen.notes

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from netfixtures import BadProxy, ProxyPy, Tap, clean_network_env, free_port, make_test_ca
-from runcomfy import media
+from runcomfy.media import images as media
 from runcomfy.client import SUCCEEDED, RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import (ConfigError, DownloadError, Interrupted, SubmitOutcomeUnknownError,

@@ -56,7 +56,7 @@ def _run(comfy, prompt: dict) -> dict:
 def test_image_to_video_into_save_video(comfy):
     from PIL import Image
 
-    from runcomfy.codecs import video as video_codec
+    from runcomfy.media.codecs import video as video_codec
     Image.new("RGB", (640, 512), (220, 40, 40)).save(comfy.base / "input" / "rc_media_first.png")
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "rc_media_first.png"}},
@@ -84,7 +84,7 @@ def test_image_to_video_into_save_video(comfy):
 
 
 def test_text_to_audio_into_save_audio(comfy):
-    from runcomfy.codecs import audio as audio_codec
+    from runcomfy.media.codecs import audio as audio_codec
     from runcomfy.emulator import mediagen
     prompt = {
         "1": {"class_type": T2A, "inputs": {"prompt": "a bell", "duration": 3.0, "output_format": "mp3"}},

@@ -47,7 +47,7 @@ def test_video_sockets_stay_video_on_a_core_with_a_video_type(setup):
 def test_create_video_frames_feed_a_video_input(setup):
     from PIL import Image
 
-    from runcomfy.codecs import video as video_codec
+    from runcomfy.media.codecs import video as video_codec
     comfy, emu = setup
     Image.new("RGB", (96, 64), (30, 160, 60)).save(comfy.base / "input" / "rc_vin.png")
     prompt = {

@@ -8,7 +8,7 @@ import collections
 
 import pytest
 
-from runcomfy import media
+from runcomfy.media import images as media
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import SubmitOutcomeUnknownError

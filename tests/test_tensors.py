@@ -1,4 +1,4 @@
-"""runcomfy.tensors: IMAGE tensors <-> uint8 arrays, clamping, rounding and mixed-size batches."""
+"""nodes/tensors.py: IMAGE tensors <-> uint8 arrays, clamping, rounding and mixed-size batches."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from runcomfy import media, tensors
+from runcomfy.media import imageformats, images as media
+from tensors_module import tensors
 
 
 def test_clamps_before_scaling_never_wraps():
@@ -37,7 +38,7 @@ def test_tensor_png_tensor_round_trip_is_exact():
     t = torch.rand(3, 21, 34, 3, generator=g) * 1.4 - 0.2  # includes out-of-range values
     expected = (t.clamp(0, 1) * 255).round() / 255
     arrays = tensors.tensor_to_arrays(t)
-    decoded = [media.decode_image(e.data) for e in media.encode_many(arrays)]
+    decoded = [media.decode_image(e.data) for e in imageformats.encode_many(arrays)]
     back = tensors.arrays_to_tensor(decoded)
     assert torch.equal(back, expected)
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from netfixtures import ProxyPy, Tap, clean_network_env, make_test_ca
-from runcomfy import media
+from runcomfy.media import images as media
 from runcomfy.client import SUCCEEDED, RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import ConfigError, DownloadError, SubmitOutcomeUnknownError

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from runcomfy.codecs import audio as audio_codec
-from runcomfy.codecs import video as video_codec
+from runcomfy.media.codecs import audio as audio_codec
+from runcomfy.media.codecs import video as video_codec
 from runcomfy.emulator import catalog, mediagen
 
 TOKEN = "tok-media-e2e-7f3a9c"
@@ -300,7 +300,7 @@ def test_audio_socket_is_sent_as_16_bit_wav_at_its_own_rate_and_channels(pack, e
 
 def test_an_input_over_the_per_video_cap_is_refused_before_submitting(pack, emu, comfy_env, tmp_path,
                                                                       monkeypatch):
-    from runcomfy_pack.runcomfy.kinds import video as pack_video_kind   # the pack's own copy
+    from runcomfy_pack.runcomfy.media.kinds import video as pack_video_kind   # the pack's own copy
     assert pack_video_kind.KIND.inline_cap_bytes == 32 * 1024 * 1024
     src = write_file(tmp_path / "clip.mp4", "mp4", "libx264", gradient(24))
     size = src.stat().st_size
@@ -389,7 +389,7 @@ def test_dry_run_of_a_video_model_returns_a_playable_video_and_sends_nothing(pac
 
 def test_videos_over_the_per_request_total_are_refused_before_submitting(pack, emu, comfy_env, tmp_path,
                                                                          monkeypatch):
-    from runcomfy_pack.runcomfy import kinds as pack_kinds
+    from runcomfy_pack.runcomfy.media import kinds as pack_kinds
     assert pack_kinds.REQUEST_CAP_BYTES == 64 * 1024 * 1024
     a = write_file(tmp_path / "a.mp4", "mp4", "libx264", gradient(24))
     b = write_file(tmp_path / "b.mp4", "mp4", "libx264", gradient(24, h=128, w=160))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from runcomfy.codecs import video as video_codec
+from runcomfy.media.codecs import video as video_codec
 from runcomfy.emulator import catalog
 
 TOKEN = "tok-video-frames-51c2"
@@ -211,7 +211,7 @@ def test_bad_frames_are_refused_naming_the_socket(pack, emu, old_comfy, bad, why
 
 def test_the_request_cap_error_names_the_parts_and_nothing_reaches_the_emulator(pack, emu, old_comfy,
                                                                                 monkeypatch):
-    pack_kinds = pack.runcomfy.kinds
+    pack_kinds = pack.runcomfy.media.kinds
     assert pack_kinds.REQUEST_CAP_BYTES == 64 * 1024 * 1024
     monkeypatch.setattr(pack_kinds, "REQUEST_CAP_BYTES", 20_000)       # a few kB of frames exceed it
     noise = torch.from_numpy(np.random.default_rng(1).random((8, 96, 128, 3), dtype=np.float32))
@@ -228,10 +228,10 @@ def test_the_request_cap_error_names_the_parts_and_nothing_reaches_the_emulator(
 
 
 def test_the_request_cap_error_states_each_parts_size(emu, monkeypatch):
-    from runcomfy import kinds
+    from runcomfy.media import kinds
     from runcomfy.client import RunComfyClient
     from runcomfy.errors import ValidationError
-    from runcomfy.kinds.video import VideoSource
+    from runcomfy.media.kinds.video import VideoSource
     from runcomfy.pipeline import Runner
     from runcomfy.schema import parse_schema
 

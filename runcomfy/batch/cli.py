@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..client import RetryPolicy
 from ..errors import ConfigError
-from ..imageformats import CHOICES
+from ..media.imageformats import CHOICES
 from .jobsfile import parse_jobs
 from .runner import DEFAULT_CONCURRENCY, BatchOptions, _ObservedClient, run_batch, summary_text
 

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import media
+from ..media import images as media
 from ..client import RunComfyClient
 from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError, SubmitOutcomeUnknownError,
                       ValidationError)
@@ -193,7 +193,7 @@ def _texty(head: bytes) -> bool:
 
 def load_media(schema: ModelSchema, spec: JobSpec) -> dict[str, list]:
     """Library-level values of the job's local media files (images decoded like Load Image)."""
-    from .. import kinds as media_kinds
+    from ..media import kinds as media_kinds
     fields = {f.name: f for f in schema.media_fields}
     out: dict[str, list] = {}
     for name, paths in spec.files.items():
@@ -223,10 +223,10 @@ def load_media(schema: ModelSchema, spec: JobSpec) -> dict[str, list]:
                                               f"{MAX_IMAGE_FILE_BYTES >> 20} MiB are not read"))
                     vals.append(media.decode_image(Path(p).read_bytes()))
                 elif kind == "video":
-                    from ..kinds.video import VideoSource
+                    from ..media.kinds.video import VideoSource
                     vals.append(VideoSource(path=str(p), label=str(p)))
                 elif kind == "audio":
-                    from ..codecs.audio import decode
+                    from ..media.codecs.audio import decode
                     vals.append(decode(str(p)))
                 else:
                     raise InputFileError(input_error(spec.line, label, f"no loader for media kind {kind!r}"))
@@ -532,7 +532,7 @@ class _Batch:
 
     async def dry_run(self) -> None:
         await self._fetch_price()
-        sem = asyncio.Semaphore(max(1, media._usable_cpus()))
+        sem = asyncio.Semaphore(max(1, media.usable_cpus()))
 
         async def one(spec: JobSpec) -> None:
             async with sem:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import binascii
 
-from ..codecs import audio as audio_codec
-from ..codecs import video as video_codec
+from ..media.codecs import audio as audio_codec
+from ..media.codecs import video as video_codec
 from .validator import Measured, ModelInputs, input_problem, media_items
 
 MiB = 1 << 20

@@ -21,8 +21,8 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..codecs import audio as audio_codec
-from ..codecs import video as video_codec
+from ..media.codecs import audio as audio_codec
+from ..media.codecs import video as video_codec
 from .imagegen import render_output
 
 DEFAULT_DURATION_S = 5.0

@@ -15,7 +15,8 @@ import asyncio
 import logging
 import time
 
-from .. import media, upload_progress
+from .. import upload_progress
+from ..media import kinds
 from ..client import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
 from ..errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
                       JournalWriteError, NotFoundError, PaidDownloadError, PaidResultError, ResultLimitError,
@@ -28,7 +29,6 @@ log = logging.getLogger("runcomfy")
 
 # Memory bounds on what one job may bring back (each refusal names the limit and keeps the URLs).
 MAX_RESULT_FILES = 16
-MAX_JOB_OUTPUT_PIXELS = 100_000_000
 
 
 class _Gone(Exception):
@@ -251,13 +251,13 @@ async def _deliver(runner, rid: str, urls: list[str]) -> list:
         raise ResultLimitError(f"it returned {len(urls)} result files; at most {MAX_RESULT_FILES} are taken "
                                "per job, so none was downloaded (memory)", urls=urls, request_id=rid)
     try:
-        # Images into memory; video and audio streamed to files (kinds/results.py).
-        from ..kinds import results
+        # Images into memory; video and audio streamed to files (media/kinds/results.py).
+        from ..media.kinds import results
         files = await asyncio.gather(*(_thread(results.fetch, runner.client, u, request_id=rid, n=i,
                                                output_kind=getattr(runner, "output_kind", None),
                                                folder=getattr(runner, "media_dir", None))
                                        for i, u in enumerate(urls)))
-        _check_pixels(files, urls, rid)
+        _check_results(files, urls, rid)
         return files
     except PaidResultError:
         raise
@@ -271,20 +271,14 @@ async def _deliver(runner, rid: str, urls: list[str]) -> list:
         raise PaidResultError(rid, exc, urls=urls) from exc
 
 
-def _check_pixels(files: list[bytes], urls: list[str], rid: str) -> None:
-    """Refuse, from the headers alone, results whose decoded pixels would not fit in memory."""
-    total = 0
-    for data in files:
+def _check_results(files: list, urls: list[str], rid: str) -> None:
+    """Each media kind refuses, from the files' headers alone, results it could not hold in memory
+    (images: the job's pixels), before anything is decoded."""
+    for kind in kinds.KINDS.values():
         try:
-            w, h, _fmt = media.probe(data)
-        except (DownloadError, TypeError):
-            continue      # not an image: decoding reports it, with its own limits
-        total += w * h
-    if total > MAX_JOB_OUTPUT_PIXELS:
-        raise ResultLimitError(
-            f"its {len(files)} result images hold {total:,} pixels in total, over the limit of "
-            f"{MAX_JOB_OUTPUT_PIXELS:,} per job (about {MAX_JOB_OUTPUT_PIXELS * 12 // 10**9} GB as an IMAGE "
-            "batch), so they were not decoded", urls=urls, request_id=rid)
+            kind.check_results(files)
+        except kinds.DecodeLimitError as exc:
+            raise ResultLimitError(str(exc), urls=urls, request_id=rid) from None
 
 
 async def _cancel_and_raise(runner, rid: str, update) -> None:

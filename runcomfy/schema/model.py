@@ -8,17 +8,16 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
 
+from ..media.spec import FORMATS
+
 # Size in bytes of one "MB" in the schema's file_size_mb rules. The stricter decimal reading
 # is used so nothing is sent that a server counting in MB (not MiB) would reject after billing.
 BYTES_PER_MB = 1_000_000
 
-# The media formats of the catalog: one file per string field, or a list of files.
-# Both list spellings are seen: items.format "image_uri", and array-level "image_uris".
-MEDIA_FORMATS = {
-    "image_uri": ("image", False), "image_uris": ("image", True),
-    "video_uri": ("video", False), "video_uris": ("video", True),
-    "audio_uri": ("audio", False), "audio_uris": ("audio", True),
-}
+# The media formats of the catalog (one file per string field, or a list of files): format ->
+# (kind, is a list), from the kinds' table. Both list spellings are seen: items.format
+# "image_uri", and array-level "image_uris".
+MEDIA_FORMATS = FORMATS
 
 
 class SchemaError(ValueError):

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 
 from ..codecs import audio as codec
-from ..errors import Problem, ValidationError
-from ..schema import Field, MediaInfo
-from ..schema.validation import media_label
+from ...errors import Problem, ValidationError
+from ...schema import Field, MediaInfo
+from ...schema.validation import media_label
 from . import budget, timing
 from .base import MiB, MediaKind, PrepareOptions, Prepared
-
-OUTPUT_CAP_BYTES = 200 * MiB
 
 
 def info_of(p: codec.AudioProbe, mime: str | None = None) -> MediaInfo:
@@ -22,15 +20,6 @@ def info_of(p: codec.AudioProbe, mime: str | None = None) -> MediaInfo:
 
 class AudioKind(MediaKind):
     name = "audio"
-    single_format = "audio_uri"
-    list_format = "audio_uris"
-    mime_prefix = "audio/"
-    socket_type = "AUDIO"
-    output_keys = ("audio", "audios")
-    inline_cap_bytes = 16 * MiB
-    max_sockets = 3
-    default_sockets = 3
-    output_cap_bytes = OUTPUT_CAP_BYTES
 
     def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
         """Size and duration rules checked from the clip's shape (the WAV's size is known

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import Problem
-from ..schema import Field, MediaInfo
+from ...errors import Problem
+from ...schema import Field, MediaInfo
 
 _RULE = re.compile(r"(duration_seconds|duration_s|duration|video_duration|audio_duration|fps|frame_rate|"
                    r"frames|frame_count)\s*([<>])=?")

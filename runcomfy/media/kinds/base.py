@@ -13,12 +13,13 @@ import binascii
 import re
 from dataclasses import dataclass, field
 
-from ..errors import Problem
-from ..schema import Field, MediaInfo, check_media
-from ..schema.rules import byte_limit
-from ..schema.validation import media_label
+from ...errors import Problem
+from ...schema import Field, MediaInfo, check_media
+from ...schema.rules import byte_limit
+from ...schema.validation import media_label
+from .. import spec as specs
+from ..spec import MiB, KindSpec
 
-MiB = 1 << 20
 # RunComfy's own nodes cap one request body at 64 MiB of inline media.
 REQUEST_CAP_BYTES = 64 * MiB
 
@@ -61,17 +62,26 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
 
 
 class MediaKind:
+    """One kind's behaviour. Its facts (formats, output keys, socket, caps) are its row in
+    ``media/spec.py``, copied onto the instance so a test may adjust one kind's cap."""
+
     name = ""
+    spec: KindSpec
     single_format = ""
     list_format = ""
     mime_prefix = ""
     socket_type = ""
     output_keys: tuple[str, ...] = ()
-    # Per input, when the field's own rules set no file size: RunComfy's own nodes' caps.
     inline_cap_bytes = 0
-    # Sockets a list field gets: maxItems up to max_sockets; with no maximum, default_sockets.
     max_sockets = 3
     default_sockets = 3
+    output_cap_bytes: int | None = None
+
+    def __init__(self):
+        self.spec = specs.spec(self.name)
+        for attr in ("single_format", "list_format", "mime_prefix", "socket_type", "output_keys",
+                     "inline_cap_bytes", "max_sockets", "default_sockets", "output_cap_bytes"):
+            setattr(self, attr, getattr(self.spec, attr))
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -124,6 +134,11 @@ class MediaKind:
 
     def decode_output(self, data, limits: dict | None = None):
         raise NotImplementedError
+
+    def check_results(self, files: list) -> None:
+        """Called on a paid job's downloaded files before any is decoded (bytes or paths, of any
+        kind): refuse, from headers alone, results this kind could not hold in memory. Raises
+        ValueError with the limit and the value; default: nothing to check."""
 
     def sniff(self, head: bytes) -> bool:
         """Whether the first bytes of a file look like this kind."""

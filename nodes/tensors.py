@@ -1,4 +1,5 @@
-"""ComfyUI IMAGE tensors <-> uint8 RGB arrays. The only module of the pack that imports torch.
+"""ComfyUI IMAGE tensors <-> uint8 RGB arrays. IMAGE tensors belong to the ComfyUI adapter: the
+library never imports torch and works on numpy arrays (``runcomfy.media.images``).
 
 An IMAGE is float32 ``[batch, height, width, channels]``, RGB, nominally in 0..1.
 """
@@ -84,6 +85,11 @@ def arrays_to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
         top, left = (H - h) // 2, (W - w) // 2
         out[top:top + h, left:left + w].copy_(torch.from_numpy(a))
     return batch.div_(255.0)
+
+
+def empty_image(side: int = 64) -> torch.Tensor:
+    """A black IMAGE: what an image output gives when there is no result to show."""
+    return torch.zeros((1, side, side, 3), dtype=torch.float32)
 
 
 def describe_fit(arrays: list[np.ndarray]) -> str | None:

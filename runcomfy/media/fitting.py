@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from . import media
-from .schema import BYTES_PER_MB, Field, parse_rule
+from ..schema import BYTES_PER_MB, Field, parse_rule
+from . import imageformats, images
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,15 @@ def fit_geometry(arr: np.ndarray, limits: Limits, label: str) -> tuple[np.ndarra
     return resized, f"{label} resized {w}x{h} -> {nw}x{nh} px (was {why} than the model's {bound} px limit)"
 
 
-def fit_bytes(arr: np.ndarray, limits: Limits, label: str, fmt: str = "png") -> tuple[media.EncodedImage, str | None]:
+def fit_bytes(arr: np.ndarray, limits: Limits, label: str, fmt: str = "png") -> tuple[images.EncodedImage, str | None]:
     """Encode ``arr``; if it is over the byte limit, fall back to JPEG, then shrink."""
-    first = media.encode_many([arr], fmt)[0]
+    first = imageformats.encode_many([arr], fmt)[0]
     if not limits.max_bytes or len(first.data) <= limits.max_bytes:
         return first, None
     current = arr
     for _ in range(6):  # bounded: each round shrinks by ~15%
         for quality in (95, 90, 80):
-            enc = media.encode_many([current], "jpeg", quality)[0]
+            enc = imageformats.encode_many([current], "jpeg", quality)[0]
             if len(enc.data) <= limits.max_bytes:
                 h, w = current.shape[:2]
                 size = "" if current is arr else f", resized to {w}x{h} px"

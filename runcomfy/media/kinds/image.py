@@ -6,23 +6,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import fitting, media
-from ..errors import DownloadError, ValidationError
-from ..schema import Field, MediaInfo
+from .. import fitting, imageformats, images
+from ...errors import DownloadError, ValidationError
+from ...schema import Field, MediaInfo
 from . import budget, results
 from .base import MiB, MediaKind, PrepareOptions, Prepared
 
 
 class ImageKind(MediaKind):
     name = "image"
-    single_format = "image_uri"
-    list_format = "image_uris"
-    mime_prefix = "image/"
-    socket_type = "IMAGE"
-    output_keys = ("image", "images")
-    inline_cap_bytes = 6 * MiB
-    max_sockets = 9
-    default_sockets = 3
 
     def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
         return self.prepare_fields([(field, values)], options)[0]
@@ -38,7 +30,7 @@ class ImageKind(MediaKind):
         # One encode_many over every field: identical images are encoded once, distinct ones in
         # parallel, a lone large one in parallel parts.
         flat = [a for _, values in groups for a in values]
-        encoded = media.encode_many(flat, options.image_format, options.jpeg_quality) if flat else []
+        encoded = imageformats.encode_many(flat, options.image_format, options.jpeg_quality) if flat else []
         out, i = [], 0
         for _, values in groups:
             out.append([_prepared(e) for e in encoded[i:i + len(values)]])
@@ -61,7 +53,7 @@ class ImageKind(MediaKind):
 
     def measure(self, data: bytes, mime: str) -> MediaInfo:
         try:
-            w, h, _fmt = media.probe(data)
+            w, h, _fmt = images.probe(data)
         except DownloadError:
             raise ValueError(f"could not be read as an image ({len(data)} bytes; "
                              "supported: PNG, JPEG, WEBP, GIF, BMP, TIFF, AVIF)") from None
@@ -71,7 +63,7 @@ class ImageKind(MediaKind):
         """``data``: bytes, or the path of a large result streamed to a file (read as Pillow needs
         it; removed once decoded when it is in the results' spill folder). The header's pixels
         count against the open job's budget and the process's decode budget before any decode."""
-        max_pixels = (limits or {}).get("max_pixels", media.DEFAULT_MAX_PIXELS)
+        max_pixels = (limits or {}).get("max_pixels", images.DEFAULT_MAX_PIXELS)
         job = budget.current()
         held = [0]
         what = "the image result" + ("" if isinstance(data, (bytes, bytearray, memoryview))
@@ -82,7 +74,7 @@ class ImageKind(MediaKind):
             per_px = budget.IMAGE_PEAK_BYTES_PER_PX.get(mode, budget.IMAGE_PEAK_DEFAULT)
             held[0] = budget.PROCESS.acquire(w * h * per_px, what)
         try:
-            arr = media.decode_image(data, max_pixels=max_pixels, reserve=reserve)
+            arr = images.decode_image(data, max_pixels=max_pixels, reserve=reserve)
         finally:
             budget.PROCESS.release(held[0])
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -94,6 +86,27 @@ class ImageKind(MediaKind):
                     pass
         return arr
 
+    def check_results(self, files: list) -> None:
+        """Refuse, from the headers alone, in-memory image results whose pixels together pass the
+        per-job budget (``budget.MAX_JOB_PIXELS``), before any is decoded. Files of other kinds,
+        and large images handed on as paths, are left to their decode (which counts them too)."""
+        total, count = 0, 0
+        for data in files:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                continue
+            try:
+                w, h, _fmt = images.probe(data)
+            except DownloadError:
+                continue      # not an image: decoding reports it, with its own limits
+            total += w * h
+            count += 1
+        limit = budget.MAX_JOB_PIXELS
+        if total > limit:
+            raise budget.DecodeLimitError(
+                "per-job result pixels", total, limit, "pixels",
+                text=f"its {count} result images hold {total:,} pixels in total, over the limit of {limit:,} per "
+                     f"job (about {limit * 12 // 10**9} GB as an IMAGE batch), so they were not decoded")
+
     def sniff(self, head: bytes) -> bool:
         return (head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*"))
                 or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
@@ -104,7 +117,7 @@ def _shape_info(arr) -> MediaInfo:
     return MediaInfo(width=int(arr.shape[1]), height=int(arr.shape[0]))
 
 
-def _prepared(enc: media.EncodedImage, notes: list[str] | None = None) -> Prepared:
+def _prepared(enc: images.EncodedImage, notes: list[str] | None = None) -> Prepared:
     return Prepared(data=enc.data, mime=enc.mime,
                     info=MediaInfo(width=enc.width, height=enc.height, nbytes=len(enc.data), mime=enc.mime),
                     notes=list(notes or []))

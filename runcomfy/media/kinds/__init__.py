@@ -1,21 +1,25 @@
 """Media kinds (image, video, audio) behind one interface, so the pipeline and the node layer
-handle "a media field" without knowing which kind it is. See ``base.MediaKind``.
+handle "a media field" without knowing which kind it is. See ``base.MediaKind``; each kind's
+facts are its row in ``media/spec.py``.
 
-Video and audio register themselves from ``video.py`` / ``audio.py`` when those modules exist.
+Every kind of the table whose module (``<name>.py`` here) imports is registered; one whose
+extra library is missing (PyAV for video and audio) is left out, and says so when asked for.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ..schema import MEDIA_FORMATS
+from ..spec import FORMATS, KINDS as SPECS
 from .budget import DecodeLimitError, JobBudget, TruncatedMediaError, job_decoding
 from .base import REQUEST_CAP_BYTES, MediaInfo, MediaKind, PrepareOptions, Prepared, decode_data_uri
 from .image import KIND as IMAGE
 
 KINDS: dict[str, MediaKind] = {"image": IMAGE}
 
-for _name in ("video", "audio"):
+for _name in SPECS:
+    if _name in KINDS:
+        continue
     try:
         _mod = importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _exc:
@@ -35,7 +39,7 @@ def get(name: str) -> MediaKind:
 def kind_for_format(fmt: str) -> tuple[MediaKind, bool] | None:
     """``image_uris`` -> (image kind, True); None for a format that is not media (or a kind not
     available in this version)."""
-    hit = MEDIA_FORMATS.get(fmt)
+    hit = FORMATS.get(fmt)
     if hit is None or hit[0] not in KINDS:
         return None
     return KINDS[hit[0]], hit[1]

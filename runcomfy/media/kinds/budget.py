@@ -27,7 +27,7 @@ from ..codecs.containers import DecodeLimitError, TruncatedMediaError  # noqa: F
 
 MiB = 1 << 20
 
-# Per job. 100 Mpx is what an IMAGE batch may hold (tensors.MAX_BATCH_PIXELS, ~1.2 GB as float);
+# Per job. 100 Mpx is what an IMAGE batch may hold (nodes/tensors.py MAX_BATCH_PIXELS, ~1.2 GB as float);
 # 64 M audio samples are 11 min of 48 kHz stereo (256 MB as float32), longer than any model's
 # audio output today. A hostile 296 KB FLAC of 29 min of silence is refused from its header.
 MAX_JOB_PIXELS = 100_000_000

@@ -20,14 +20,11 @@ import numpy as np
 
 from ..codecs import video as codec
 from ..codecs.audio import AudioClip
-from ..errors import Interrupted, Problem, ValidationError
-from ..schema import Field, MediaInfo
-from ..schema.validation import media_label
+from ...errors import Interrupted, Problem, ValidationError
+from ...schema import Field, MediaInfo
+from ...schema.validation import media_label
 from . import timing
 from .base import MiB, MediaKind, PrepareOptions, Prepared
-
-# Largest video result kept (the download cap): a 20 s 4K clip at high bit rate is ~150 MB.
-OUTPUT_CAP_BYTES = 500 * MiB
 
 
 @dataclass
@@ -70,15 +67,6 @@ def info_of(p: codec.VideoProbe, source: str = "") -> MediaInfo:
 
 class VideoKind(MediaKind):
     name = "video"
-    single_format = "video_uri"
-    list_format = "video_uris"
-    mime_prefix = "video/"
-    socket_type = "VIDEO"
-    output_keys = ("video", "videos")
-    inline_cap_bytes = 32 * MiB
-    max_sockets = 3
-    default_sockets = 3
-    output_cap_bytes = OUTPUT_CAP_BYTES
 
     def prepare(self, values: list, field: Field, options: PrepareOptions) -> list[Prepared]:
         return [self.prepare_one(v, media_label(field, i), field, i) for i, v in enumerate(values)]

@@ -1,4 +1,6 @@
-"""Image bytes <-> uint8 RGB arrays: encoding inputs for upload, decoding results safely.
+"""Image bytes <-> uint8 RGB arrays: the PNG and JPEG encoders, data URIs, and safe decoding of
+results and of input files. Choosing a format and encoding many images at once is
+``imageformats`` (which imports this module, never the other way round).
 
 bench_notes (1024x1024 RGB, 2-core CPU; photo content):
   Pillow PNG level 6 (its default): ~118 ms; Pillow level 1 + Z_RLE: ~100 ms in the full bench,
@@ -26,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .errors import DownloadError
-from .schema import ImageInfo
+from ..errors import DownloadError
+from ..schema import ImageInfo
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -58,14 +60,13 @@ def _formats() -> tuple[str, ...]:
     return _formats_available
 
 
-_MIME = {"png": "image/png", "jpeg": "image/jpeg"}
 _DATA_URI = re.compile(r"data:(image/[a-z0-9][a-z0-9.+-]*);base64,", re.IGNORECASE)
 _MIME_OK = re.compile(r"image/[a-z0-9][a-z0-9.+-]*")
 
 
 # --- encoding -------------------------------------------------------------------------------
 
-def _check_rgb_u8(arr: np.ndarray) -> np.ndarray:
+def check_rgb_u8(arr: np.ndarray) -> np.ndarray:
     if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         desc = f"{arr.dtype} array of shape {tuple(arr.shape)}" if isinstance(arr, np.ndarray) \
             else type(arr).__name__
@@ -110,7 +111,7 @@ def encode_png(arr: np.ndarray, threads: int = 1) -> bytes:
     """Lossless 8-bit RGB PNG of a uint8 HxWx3 array, written directly (see bench_notes).
     ``threads`` > 1 compresses a large image in that many parallel parts (at least
     PNG_PART_MIN_BYTES each); the file decodes to the same pixels either way."""
-    arr = _check_rgb_u8(arr)
+    arr = check_rgb_u8(arr)
     h, w, _ = arr.shape
     rows = arr.reshape(h, w * 3)
     filtered = np.empty((h, w * 3 + 1), np.uint8)
@@ -127,7 +128,7 @@ def encode_jpeg(arr: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
     """Lossy JPEG (baseline, 4:2:0) of a uint8 HxWx3 RGB array; ``quality`` 1..100."""
     _check_quality(quality)
     buf = io.BytesIO()
-    Image.fromarray(_check_rgb_u8(arr), "RGB").save(buf, "JPEG", quality=quality)
+    Image.fromarray(check_rgb_u8(arr), "RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 
@@ -147,14 +148,14 @@ class EncodedImage:
         return ImageInfo(width=self.width, height=self.height, nbytes=len(self.data))
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))   # honours CPU pinning (containers, taskset)
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 
 
-def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
+def same_content(a: np.ndarray, b: np.ndarray) -> bool:
     if a is b:
         return True
     if a.shape != b.shape:
@@ -164,56 +165,17 @@ def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
     return np.array_equal(a[::61, ::59], b[::61, ::59]) and np.array_equal(a, b)
 
 
-def _first_copies(arrays: list[np.ndarray]) -> list[int]:
+def first_copies(arrays: list[np.ndarray]) -> list[int]:
     """For each array, the index of the first array with the same shape and bytes."""
     owner: list[int] = []
     firsts: list[int] = []
     for i, a in enumerate(arrays):
-        j = next((j for j in firsts if _same_content(arrays[j], a)), None)
+        j = next((j for j in firsts if same_content(arrays[j], a)), None)
         if j is None:
             firsts.append(i)
             j = i
         owner.append(j)
     return owner
-
-
-def encode_many(arrays: list[np.ndarray], fmt: str = "png", jpeg_quality: int = DEFAULT_JPEG_QUALITY,
-                max_workers: int | None = None) -> list[EncodedImage]:
-    """Encode every array, in order. Identical arrays (same shape and bytes) are encoded once
-    and share one result. Distinct images are encoded in parallel threads: zlib and libjpeg
-    work runs without the GIL (4 PNGs of 1024x1024 on 2 cores: 210 ms serial, 122-151 ms threaded)."""
-    fmt = fmt.lower()
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt not in _MIME:
-        from . import imageformats    # lossless WebP and auto (lossless): see imageformats.py
-        if fmt in imageformats.EXTRA:
-            return imageformats.encode_many(arrays, fmt, max_workers=max_workers)
-        raise ValueError(f"unknown upload format {fmt!r}; use 'png', 'jpeg', "
-                         + ", ".join(repr(f) for f in imageformats.EXTRA))
-    arrays = [_check_rgb_u8(a) for a in arrays]
-    if fmt == "jpeg":
-        _check_quality(jpeg_quality)  # fail before spending time on any encode
-
-    owner = _first_copies(arrays)
-    todo = sorted(set(owner))
-
-    cpus = _usable_cpus()
-    # Fewer distinct images than CPUs: each large PNG is itself compressed in parallel parts.
-    png_threads = max(1, cpus // max(1, len(todo)))
-
-    def work(arr: np.ndarray) -> EncodedImage:
-        # Looked up at call time so tests can count encoder calls.
-        data = encode_png(arr, threads=png_threads) if fmt == "png" else encode_jpeg(arr, jpeg_quality)
-        return EncodedImage(data=data, mime=_MIME[fmt], width=int(arr.shape[1]), height=int(arr.shape[0]))
-
-    workers = max_workers or min(len(todo), cpus, 8)
-    if len(todo) <= 1 or workers <= 1:
-        done = [work(arrays[i]) for i in todo]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcomfy-encode") as pool:
-            done = list(pool.map(work, [arrays[i] for i in todo]))
-    by_index = dict(zip(todo, done))
-    return [by_index[j] for j in owner]
 
 
 # --- data URIs ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ downloads: 16 image results of 199 MB each once took 3.5 GB before any check cou
 A result streams to a file when the model's output kind is video or audio, or when its URL names
 a video/audio file. The file lands in ``folder`` (the node passes ComfyUI's output directory +
 ``runcomfy/``; the library alone uses the system temp dir) as ``<request id>_<n>.<ext>``, capped
-at the kind's ``output_cap_bytes`` (video 500 MiB, audio 200 MiB). An image is streamed to
+at the kind's ``output_cap_bytes`` (its row in ``media/spec.py``). An image is streamed to
 ``spill_folder()`` and, when small, read back into memory and the file removed; a larger one stays
 a path there until its decode (``ImageKind.decode_output``) removes it. The download itself is
 the client's: same host allow-list, no token, retries, deadline.
@@ -20,10 +20,9 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-STREAMED_EXTENSIONS = {"mp4": "video", "mov": "video", "webm": "video", "mkv": "video", "m4v": "video",
-                       "wav": "audio", "mp3": "audio", "ogg": "audio", "opus": "audio", "flac": "audio",
-                       "m4a": "audio", "aac": "audio"}
-DEFAULT_EXT = {"video": "mp4", "audio": "wav"}
+from ..spec import KINDS as SPECS, STREAMED_EXTENSIONS
+
+DEFAULT_EXT = {s.name: s.default_extension for s in SPECS.values() if s.streamed}
 # An image result up to this size is handed on as bytes; a larger one as the path of its file.
 IMAGE_IN_MEMORY_BYTES = 16 << 20
 
@@ -64,7 +63,7 @@ def _prune_spill(folder: str) -> None:
 
 def target_path(folder: str, request_id: str, n: int, url: str, kind: str) -> str:
     ext = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
-    if kind == "image":
+    if not SPECS[kind].streamed:
         ext = re.sub(r"[^a-z0-9]", "", ext)[:5] or "img"
     elif ext not in STREAMED_EXTENSIONS:
         ext = DEFAULT_EXT[kind]
@@ -76,7 +75,7 @@ def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None 
           folder: str | None = None):
     """bytes (in memory) or the path (str) of the streamed file."""
     from . import KINDS
-    kind = kind_of_url(url) or (output_kind if output_kind in ("video", "audio") else None)
+    kind = kind_of_url(url) or (output_kind if output_kind in DEFAULT_EXT else None)
     if kind is None or kind not in KINDS:
         _prune_spill(spill_folder())
         # Unique: two nodes may fetch the same paid result at once (a resume).
