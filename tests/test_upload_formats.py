@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from devtools import photomodel
-from runcomfy import imageformats, media, upload_progress
+from runcomfy import upload_progress
+from runcomfy.media import imageformats, images as media
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
-from runcomfy.imageformats import CHOICES, EncodeCosts, choose, format_for_choice
+from runcomfy.media.imageformats import CHOICES, EncodeCosts, choose, format_for_choice
 
 TOKEN = "tok-formats-test"
 MODEL = "wan-ai/wan-2-6/image-to-image"
@@ -31,7 +32,7 @@ def generated():
 @pytest.mark.parametrize("fmt", ["webp_fast", "webp_small", "auto", "png"])
 def test_lossless_formats_round_trip_exactly(fmt, photo, generated):
     odd = photomodel.photo(9, 97, 131)       # odd sizes: no padding or subsampling artefacts
-    encs = media.encode_many([photo, generated, odd, photo], fmt)
+    encs = imageformats.encode_many([photo, generated, odd, photo], fmt)
     assert encs[0] is encs[3]                 # identical inputs encoded once
     for arr, enc in zip([photo, generated, odd], encs):
         assert (enc.width, enc.height) == (arr.shape[1], arr.shape[0])
@@ -59,7 +60,7 @@ def test_choice_labels_keep_the_existing_ones_first():
 
 def test_unknown_format_error_names_the_choices(photo):
     with pytest.raises(ValueError, match="unknown upload format 'gif'.*webp_fast"):
-        media.encode_many([photo], "gif")
+        imageformats.encode_many([photo], "gif")
 
 
 def test_auto_prefers_fewer_bytes_on_a_slow_uplink(photo):
@@ -115,7 +116,7 @@ def test_strict_emulator_accepts_lossless_webp_and_gets_the_same_pixels(fmt, pho
     with Emulator(token=TOKEN, processing_time=0.05, strict_formats=True) as emu:
         client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
         try:
-            enc = media.encode_many([photo], fmt)[0]
+            enc = imageformats.encode_many([photo], fmt)[0]
             uri = media.to_data_uri(enc.data, enc.mime)
             sub = client.submit(MODEL, {"prompt": "p", "image_urls": [uri], "image_size": "1024*1024 (1:1)"})
             job = emu.jobs[sub.request_id]

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from devtools import photomodel
-from runcomfy import media, upload_progress
+from runcomfy import upload_progress
+from runcomfy.media import images as media
 from runcomfy.client import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.jsonbody import dumps_bytes
