@@ -11,11 +11,10 @@ so importing the pack in scripts and tests makes no network call.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
-from ..runcomfy import catalog, credentials
+from ..runcomfy import catalog, credentials, settings
 from ..runcomfy.client import RetryPolicy
 from ..runcomfy.config import resolve_base_url
 from ..runcomfy.errors import ConfigError
@@ -28,7 +27,7 @@ STARTUP_WAIT_S = 5.0
 # The catalog is not precious: a few quick retries, and the next start (or the Settings action)
 # tries again, instead of the long backoff that protects paid results.
 CATALOG_RETRY = dict(max_attempts=3, base_delay=0.5, max_delay=2.0, max_elapsed=20.0)
-REFRESH_ENV = "RUNCOMFY_CATALOG_REFRESH"
+REFRESH_ENV = settings.CATALOG_REFRESH_ENV
 
 sync_lock = threading.Lock()        # one sync at a time: start-up, Settings action
 _said: set[str] = set()
@@ -54,12 +53,8 @@ def machine_class_names(cfg=None):
 
 
 def refresh_enabled() -> bool:
-    value = os.environ.get(REFRESH_ENV, "").strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    return comfy.prompt_server() is not None
+    chosen = settings.catalog_refresh()
+    return comfy.prompt_server() is not None if chosen is None else chosen
 
 
 def token_or_none(cfg) -> str | None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..runcomfy import credentials, pricing
+from ..runcomfy import credentials, pricing, settings
 from ..runcomfy.catalog.classnames import base_name
 from ..runcomfy.client import RunComfyClient
 from ..runcomfy.config import resolve_base_url
@@ -33,19 +32,14 @@ from .safe_text import inert, inert_input_types
 log = logging.getLogger("runcomfy")
 
 CATEGORY_ROOT = "RunComfy"
-CONFIG_DIR_ENV = "RUNCOMFY_CONFIG_DIR"
+CONFIG_DIR_ENV = settings.CONFIG_DIR_ENV
 
 
 def config_dir() -> Path:
-    """Server-side home of the saved token and the journal: ComfyUI's user directory
-    (never served to browsers outside the per-user folders), else ~/.config/runcomfy."""
-    explicit = os.environ.get(CONFIG_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    user = comfy.user_directory()
-    if user is not None:
-        return user / "__runcomfy"
-    return Path(os.path.expanduser("~/.config/runcomfy"))
+    """Server-side home of the saved token and the catalog caches: $RUNCOMFY_CONFIG_DIR, else
+    ComfyUI's user directory (never served to browsers outside the per-user folders), else
+    ~/.config/runcomfy (runcomfy.settings.config_dir, the same folder the command line uses)."""
+    return settings.config_dir(comfy.user_directory())
 
 
 _clients: dict = {}

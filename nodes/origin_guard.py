@@ -37,17 +37,17 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import os
 import socket
 from urllib.parse import urlsplit
 
+from ..runcomfy import settings
 from ..runcomfy.config import is_loopback_host
 
 log = logging.getLogger("runcomfy")
 
 HEADER = "X-RunComfy-Request"
 HEADER_VALUE = "1"
-PUBLIC_ORIGIN_ENV = "RUNCOMFY_PUBLIC_ORIGIN"
+PUBLIC_ORIGIN_ENV = settings.PUBLIC_ORIGIN_ENV
 _SINGLE = ("host", "origin", "content-type", HEADER.lower(), "sec-fetch-site")
 _PROXY_HINT = (f" If ComfyUI is reached through a reverse proxy or another host name, set {PUBLIC_ORIGIN_ENV} "
                "to the exact address shown in the browser (for example https://comfy.example.com) "
@@ -227,7 +227,7 @@ def request_refusal(request, state_changing: bool, public: bool = False) -> tupl
     sockname = transport.get_extra_info("sockname") if transport is not None else None
     local = sockname if isinstance(sockname, tuple) and len(sockname) >= 2 else None
     return refusal_reason(request.method, request.headers, scheme=request.scheme, local_address=local,
-                          public_origin=os.environ.get(PUBLIC_ORIGIN_ENV), hostnames=_machine_names(),
+                          public_origin=settings.public_origin(), hostnames=_machine_names(),
                           state_changing=state_changing, public=public)
 
 
@@ -251,7 +251,7 @@ def guard(state_changing: bool, public: bool = False):
             if refused is not None:
                 from aiohttp import web
                 log.warning("runcomfy: refused %s %s: %s", request.method, request.path, refused[1])
-                return web.json_response(refusal_body(*refused, os.environ.get(PUBLIC_ORIGIN_ENV)),
+                return web.json_response(refusal_body(*refused, settings.public_origin()),
                                          status=403, headers={"Cache-Control": "no-store"})
             return await handler(request)
         return guarded

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
 from .config import TOKEN_ENV, token_problem
 from .errors import ConfigError
 from .journal import atomic_write
@@ -61,7 +62,7 @@ def resolve_token(config_dir: Path | str | None = None) -> TokenInfo:
     saved = read_saved(config_dir)
     if saved:
         return TokenInfo(saved, SAVED)
-    env = os.environ.get(TOKEN_ENV, "").strip()
+    env = settings.api_token()
     if env:
         problem = token_problem(env)
         if problem:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 
+from ..settings import TOKEN_ENV, api_token
 from .faults import KINDS, parse_fault_spec
 from .server import Emulator, is_loopback_host
 
@@ -86,8 +86,8 @@ def make_emulator(args: argparse.Namespace) -> tuple[Emulator, str]:
     """The configured (not started) emulator and a description of where its token came from."""
     if args.token:
         token, source = args.token, "--token"
-    elif os.environ.get("RUNCOMFY_API_TOKEN"):
-        token, source = os.environ["RUNCOMFY_API_TOKEN"], "RUNCOMFY_API_TOKEN"
+    elif api_token():
+        token, source = api_token(), TOKEN_ENV
     else:
         token, source = DEFAULT_TOKEN, f"built-in default ({DEFAULT_TOKEN!r})"
     emu = Emulator(tls=(args.tls_cert, args.tls_key) if args.tls_cert else None, token=token, processing_time=args.processing_time, workers=args.workers,

@@ -11,6 +11,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .. import settings
+
 try:
     import fcntl
 except ImportError:  # Windows: one ComfyUI process per user directory is the norm there
@@ -35,9 +37,7 @@ _NUMBERS = ("created", "updated", "heartbeat", "cost", "delivered")
 
 
 def default_journal_path() -> Path:
-    base = os.environ.get("RUNCOMFY_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "runcomfy")
-    return Path(base) / "journal.json"
+    return settings.state_dir() / "journal.json"
 
 
 def _lock_for(path: Path) -> threading.Lock:
