@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import threading
 import time
 
+from ... import settings
 from ..codecs.containers import DecodeLimitError, TruncatedMediaError  # noqa: F401 (re-exported)
 
 MiB = 1 << 20
@@ -33,7 +33,7 @@ MiB = 1 << 20
 MAX_JOB_PIXELS = 100_000_000
 MAX_JOB_AUDIO_SAMPLES = 64_000_000
 # Per process: decoded bytes in flight across every running node (RUNCOMFY_DECODE_BUDGET_MB).
-PROCESS_BUDGET_BYTES = int(os.environ.get("RUNCOMFY_DECODE_BUDGET_MB", "1024")) * MiB
+PROCESS_BUDGET_BYTES = settings.decode_budget_mb() * MiB
 # How long a decode waits for other nodes' decodes to release their share.
 PROCESS_WAIT_S = 120.0
 
