@@ -639,6 +639,8 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         page.shot("title-tooltip")
 
         # 4. A run: the panel shows the outcome; the service gets the catalog's own enum value.
+        # A new seed: ComfyUI's cache must not skip the node (the other renderer ran it too).
+        page.js(_hostile_js(f"node.widgets.find((w) => w.name === 'seed').value = {secrets.randbelow(2**31)}; return true;"))
         page.js(_hostile_js("""node.widgets.find((w) => w.name === 'prompt').value = 'a lighthouse';
             const preview = LiteGraph.createNode('PreviewImage'); preview.pos = [900, 160];
             app.graph.add(preview); node.connect(0, preview, 0); return true;"""))
