@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -451,6 +452,36 @@ def describe_node(schema: ModelSchema, notes=()) -> str:
     return "\n\n".join(parts)
 
 
+# Short names users type for a task (the node search matches aliases word for word).
+TASK_SHORT = {"text-to-image": "t2i", "image-to-image": "i2i", "text-to-video": "t2v", "image-to-video": "i2v",
+              "video-to-video": "v2v", "reference-to-video": "r2v", "text-to-audio": "t2a",
+              "text-to-speech": "tts", "audio-to-audio": "a2a", "image-to-3d": "i23d"}
+_TASK = re.compile(r"\b(text|image|video|audio|reference|speech)[ _-]to[ _-](image|video|audio|speech|3d)\b", re.I)
+
+
+def search_aliases(schema: ModelSchema) -> list[str]:
+    """What a user types to find the node (ComfyUI's SEARCH_ALIASES: core 0.33+, frontends 1.49+):
+    RunComfy, the family ("wan", "kling"), the task ("image to video", "i2v") and the output kind
+    ("video", "audio"), from the catalog's categories, the model id and the display name."""
+    words: list[str] = ["runcomfy"]
+    if schema.family:
+        words.append(schema.family.lower())
+    tasks = [c for c in schema.categories if isinstance(c, str)]
+    tasks += [m.group(0) for m in _TASK.finditer(f"{schema.model_id.replace('/', ' ')} {schema.display_name}")]
+    for t in tasks:
+        t = t.lower().replace("_", "-").replace(" ", "-")
+        words += [t.replace("-", " "), TASK_SHORT.get(t, "")]
+    words += [schema.output_kind or "", f"{schema.output_kind} generation" if schema.output_kind else ""]
+    for kind in sorted({f.kind for f in schema.media_fields if f.kind}):
+        words.append(f"{kind} input")
+    out: list[str] = []
+    for w in words:
+        w = w.strip()
+        if w and w not in out:
+            out.append(w)
+    return out
+
+
 def make_node_class(schema: ModelSchema, notes=(), class_name: str | None = None) -> type:
     """The node class of ``schema``, named ``class_name`` (default: the id's usual name)."""
     # Catalog text reaches the page as data only (frontend 1.27 renders some of it as HTML).
@@ -480,6 +511,7 @@ def make_node_class(schema: ModelSchema, notes=(), class_name: str | None = None
         "FUNCTION": "run",
         "CATEGORY": category,
         "DESCRIPTION": description,
+        "SEARCH_ALIASES": [inert(a) for a in search_aliases(schema)],
         "run": run_async if comfy.supports_async_nodes() else run_sync,
     }
     return type(class_name or class_name_for(schema.model_id), (), attrs)

@@ -322,3 +322,22 @@ def test_video_and_audio_lists_get_as_many_sockets_as_the_model_takes(pack):
     assert sum(1 for v in spec.values() if v[0] == "VIDEO") == 12
     assert sum(1 for v in spec.values() if v[0] == "AUDIO") == 12
     assert sum(1 for v in spec.values() if v[0] == "IMAGE") == 16
+
+
+def test_search_finds_family_task_and_kind(pack):
+    wan = pack.NODE_CLASS_MAPPINGS[WAN].SEARCH_ALIASES
+    assert {"runcomfy", "wan", "image to image", "i2i", "image"} <= set(wan)
+    real = ROOT.parent / "shared" / "runcomfy-api" / "real-endpoints" / "kling__kling-3.0__pro__image-to-video.json"
+    if real.exists():
+        cls = node_of(pack, json.loads(real.read_text()))
+        assert {"kling", "image to video", "i2v", "video"} <= set(cls.SEARCH_ALIASES)
+    audio = node_of(pack, {**doc({}, model_id="acme/sfx/text-to-audio"), "categories": ["text-to-audio"]})
+    assert {"text to audio", "audio"} <= set(audio.SEARCH_ALIASES)
+
+
+def test_the_emulator_bills_a_per_second_model_per_second_like_the_estimate(nodes, emu, server):
+    # The sample text-to-audio model costs $0.002 per second (RunComfy's price_unit "second" is per
+    # second of output): 7 s cost $0.014, not the unit price once.
+    call(nodes[AUDIO], **audio_kwargs(duration=7.0, generation=11))
+    done = [e for e in server.events if e.get("state") == "done"][-1]
+    assert done["cost"] == pytest.approx(0.014)

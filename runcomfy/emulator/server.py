@@ -297,10 +297,11 @@ class Emulator:
     # docs describe them (a wrong token is still refused).
     unknown_model_status = 400
     catalog_public = False
-    # Billing (class defaults, set per instance): with bill_per_second a model priced per "second"
-    # bills price x its duration input (else the schema default) instead of the price once;
-    # cost_as is how /result states the cost: "number" (documented), "null", "string", "missing".
-    bill_per_second = False
+    # Billing (class defaults, set per instance): with bill_per_second (the default: RunComfy's
+    # price_unit "second" is per second of output) a model priced per "second" bills price x its
+    # duration input (else the schema default), as the node's estimate says; False bills the price
+    # once. cost_as is how /result states the cost: "number" (documented), "null", "string", "missing".
+    bill_per_second = True
     cost_as = "number"
 
     def serve_catalog(self, entries: list[dict], *, replace: bool = True) -> list[str]:
