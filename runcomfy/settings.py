@@ -27,6 +27,9 @@ DECODE_BUDGET_ENV = "RUNCOMFY_DECODE_BUDGET_MB"
 CATALOG_REFRESH_ENV = "RUNCOMFY_CATALOG_REFRESH"
 PUBLIC_ORIGIN_ENV = "RUNCOMFY_PUBLIC_ORIGIN"
 PROXY_ENV = "RUNCOMFY_PROXY"
+# Spending limits in USD (runcomfy/spending/limits.py reads them; the lower of these and Settings wins).
+DAILY_LIMIT_ENV = "RUNCOMFY_DAILY_LIMIT_USD"
+MONTHLY_LIMIT_ENV = "RUNCOMFY_MONTHLY_LIMIT_USD"
 # The variables requests itself honours; the pack reads them to say which one a route came from.
 PROXY_ENVS = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 CA_ENVS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -38,7 +41,8 @@ COMFY_SUBFOLDER = "__runcomfy"        # inside ComfyUI's user folder (never serv
 PACK_ROOT = Path(__file__).resolve().parents[1]
 
 _KNOWN = frozenset((CONFIG_DIR_ENV, STATE_DIR_ENV, XDG_STATE_HOME_ENV, TOKEN_ENV, BASE_URL_ENV, DOWNLOAD_HOSTS_ENV,
-                    DECODE_BUDGET_ENV, CATALOG_REFRESH_ENV, PUBLIC_ORIGIN_ENV, PROXY_ENV, *PROXY_ENVS, *CA_ENVS))
+                    DECODE_BUDGET_ENV, CATALOG_REFRESH_ENV, PUBLIC_ORIGIN_ENV, PROXY_ENV, *PROXY_ENVS, *CA_ENVS,
+                    DAILY_LIMIT_ENV, MONTHLY_LIMIT_ENV))
 _configured: dict[str, str] = {}
 _configured_lock = threading.Lock()
 

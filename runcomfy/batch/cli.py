@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = BatchOptions(out=Path(args.out), concurrency=args.concurrency, upload_format=args.upload_format,
                         max_cost=args.max_cost, max_cost_unknown=args.max_cost_unknown, dry_run=args.dry_run,
                         report=Path(args.report) if args.report else None, timeout=args.timeout,
-                        submit_anyway=args.submit_anyway)
+                        submit_anyway=args.submit_anyway, spend_dir=Path(config_dir))
     try:
         res = asyncio.run(run_batch(client, schema, specs, opts, problems))
     finally:

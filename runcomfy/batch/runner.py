@@ -52,6 +52,7 @@ from .limiter import AdaptiveLimit
 from .outputs import all_manifests, finished, migrate, write_manifest, write_outputs
 from .progress import ProgressBar
 from .spend import SpendLedger
+from ..spending.gate import SpendLimitError, batch_tag
 
 DEFAULT_CONCURRENCY = 8          # RunComfy runs a few jobs per account at once; more only queue there
 MAX_RATE_LIMIT_REQUEUES = 30     # per job: after this many 429-refused submits it is reported failed
@@ -72,6 +73,9 @@ class BatchOptions:
     poll: PollPolicy | None = None
     progress_stream: object = None       # default stderr
     install_signal_handlers: bool = True
+    # The config folder: its spending limits apply and its spend history records every request
+    # (runcomfy/spending, issue 20); None (library default) leaves both out. The CLI sets it.
+    spend_dir: Path | None = None
 
 
 @dataclass
@@ -89,6 +93,8 @@ class JobReport:
     estimate: float | None = None   # what --max-cost counted before the submit
     counted: float | None = None    # what it counts for now (reported cost, else the estimate)
     cost_basis: str | None = None
+    model_id: str | None = None     # the same fields as the spend history's export (spending/report.py)
+    finished: float | None = None   # epoch seconds
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -278,6 +284,7 @@ class _Batch:
         if r.key in self.reports:
             return
         self.reports[r.key] = r
+        r.model_id, r.finished = self.schema.model_id, time.time()
         if r.state in ("done", "dry_run"):
             self.bar.done += 1
             self.bar.cost += (r.cost or 0.0) if r.state == "done" else 0.0
@@ -422,6 +429,9 @@ class _Batch:
 
     async def _attempt(self, spec: JobSpec, identity: str, report: JobReport, charge, prior: str | None) -> None:
         journal = self._journal(identity)
+        if self.opts.spend_dir is not None:      # the global limits, checked in the journal's claim
+            journal.spend = batch_tag(self.opts.spend_dir, self.schema, spec.key, self._estimate(spec),
+                                      self.opts.max_cost_unknown)
         runner = _JobRunner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
                             poll=self.opts.poll, price=self.price, submit_anyway=self.opts.submit_anyway)
         est = self._estimate(spec)
@@ -488,6 +498,8 @@ class _Batch:
             raise
         except InputFileError as exc:
             report.error = str(exc)
+        except SpendLimitError as exc:           # refused before the submit: nothing was sent
+            report.state, report.error = "not_run", str(exc)
         except (ValidationError, EarlierSubmitUncertainError, SubmitOutcomeUnknownError, RunComfyError) as exc:
             report.error = str(exc)
             report.request_id = getattr(exc, "request_id", None) or report.request_id

@@ -17,6 +17,9 @@ images, prompts or the token.
 
 "Look up, then record submitting" is one step under a lock shared with other processes
 (``claim``), so two ComfyUI instances on one journal never both submit the same new inputs.
+With a ``spend`` tag (runcomfy/spending: the node and the batch give one), that step also checks
+the spending limits and reserves the request's estimate in the spend history, and every later
+state is appended there too (the history outlives the capped journal: month totals need it).
 When a write fails after the server accepted a submit, the entry is kept in this process's
 memory (``_MEMORY``) and still found by later runs of this process.
 """
@@ -24,6 +27,7 @@ memory (``_MEMORY``) and still found by later runs of this process.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import threading
@@ -102,7 +106,7 @@ def parse_codes(text) -> frozenset[str]:
 class Journal:
     def __init__(self, path: Path | str | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES,
                  resume_ttl: float = DEFAULT_RESUME_TTL, block_window: float = BLOCK_WINDOW,
-                 max_live: int = DEFAULT_MAX_LIVE, clock=time.time):
+                 max_live: int = DEFAULT_MAX_LIVE, clock=time.time, spend=None):
         self.path = Path(path) if path else default_journal_path()
         self.backup = self.path.with_name(self.path.name + ".bak")
         self.max_entries = max_entries
@@ -112,6 +116,8 @@ class Journal:
         self.clock = clock
         self.recovered_from: str | None = None
         self._key = os.path.abspath(self.path)
+        # A spending.Tag (duck-typed: reserve(charge, model_id, now), note(event, **fields)) or None.
+        self.spend = spend
 
     # --- storage -------------------------------------------------------------------------
 
@@ -206,6 +212,7 @@ class Journal:
         mine = {"fingerprint": fp, "model_id": model_id, "request_id": None, "state": SUBMITTING,
                 "created": now, "updated": now, "heartbeat": now, "claim": uuid.uuid4().hex,
                 "owner": owners.me(), "resubmit_code": new_resubmit_code()}
+        reserved: list[str] = []
 
         def fn(entries: list[dict]) -> Claim:
             same = [e for e in reversed(entries) if e["fingerprint"] == fp]
@@ -232,6 +239,11 @@ class Journal:
             held = sum(1 for e in entries if self.live(e, now))
             if held >= self.max_live:
                 raise LiveLimitError(self._live_limit_error(entries, now, held))
+            if self.spend is not None:
+                # The limits' check and the estimate's reservation: atomic with this claim, and
+                # across processes (the spend lock); raises before anything is recorded or sent.
+                self.spend.reserve(mine["claim"], model_id, now)
+                reserved.append(mine["claim"])
             owners.mark_live(mine["claim"])
             entries.append(mine)
             return Claim("submit", dict(mine), code_rejected=rejected_code)
@@ -242,6 +254,9 @@ class Journal:
             raise exc.error from None
         except OSError as exc:
             owners.mark_done(mine["claim"])
+            if reserved:
+                # Reserved, but the journal was not saved: nothing will be sent under it.
+                self._note("release", charge=mine["claim"], reason="journal not writable")
             if allow_resume:
                 # A request this process kept in memory when the disk failed it can still be fetched.
                 for e in reversed(self._merged([])):
@@ -295,8 +310,17 @@ class Journal:
                 return e
         return None
 
+    def _note(self, ev: str, **fields) -> None:
+        """One spend-history event (after the claim); a failure is logged, never raised."""
+        if self.spend is None:
+            return
+        problem = self.spend.note(ev, **fields)
+        if problem:
+            logging.getLogger("runcomfy").warning("runcomfy: %s (%s)", problem, ev)
+
     def record_submit_failed(self, claim: Claim, unknown: bool, reason: str = "") -> None:
         owners.mark_done(claim.claim_id)
+        self._note("unknown" if unknown else "release", charge=claim.claim_id, reason=reason[:300])
         entry = dict(claim.entry, state=SUBMIT_UNKNOWN if unknown else REJECTED, updated=self.clock(),
                      reason=reason[:300])
 
@@ -310,6 +334,7 @@ class Journal:
 
     def record_submitted(self, claim: Claim, request_id: str) -> None:
         owners.mark_done(claim.claim_id)
+        self._note("sent", charge=claim.claim_id, request_id=request_id)
         now = self.clock()
         entry = {k: v for k, v in claim.entry.items() if k not in ("owner", "heartbeat", "resubmit_code")}
         entry.update(request_id=request_id, state=PENDING, updated=now)
@@ -334,6 +359,11 @@ class Journal:
     def record_state(self, request_id: str, state: str, **extra) -> None:
         now = self.clock()
         known = None
+        shown = {k: extra[k] for k in ("cost", "urls") if k in extra}
+        if "urls" in shown:
+            shown["urls"] = list(shown["urls"] or [])[:64]
+        self._note("state", request_id=request_id, state=state, model_id=getattr(self.spend, "model_id", ""),
+                   name=getattr(self.spend, "name", ""), **shown)
 
         def fn(entries):
             nonlocal known
@@ -378,6 +408,7 @@ class Journal:
         if not ids:
             return
         now = self.clock()
+        self._note("delivered", request_ids=sorted(ids))
 
         def fn(entries):
             for e in entries:

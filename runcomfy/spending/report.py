@@ -1,0 +1,157 @@
+"""What the history shows: a page of requests (newest first, filtered, with a cursor), spend
+totals (today, this week, this month, by model; reported costs apart from estimates) and exports
+(CSV, JSON lines) whose fields are exactly the batch runner's ``--report`` fields, so one tool
+reads both (tests/test_history.py holds the two lists equal)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+
+from .gate import day_start, month_start, week_start
+from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUBMITTED, SUBMITTING, SUCCEEDED, UNCERTAIN, Charge,
+                      HistoryLog)
+
+# runcomfy/batch/runner.JobReport's fields, in its order.
+REPORT_FIELDS = ("key", "line", "state", "request_id", "cost", "outputs", "error", "resumed", "seconds", "submits",
+                 "estimate", "counted", "cost_basis", "model_id", "finished")
+STATES = (SUBMITTING, SUBMITTED, UNCERTAIN, SUCCEEDED, FAILED, CANCELLED, REJECTED, EXPIRED)
+MAX_PAGE = 200
+
+
+def shown_state(c: Charge, now: float, live_submit) -> str:
+    """The listing's state: a "submitting" charge whose process is gone is "uncertain"."""
+    if c.state == SUBMITTING and not live_submit(c):
+        return UNCERTAIN
+    if c.state == "submit_unknown":
+        return UNCERTAIN
+    return c.state
+
+
+def local_day(t: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(t))
+
+
+def item(c: Charge, state: str) -> dict:
+    usd, kind = c.amount()
+    files = [{"path": f, "exists": os.path.exists(f)} for f in c.files]
+    return {"id": c.id, "request_id": c.request_id, "model_id": c.model_id, "display_name": c.name or c.model_id,
+            "state": state, "created": c.created, "updated": c.updated, "day": local_day(c.created),
+            "cost": {"usd": usd, "kind": kind, "reported": c.cost, "estimate": c.estimate,
+                     "basis": "reported by RunComfy" if kind == "reported" else (c.counted_basis or c.basis)},
+            "node_id": c.node, "workflow": c.workflow, "source": c.source, "batch_key": c.key,
+            "urls": list(c.urls), "files": files, "delivered": c.delivered is not None, "reason": c.reason}
+
+
+def _cursor_of(c: Charge) -> str:
+    return f"{c.created!r}:{c.id}"
+
+
+def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
+    if not cursor:
+        return None
+    t, _, cid = str(cursor).partition(":")
+    try:
+        return float(t), cid
+    except ValueError:
+        raise ValueError(f"cursor {str(cursor)[:40]!r} is not one this listing gave") from None
+
+
+def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | None = None, cursor: str | None = None,
+         limit: int = 50, live_submit=lambda c: False, now: float | None = None) -> dict:
+    """One page, newest first: {"items": [...], "next": cursor | None}. Only the month files the
+    page reaches are read (and each is parsed once per process, then only its new lines)."""
+    now = time.time() if now is None else now
+    limit = max(1, min(int(limit), MAX_PAGE))
+    after = _parse_cursor(cursor)
+    states = set(states or ())
+    charges = sorted(log.charges().values(), key=lambda c: (c.created, c.id), reverse=True)
+    out, more = [], None
+    for c in charges:
+        if after is not None and (c.created, c.id) >= after:
+            continue
+        if model and model not in (c.model_id, c.name):
+            continue
+        if day and local_day(c.created) != day:
+            continue
+        state = shown_state(c, now, live_submit)
+        if states and state not in states:
+            continue
+        if len(out) == limit:
+            more = _cursor_of(prev)
+            break
+        out.append(item(c, state))
+        prev = c
+    return {"items": out, "next": more}
+
+
+def totals(log: HistoryLog, now: float | None = None) -> dict:
+    """Spend today, this week, this month (local time), each by model; reported costs apart from
+    estimated ones; requests of unknown cost counted apart."""
+    now = time.time() if now is None else now
+    windows = {"today": day_start(now), "week": week_start(now), "month": month_start(now)}
+    charges = log.charges(since=min(windows.values()))
+    out = {}
+    for name, since in windows.items():
+        total = {"reported_usd": 0.0, "estimated_usd": 0.0, "unknown": 0, "requests": 0, "since": since,
+                 "by_model": {}}
+        for c in charges.values():
+            if c.created < since:
+                continue
+            usd, kind = c.amount()
+            m = total["by_model"].setdefault(c.model_id, {"display_name": c.name or c.model_id, "reported_usd": 0.0,
+                                                          "estimated_usd": 0.0, "unknown": 0, "requests": 0})
+            for t in (total, m):
+                t["requests"] += 1
+                if usd is None:
+                    t["unknown"] += 1
+                elif kind == "reported":
+                    t["reported_usd"] += usd
+                elif kind == "estimated":
+                    t["estimated_usd"] += usd
+        out[name] = total
+    return out
+
+
+def report_row(c: Charge, state: str) -> dict:
+    """A history entry in the batch --report's fields (state "done" for a succeeded request,
+    as the batch says)."""
+    usd, kind = c.amount()
+    return {"key": c.key or c.id, "line": None, "state": "done" if state == SUCCEEDED else state,
+            "request_id": c.request_id, "cost": c.cost, "outputs": list(c.files or c.urls),
+            "error": c.reason or None, "resumed": False, "seconds": round(max(0.0, c.updated - c.created), 3),
+            "submits": 1 if c.request_id or state == UNCERTAIN else 0, "estimate": c.estimate, "counted": usd,
+            "cost_basis": "reported" if kind == "reported" else (c.counted_basis or c.basis or None),
+            "model_id": c.model_id, "finished": c.updated}
+
+
+def _cell(v):
+    """A CSV cell; text a spreadsheet would run as a formula is prefixed with ' (model names and
+    reasons come from the service)."""
+    if isinstance(v, list):
+        v = " ".join(v)
+    if v is None:
+        return ""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
+def export(log: HistoryLog, fmt: str, *, since: float | None = None, live_submit=lambda c: False) -> str:
+    """Every kept request (or those since ``since``), oldest first, as "csv" or "jsonl"."""
+    now = time.time()
+    rows = [report_row(c, shown_state(c, now, live_submit))
+            for c in sorted(log.charges(since=since).values(), key=lambda c: (c.created, c.id))]
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    if fmt != "csv":
+        raise ValueError(f"format must be csv or jsonl (got {str(fmt)[:20]!r})")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(REPORT_FIELDS), extrasaction="raise")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(v) for k, v in r.items()})
+    return buf.getvalue()
