@@ -25,6 +25,7 @@ from ..runcomfy.errors import (ConfigError, EarlierSubmitUncertainError, Interru
 from ..runcomfy.journal import Journal
 from ..runcomfy.pipeline import Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
+from ..runcomfy.spending import node_tag
 from . import comfy, generation, labels, media_io, widget_order
 from .inputs import RESUME_INPUT, collect, generation_input, input_types, pack_inputs, stale_inputs
 from .layout import layout_for, seed_field
@@ -288,7 +289,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
                                  "queue_position": u.queue_position, "cost": u.cost, "note": u.note, **rerun})
 
     client = shared_client(token.token)
-    journal = Journal(config_dir() / "journal.json")
+    # The spend tag: the limits are checked, and each request written to the spend history, in the claim.
+    journal = Journal(config_dir() / "journal.json", spend=node_tag(config_dir(), schema, fields, node_id))
     output_dir = comfy.folder("output")      # paid video/audio results are kept there (README)
     sf = seed_field(schema)
 
