@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from ..runcomfy import catalog
-from ..runcomfy.config import resolve_base_url
+from ..runcomfy.api.urls import resolve_base_url
 from ..runcomfy.errors import ConfigError
 from . import comfy
 from .catalog_startup import machine_class_names, run_sync
@@ -29,7 +29,8 @@ RELOAD_TEXT = ("New and changed nodes are registered; the page reloads its node 
 def node_updates(report: catalog.SyncReport, entries: list[catalog.CatalogEntry]) -> tuple[dict, dict]:
     """Classes for the models this sync added or changed, for any model that has no node yet, and
     for the ones it no longer lists (their node stays, now saying so)."""
-    from . import NODE_CLASS_MAPPINGS, build_mappings
+    from .build import build_mappings
+    from .mappings import NODE_CLASS_MAPPINGS
     wanted = set(report.added) | set(report.changed) | set(report.removed)
     names = machine_class_names()
     return build_mappings([e for e in entries
@@ -40,7 +41,7 @@ def node_updates(report: catalog.SyncReport, entries: list[catalog.CatalogEntry]
 def apply_updates(classes: dict, names: dict) -> bool:
     """Put new classes into the pack's mapping and ComfyUI's registry. Call on the server's loop
     thread (or where no server runs). True when ComfyUI's registry took them."""
-    from . import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from .mappings import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
     like = next(iter(NODE_CLASS_MAPPINGS.values()), None)
     for name, cls in classes.items():
         old = NODE_CLASS_MAPPINGS.get(name)

@@ -136,7 +136,7 @@ def recorded_model_ids(extra_pnginfo, unique_id, class_name: str) -> set[str]:
 
 
 def _class_running(model_id: str) -> str | None:
-    from . import NODE_CLASS_MAPPINGS
+    from .mappings import NODE_CLASS_MAPPINGS
     return next((name for name, c in NODE_CLASS_MAPPINGS.items() if getattr(c, "MODEL_ID", None) == model_id), None)
 
 
