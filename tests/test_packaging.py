@@ -55,3 +55,13 @@ def test_no_eval_or_exec_in_pack():
     for path in list((ROOT / "runcomfy").rglob("*.py")) + list((ROOT / "nodes").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])(eval|exec)\(", text), path
+
+
+def test_the_registry_archive_leaves_the_dev_tools_out():
+    """devtools/ (benchmark, photo study, pack loader, golden generator) is not part of what users
+    run: .comfyignore keeps it out of the registry archive and [tool.comfy].includes does not put
+    it back; the library works without it (only `bench` and `--build-nodes` need it, and say so)."""
+    ignored = [l.strip() for l in (ROOT / ".comfyignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert "devtools/" in ignored
+    assert not any(str(i).strip("/").startswith("devtools") for i in load()["tool"]["comfy"].get("includes", []))
+    assert (ROOT / "devtools" / "bench" / "__init__.py").is_file()       # a checkout has them
