@@ -567,6 +567,14 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
     page.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.page.on("request", lambda r: token_writes.append(f"{r.method} {r.url}")
                  if "/runcomfy/token" in r.url and r.method != "GET" else None)
+
+    def no_script(where: str) -> None:
+        """Checked right after each surface showed the text, before how it looks is checked."""
+        page.page.wait_for_timeout(700)     # an image's error event fires after its (failed) load
+        ran = page.js("() => window.__xss || null")
+        assert ran is None and dialogs == [] and token_writes == [], (
+            f"catalog text ran as script in {where} on {page.frontend}/{renderer}: payloads {ran}, "
+            f"dialogs {dialogs}, token requests {token_writes}")
     # A saved token: a payload that ran would delete it.
     saved = comfy.post("/api/runcomfy/token", json={"token": stack["token"]}, headers={"X-RunComfy-Request": "1"})
     assert saved.status_code == 200, saved.text
@@ -579,11 +587,14 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
                 " app.canvas.setDirty(true, true); }")
 
         # 1. The search box (1.27 rendered the display name as HTML here) and its node preview.
-        _search(page, "XSS probe", _shown(HOSTILE["name"]))
+        _search(page, "XSS probe", "XSS probe")
         page.page.keyboard.press("ArrowDown")
         page.page.keyboard.press("ArrowUp")
-        _shows(page, _shown(HOSTILE["description"]), "the description in the node preview")
+        _shows(page, "Probe description", "the node preview")
         page.shot("search")
+        no_script("the search box and its node preview")
+        _shows(page, _shown(HOSTILE["name"]), "the display name, as text, in the search results")
+        _shows(page, _shown(HOSTILE["description"]), "the description, as text, in the node preview")
         page.page.keyboard.press("Enter")
         page.wait_for(_hostile_js("return !!node;"), timeout_s=15, what="the node added from the search box")
         # 1.49 and later add it as a ghost that follows the mouse until a click places it.
@@ -607,16 +618,20 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         enum_label = _shown(HOSTILE["enum"])
         if vue:
             page.page.get_by_text(_shown(HOSTILE["default"])[:20]).first.click(timeout=15_000)
-            option = page.page.get_by_role("option", name=enum_label)
+            option = page.page.get_by_role("option", name=re.compile("^16:9"))
             option.wait_for(state="visible", timeout=15_000)
             page.shot("combo")
+            no_script("the combo menu")
+            assert option.inner_text().strip() == enum_label, option.inner_text()
             option.click()
         else:
             x, y = _canvas_xy(page, "[Math.min(node.size[0] - 60, 500), node.widgets.find((w) => w.name === 'aspect_ratio').last_y + 10]")
             page.page.mouse.click(x, y)
-            menu = page.page.locator(".litecontextmenu .litemenu-entry", has_text=enum_label)
+            menu = page.page.locator(".litecontextmenu .litemenu-entry", has_text="16:9")
             menu.first.wait_for(state="visible", timeout=15_000)
             page.shot("combo")
+            no_script("the combo menu")
+            assert menu.first.inner_text().strip() == enum_label, menu.first.inner_text()
             menu.first.click()
         page.wait_for(_hostile_js("return node.widgets.find((w) => w.name === 'aspect_ratio').value === "
                                   + json.dumps(enum_label) + ";"), timeout_s=10, what="the picked combo entry")
@@ -629,14 +644,18 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
             page.page.get_by_text(label).first.hover(timeout=15_000)
         else:
             _hover(page, *_canvas_xy(page, "[30, node.widgets.find((w) => w.name === 'aspect_ratio').last_y + 10]"))
-        _shows(page, _shown(HOSTILE["tooltip"]), "the widget tooltip")
+        _shows(page, "Ratio tip", "the widget tooltip")
         page.shot("tooltip")
+        no_script("the widget tooltip")
+        _shows(page, _shown(HOSTILE["tooltip"]), "the widget tooltip, as text")
         if vue:
             page.page.get_by_text(_shown(HOSTILE["name"])[:9], exact=False).first.hover(timeout=15_000)
         else:
             _hover(page, *_canvas_xy(page, "[60, -15]"))
-        _shows(page, _shown(HOSTILE["description"]), "the description tooltip on the title")
+        _shows(page, "Probe description", "the description tooltip on the title")
         page.shot("title-tooltip")
+        no_script("the title's tooltip")
+        _shows(page, _shown(HOSTILE["description"]), "the description tooltip, as text")
 
         # 4. A run: the panel shows the outcome; the service gets the catalog's own enum value.
         # A new seed: ComfyUI's cache must not skip the node (the other renderer ran it too).
@@ -650,6 +669,7 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         page.wait_for("() => (document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy: done')",
                       what="the hostile model's run to finish")
         page.shot("done")
+        no_script("the panel after a run")
         new_jobs = [emu.jobs[r] for r in set(emu.jobs) - jobs_before]
         assert len(new_jobs) == 1 and new_jobs[0].model_id == HOSTILE_ID, new_jobs
         payload = new_jobs[0].payload
@@ -665,10 +685,7 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         page.shot("settings")
         page.page.keyboard.press("Escape")
 
-        time.sleep(1.0)     # an image's error event fires after its (failed) load
-        assert page.js("() => window.__xss || null") is None, "a catalog text ran as script"
-        assert dialogs == [], dialogs
-        assert token_writes == [], token_writes
+        no_script("Settings")
         assert _token_status(comfy) == before, "the saved token is unchanged"
         assert page.pack_errors() == []
     finally:
