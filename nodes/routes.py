@@ -131,5 +131,8 @@ def register(node_classes: dict | None = None) -> bool:
     async def delete_network(request):
         return reply(await asyncio.to_thread(settings_api.save_proxy, ""))
 
+    from . import history_api        # the request history, spend totals and limits (issue 20)
+    history_api.add_routes(routes, reply, _json_errors, node_classes)
+
     _registered = True
     return True

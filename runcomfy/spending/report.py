@@ -61,15 +61,19 @@ def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
 
 
 def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | None = None, cursor: str | None = None,
-         limit: int = 50, live_submit=lambda c: False, now: float | None = None) -> dict:
+         limit: int = 50, live_submit=lambda c: False, now: float | None = None, extra=()) -> dict:
     """One page, newest first: {"items": [...], "next": cursor | None}. Only the month files the
     page reaches are read (and each is parsed once per process, then only its new lines)."""
     now = time.time() if now is None else now
     limit = max(1, min(int(limit), MAX_PAGE))
     after = _parse_cursor(cursor)
     states = set(states or ())
-    charges = sorted(log.charges().values(), key=lambda c: (c.created, c.id), reverse=True)
-    out, more = [], None
+    known = log.charges()
+    ids = set(known) | {c.request_id for c in known.values() if c.request_id}
+    # ``extra``: the journal's entries the history never saw (made before it existed).
+    merged = list(known.values()) + [c for c in extra if c.id not in ids and c.request_id not in ids]
+    charges = sorted(merged, key=lambda c: (c.created, c.id), reverse=True)
+    out, more, prev = [], None, None
     for c in charges:
         if after is not None and (c.created, c.id) >= after:
             continue
