@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve exactly the entries of this saved catalog answer ({'models': [...], 'total'}) "
                         "instead of the shipped schemas")
     p.add_argument("--samples", action="store_true",
-                   help="also serve the emulator's sample catalog (every schema dialect; not RunComfy models)")
+                   help="also serve the emulator's sample catalog (every schema dialect; not RunComfy models) "
+                        "and stand-ins for three real endpoints the pack's templates use (made-up prices)")
     p.add_argument("--unknown-model-status", type=int, choices=(400, 404), default=400,
                    help="answer an unknown model id with 400/400001 (default) or 404/404001")
     p.add_argument("--public-catalog", action="store_true",
