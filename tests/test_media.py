@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from runcomfy.media import imageformats, images as media
+from runcomfy.media import imageformats, images as media, kinds as media_kinds
 from runcomfy.errors import DownloadError, RunComfyError
 from runcomfy.hosting import DataUriHost, ImageHost
 from runcomfy.schema import ImageInfo
@@ -468,3 +468,48 @@ def test_png_writer_is_valid_and_lossless_for_any_shape(h, w):
     with Image.open(io.BytesIO(data)) as im:
         assert im.mode == "RGB" and im.size == (w, h)
         assert np.array_equal(np.asarray(im), arr)
+
+
+# --- input files: their own error, naming the input and the file, never their bytes ---------
+
+def test_an_unreadable_input_file_names_the_input_and_the_file_not_its_bytes(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"root:x:0:0:secret-line\n" * 4)
+    with pytest.raises(media.UnreadableInputError) as e:
+        media.decode_input_image(bad, "image_urls[2]")
+    text = str(e.value)
+    assert text.startswith(f"input 'image_urls[2]': {bad} (92 bytes) is not a readable image")
+    assert "x:0:0" not in text and "secret" not in text and "Result" not in text
+    assert e.value.label == "image_urls[2]" and e.value.source == str(bad)
+
+
+def test_a_truncated_or_missing_input_file_is_an_input_error(tmp_path):
+    whole = media.encode_png(rand_rgb(64, 64))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(media.UnreadableInputError, match=r"^input 'image': .*cut\.png \([\d,]+ bytes\) is "
+                                                          r"(truncated|a damaged image)"):
+        media.decode_input_image(cut, "image")
+    with pytest.raises(media.UnreadableInputError, match=r"^input 'image': .*gone\.png cannot be read"):
+        media.decode_input_image(tmp_path / "gone.png", "image")
+    good = tmp_path / "good.png"
+    good.write_bytes(whole)
+    assert media.decode_input_image(good, "image").shape == (64, 64, 3)
+
+
+# Each kind loads an input FILE (the batch runner) with the same input error.
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_an_unreadable_input_file_is_an_input_error_naming_field_and_file(kind, tmp_path):
+    from runcomfy.media.errors import UnreadableInputError
+    bad = tmp_path / f"notes.{'png' if kind == 'image' else 'wav'}"
+    bad.write_bytes(b"RIFF....WAVEfmt secret-line\n" * 8 if kind == "audio" else b"secret-line\n" * 8)
+    with pytest.raises(UnreadableInputError) as e:
+        media_kinds.get(kind).load_input(str(bad), "clip_urls[2]")
+    assert str(e.value).startswith(f"input 'clip_urls[2]': {bad} ") and "readable" in e.value.reason
+    assert "secret" not in str(e.value) and "Result" not in str(e.value)
+
+
+def test_an_input_file_of_a_streamed_kind_is_handed_on_as_its_path(tmp_path):
+    src = media_kinds.get("video").load_input(str(tmp_path / "clip.mp4"), "video_url")
+    assert src.path == str(tmp_path / "clip.mp4")

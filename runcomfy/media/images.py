@@ -30,6 +30,7 @@ from PIL import Image
 
 from ..errors import DownloadError
 from ..schema import ImageInfo
+from .errors import UnreadableInputError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -359,3 +360,30 @@ def decode_image(data, *, max_pixels: int = DEFAULT_MAX_PIXELS, reserve=None) ->
     if turn is not None:
         arr = np.array(Image.fromarray(arr, "RGB").transpose(turn))
     return arr
+
+
+# --- input files ----------------------------------------------------------------------------
+
+def decode_input_image(path, label: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An input image file decoded like a result (same guards), but an unusable one is an
+    ``UnreadableInputError`` naming the input ``label`` and the file, not a result error."""
+    source = os.fspath(path)
+    try:
+        size = os.path.getsize(source)
+        return decode_image(source, max_pixels=max_pixels)
+    except OSError as exc:
+        raise UnreadableInputError(label, source, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except DownloadError as exc:
+        text = str(exc)
+        if "pixels; refused before decoding" in text:
+            m = re.search(r"is (.*?), over the limit of ([\d,]+) pixels", text)
+            reason = (f"is {m.group(1)}, over the limit of {m.group(2)} pixels" if m
+                      else f"is over the limit of {max_pixels:,} pixels")
+        elif "is truncated" in text:
+            reason = f"({size:,} bytes) is truncated: the file ends before the picture does"
+        elif "corrupt or incomplete" in text or "could not be converted" in text:
+            reason = f"({size:,} bytes) is a damaged image that could not be decoded"
+        else:
+            reason = (f"({size:,} bytes) is not a readable image; supported: "
+                      f"{', '.join(_FORMATS)}")
+        raise UnreadableInputError(label, source, reason) from None

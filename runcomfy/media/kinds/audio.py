@@ -9,6 +9,7 @@ from ..codecs import audio as codec
 from ...errors import Problem, ValidationError
 from ...schema import Field, MediaInfo
 from ...schema.validation import media_label
+from ..errors import UnreadableInputError
 from . import budget, timing
 from .base import MiB, MediaKind, PrepareOptions, Prepared
 
@@ -56,6 +57,15 @@ class AudioKind(MediaKind):
 
     def check(self, info: MediaInfo, field: Field, index: int = 0) -> list[Problem]:
         return super().check(info, field, index) + timing.check(field, info, media_label(field, index))
+
+    def load_input(self, path: str, label: str) -> codec.AudioClip:
+        try:
+            return codec.decode(str(path))
+        except codec.AudioLimitError as exc:     # the limit and the value: no file content
+            raise UnreadableInputError(label, str(path), f"cannot be used: {exc}") from None
+        except codec.AudioError as exc:          # a decoder's text may quote the file: not shown
+            raise UnreadableInputError(label, str(path), f"is not a readable audio file "
+                                                         f"({type(exc).__name__})") from None
 
     def decode_output(self, data, limits: dict | None = None) -> codec.AudioClip:
         """Decoded against the open job's budget (``budget.job_decoding``): samples are counted

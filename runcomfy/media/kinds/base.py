@@ -130,6 +130,11 @@ class MediaKind:
                                     self.inline_cap_bytes // MiB, f"{info.nbytes / MiB:.2f} MiB"))
         return problems
 
+    def load_input(self, path: str, label: str):
+        """An input FILE (the batch runner's jobs) as this kind's library value. An unusable file
+        raises ``media.errors.UnreadableInputError`` naming ``label`` and the file."""
+        raise NotImplementedError(f"no loader for {self.name} input files")
+
     # --- outputs ------------------------------------------------------------------------------
 
     def decode_output(self, data, limits: dict | None = None):

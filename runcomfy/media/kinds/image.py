@@ -59,6 +59,9 @@ class ImageKind(MediaKind):
                              "supported: PNG, JPEG, WEBP, GIF, BMP, TIFF, AVIF)") from None
         return MediaInfo(width=w, height=h, nbytes=len(data), mime=mime)
 
+    def load_input(self, path: str, label: str):
+        return images.decode_input_image(path, label)
+
     def decode_output(self, data, limits: dict | None = None):
         """``data``: bytes, or the path of a large result streamed to a file (read as Pillow needs
         it; removed once decoded when it is in the results' spill folder). The header's pixels

@@ -136,6 +136,10 @@ class VideoKind(MediaKind):
     def check(self, info: MediaInfo, field: Field, index: int = 0) -> list[Problem]:
         return super().check(info, field, index) + timing.check(field, info, media_label(field, index))
 
+    def load_input(self, path: str, label: str) -> VideoSource:
+        """Probed when it is prepared (sent unchanged, remuxed or re-encoded), like a VIDEO input."""
+        return VideoSource(path=str(path), label=str(path))
+
     def decode_output(self, data, limits: dict | None = None) -> VideoFile:
         """``data``: the downloaded file's path (or bytes, then written to ``limits['dir']`` or a
         temp dir). Probed, not decoded: a file that is not a video is refused here."""
