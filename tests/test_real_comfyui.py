@@ -135,6 +135,9 @@ def test_object_info_lists_the_node_with_every_schema_input(comfy):
     assert inputs["negative_prompt"][0] == "STRING"
     assert isinstance(inputs["image_size"][0], list) and "1024*1024 (1:1)" in inputs["image_size"][0]
     assert inputs["seed"][0] == "INT" and inputs["seed"][1]["max"] == 2147483647
+    assert inputs["seed"][1]["control_after_generate"] == "fixed"         # issue 18.1: a re-run reuses
+    if "search_aliases" in node:       # core 0.33+ sends SEARCH_ALIASES (0.3.64 does not)
+        assert {"runcomfy", "wan", "image to image", "i2i"} <= set(node["search_aliases"]), node["search_aliases"]
     assert inputs["prompt_extend"][0] == "BOOLEAN"
     assert node["category"].startswith("RunComfy/"), node["category"]
     assert node["output"][0] == "IMAGE"
