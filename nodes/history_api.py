@@ -317,8 +317,6 @@ def _uncertain(c: Charge, node_classes: dict) -> tuple[int, dict]:
 
 def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> None:
     """Called by routes.register with its route table, JSON reply and error wrapper."""
-    from aiohttp import web
-
     from .origin_guard import same_origin_read, same_origin_write
 
     async def body_of(request):
@@ -343,6 +341,7 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
     @same_origin_read
     @json_errors
     async def get_export(request):
+        from aiohttp import web
         status, ctype, text = await asyncio.to_thread(export, request.query)
         headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
         if status == 200:

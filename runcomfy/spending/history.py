@@ -175,6 +175,11 @@ class HistoryLog:
         month is what the spending limits count: without it they start again from zero."""
         current = self.path_for(self.clock())
         gone = []
+        if not keep_current_month:
+            # The journal keeps its entries (resuming and blocking need them); the listing hides
+            # the ones from before this moment.
+            from ..journal.store import atomic_write
+            atomic_write(self.folder / "cleared", f"{self.clock()!r}\n".encode())
         for p in self.months():
             if keep_current_month and p == current:
                 continue
@@ -184,6 +189,13 @@ class HistoryLog:
             except OSError:
                 pass
         return gone
+
+    def cleared_at(self) -> float:
+        """When the whole history was last cleared (0: never)."""
+        try:
+            return float((self.folder / "cleared").read_text().strip())
+        except (OSError, ValueError):
+            return 0.0
 
     def current_bytes(self) -> int:
         try:

@@ -71,7 +71,9 @@ def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | Non
     known = log.charges()
     ids = set(known) | {c.request_id for c in known.values() if c.request_id}
     # ``extra``: the journal's entries the history never saw (made before it existed).
-    merged = list(known.values()) + [c for c in extra if c.id not in ids and c.request_id not in ids]
+    cleared = log.cleared_at()
+    merged = list(known.values()) + [c for c in extra if c.id not in ids and c.request_id not in ids
+                                     and c.created >= cleared]
     charges = sorted(merged, key=lambda c: (c.created, c.id), reverse=True)
     out, more, prev = [], None, None
     for c in charges:
