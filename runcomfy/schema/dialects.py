@@ -22,7 +22,10 @@ import math
 import re
 from pathlib import Path
 
+from ..media import spec as media_spec
 from .model import MEDIA_FORMATS, Field, ModelSchema, SchemaError
+
+MEDIA_KINDS = tuple(media_spec.KINDS)       # "image", "video", "audio": the kinds' table
 
 # Matched whole (fullmatch): "$" alone also matches before a final line break.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){1,3}")
@@ -289,15 +292,15 @@ def output_kind_of(doc: dict, overlay: dict) -> str:
     for cat in doc.get("categories") or []:
         if isinstance(cat, str):
             tail = cat.rsplit("-", 1)[-1].lower()
-            if tail in ("image", "video", "audio"):
+            if tail in MEDIA_KINDS:
                 return tail
     cat = overlay.get("category")
     if isinstance(cat, str):
-        for kind in ("image", "video", "audio"):
+        for kind in MEDIA_KINDS:
             if f"/{kind}" in cat.lower():
                 return kind
     props = ((doc.get("output_schema") or {}).get("output") or {}).get("properties") or {}
-    kinds = {k.rstrip("s") for k in props if k.rstrip("s") in ("image", "video", "audio")}
+    kinds = {hit.name for hit in map(media_spec.for_output_key, props) if hit is not None}
     if len(kinds) == 1:
         return kinds.pop()
     return "image"

@@ -14,13 +14,14 @@ import math
 import re
 
 from ..errors import Problem, ValidationError
+from ..media import spec as media_spec
 from .model import MEDIA_FORMATS, Field
 
 MAX_DEPTH = 8           # nesting the checker follows (deeper values are not inspected)
 MAX_JSON_CHARS = 1_000_000
 
 _TYPES = {"float": "number", "double": "number"}
-_EXAMPLE_EXT = {"image": "png", "video": "mp4", "audio": "wav"}
+_EXAMPLE_EXT = {k.name: k.default_extension for k in media_spec.KINDS.values()}
 
 
 def _type_of(spec: dict) -> tuple[str | None, bool]:
