@@ -255,3 +255,196 @@ def test_the_emulator_schema_check_sees_direct_and_indirect_imports(tmp_path):
     (tmp_path / "runcomfy" / "emulator" / "direct.py").write_text("import json\n")
     (tmp_path / "runcomfy" / "emulator" / "indirect.py").write_text("from .ok import x\n")
     assert _emulator_reaches(tmp_path) == []
+
+
+# --- the whole pack: no import cycles, dev tools and torch and the environment in their place ---
+
+PACK_FOLDERS = ("runcomfy", "nodes", "devtools")
+# The only modules that may import torch: the node layer's tensor sockets (IMAGE in tensors.py,
+# AUDIO waveforms in audio_io.py). Everything else, library and dev tools, works without torch.
+TORCH_MODULES = ("nodes/tensors.py", "nodes/audio_io.py")
+# The only module that reads the environment (library and node layer; dev tools and tests may).
+SETTINGS_MODULE = "runcomfy/settings.py"
+# The only library module that imports the dev tools: `python -m runcomfy bench`, inside a function.
+DEVTOOLS_ENTRY = "runcomfy/__main__.py"
+ENVIRON_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def _lazy_nodes(tree) -> set[int]:
+    return {id(sub) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for sub in ast.walk(fn) if isinstance(sub, (ast.Import, ast.ImportFrom))}
+
+
+def _module_of(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _pack_edges(root: Path, path: Path):
+    """(line, pack module imported, lazy?) for every import of a pack module in ``path``, relative or
+    absolute, at module level or inside a function. ``from P import n`` is module P.n when that is
+    a module, else P itself (its ``__init__`` or module file)."""
+    package = list(path.relative_to(root).parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    lazy = _lazy_nodes(tree)
+
+    def deepest(parts):
+        for k in range(len(parts), 0, -1):
+            if _module_file(root, ".".join(parts[:k])) is not None:
+                return ".".join(parts[:k])
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if _top(alias.name) in PACK_FOLDERS and deepest(alias.name.split(".")):
+                    yield node.lineno, deepest(alias.name.split(".")), id(node) in lazy
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if not node.module or _top(node.module) not in PACK_FOLDERS:
+                    continue
+                base = node.module.split(".")
+            elif node.level - 1 > len(package):
+                continue
+            else:
+                base = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                if _module_file(root, ".".join(base + [alias.name])) is not None:
+                    yield node.lineno, ".".join(base + [alias.name]), id(node) in lazy
+                elif base and deepest(base):
+                    yield node.lineno, deepest(base), id(node) in lazy
+
+
+def _import_cycles(root: Path) -> list[str]:
+    """Every import cycle among the pack's modules (strongly connected components of the graph
+    of module-level and lazy imports), each as 'a -> b -> ... -> a'."""
+    graph: dict[str, set[str]] = {}
+    for folder in PACK_FOLDERS:
+        for path in sorted((root / folder).rglob("*.py")) if (root / folder).is_dir() else []:
+            me = _module_of(root, path)
+            graph.setdefault(me, set()).update(t for _, t, _ in _pack_edges(root, path) if t != me)
+    order, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):                     # Tarjan; the pack's graph is shallow enough for recursion
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on_stack.discard(comp[-1])
+            if len(comp) > 1:
+                found.append(_a_cycle(graph, sorted(comp)))
+
+    for v in sorted(graph):
+        if v not in order:
+            visit(v)
+    return found
+
+
+def _a_cycle(graph: dict, comp: list[str]) -> str:
+    """One concrete cycle through the component's first module, for the message."""
+    members, start = set(comp), comp[0]
+    paths, todo = {start: [start]}, [start]
+    while todo:
+        v = todo.pop(0)
+        for w in sorted(graph[v] & members):
+            if w == start:
+                return " -> ".join(paths[v] + [start])
+            if w not in paths:
+                paths[w] = paths[v] + [w]
+                todo.append(w)
+    return " <-> ".join(comp)
+
+
+def _placement_violations(root: Path) -> list[str]:
+    """torch outside TORCH_MODULES (anywhere in the pack), the environment read outside
+    SETTINGS_MODULE (library and node layer), dev tools imported by the library."""
+    out = []
+    for folder in PACK_FOLDERS:
+        for path in sorted((root / folder).rglob("*.py")) if (root / folder).is_dir() else []:
+            rel = path.relative_to(root).as_posix()
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            lazy = _lazy_nodes(tree)
+            for node in ast.walk(tree):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                if any(_top(n) == "torch" for n in names) and rel not in TORCH_MODULES:
+                    out.append(f"{rel}:{node.lineno}: torch outside {', '.join(TORCH_MODULES)}")
+                if folder == "runcomfy" and any(_top(n) == "devtools" for n in names) and not (
+                        rel == DEVTOOLS_ENTRY and id(node) in lazy):
+                    out.append(f"{rel}:{node.lineno}: the library imports the dev tools")
+                if folder == "devtools" or rel == SETTINGS_MODULE:
+                    continue
+                reads = (isinstance(node, ast.Attribute) and node.attr in ENVIRON_NAMES
+                         and isinstance(node.value, ast.Name) and node.value.id == "os") or (
+                    isinstance(node, ast.ImportFrom) and node.module == "os"
+                    and any(a.name in ENVIRON_NAMES for a in node.names))
+                if reads:
+                    out.append(f"{rel}:{node.lineno}: reads the environment outside {SETTINGS_MODULE}")
+    return out
+
+
+def test_the_pack_has_no_import_cycles():
+    assert _import_cycles(ROOT) == []
+
+
+def test_torch_dev_tools_and_the_environment_stay_in_their_modules():
+    assert _placement_violations(ROOT) == []
+    assert all((ROOT / m).is_file() for m in TORCH_MODULES + (SETTINGS_MODULE, DEVTOOLS_ENTRY))
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_the_cycle_check_sees_module_level_lazy_absolute_and_package_cycles(tmp_path):
+    clean = {"runcomfy/__init__.py": "", "runcomfy/a.py": "from . import b\n", "runcomfy/b.py": "import json\n",
+             "runcomfy/pkg/__init__.py": "from .x import X\n", "runcomfy/pkg/x.py": "from ..a import b\nX = 1\n",
+             "nodes/__init__.py": "from ..runcomfy import pkg\n", "devtools/__init__.py": "",
+             "devtools/t.py": "from runcomfy.a import b\n"}
+    assert _import_cycles(_tree(tmp_path / "ok", clean)) == []
+    assert _import_cycles(_tree(tmp_path / "lazy", {**clean, "runcomfy/b.py": "def f():\n    from .a import x\n"})) == [
+        "runcomfy.a -> runcomfy.b -> runcomfy.a"]
+    # a submodule importing a name back from its package's __init__ (the old nodes/__init__ cycle)
+    assert _import_cycles(_tree(tmp_path / "pkg", {**clean, "runcomfy/pkg/x.py": "from . import Y\n"})) == [
+        "runcomfy.pkg -> runcomfy.pkg.x -> runcomfy.pkg"]
+    assert _import_cycles(_tree(tmp_path / "abs", {**clean, "devtools/u.py": "import devtools.t\n",
+                                                   "devtools/t.py": "def g():\n    import devtools.u\n"})) == [
+        "devtools.t -> devtools.u -> devtools.t"]
+    assert _import_cycles(_tree(tmp_path / "layers", {**clean, "runcomfy/b.py": "from ..nodes import z\n",
+                                                      "nodes/z.py": "from ..runcomfy import a\n"})) == [
+        "nodes.z -> runcomfy.a -> runcomfy.b -> nodes.z"]
+
+
+def test_the_placement_check_sees_torch_dev_tools_and_environment_reads(tmp_path):
+    root = _tree(tmp_path, {
+        "runcomfy/__init__.py": "",
+        "runcomfy/settings.py": "import os\nX = os.environ.get('A')\n",
+        "runcomfy/__main__.py": "def bench():\n    from devtools.bench import main\n",
+        "runcomfy/api/x.py": "import os\nfrom os import getenv\n\ndef f():\n    import torch\n    return os.environ['A']\n",
+        "runcomfy/cli.py": "import devtools.bench\n",
+        "nodes/tensors.py": "import torch\n", "nodes/audio_io.py": "import torch\n",
+        "nodes/inputs.py": "import os\nfrom torch import nn\nY = os.getenv('B')\n",
+        "devtools/bench.py": "import os\nimport torch.nn\nZ = os.environ.get('C')\n",
+    })
+    assert sorted(_placement_violations(root)) == sorted([
+        "devtools/bench.py:2: torch outside nodes/tensors.py, nodes/audio_io.py",
+        "nodes/inputs.py:2: torch outside nodes/tensors.py, nodes/audio_io.py",
+        "nodes/inputs.py:3: reads the environment outside runcomfy/settings.py",
+        "runcomfy/api/x.py:2: reads the environment outside runcomfy/settings.py",
+        "runcomfy/api/x.py:5: torch outside nodes/tensors.py, nodes/audio_io.py",
+        "runcomfy/api/x.py:6: reads the environment outside runcomfy/settings.py",
+        "runcomfy/cli.py:1: the library imports the dev tools"])
+    (root / "runcomfy" / "__main__.py").write_text("from devtools.bench import main\n")     # not lazy
+    assert "runcomfy/__main__.py:1: the library imports the dev tools" in _placement_violations(root)
