@@ -29,6 +29,11 @@ DRY_RUN_INPUT = "dry_run"
 GENERATION_INPUT = "generation"
 GENERATION_FALLBACK = "runcomfy_generation"        # when the model has a field named "generation"
 MAX_VARIATIONS = 8
+# What the pack's inputs show (frontends 1.49+; the English locale says the same on the shipped
+# nodes); errors and hints name them so.
+PACK_LABELS = {"upload_format": "Upload format", "fit_inputs_to_limits": "Fit inputs to limits",
+               "variations": "Variations", "dry_run": "Dry run", "timeout_seconds": "Timeout (seconds)",
+               "resume_request_id": "Resume request id", "submit_anyway": "Submit anyway (one-time code)"}
 DEFAULT_TIMEOUT_S = 1800
 
 INT_LIMIT = 2**53  # ComfyUI's INT widget tops out around 2^64; JSON-safe bound
@@ -74,6 +79,8 @@ def pack_inputs(schema: ModelSchema | None = None) -> dict:
                        "may have been billed: type the one-time code it showed (resubmit-...) to pay for a new "
                        "run anyway. A code works once, for that warning only, on this machine."}],
     }
+    for name, label in PACK_LABELS.items():
+        extras[name] = [extras[name][0], {**extras[name][1], "display_name": label}]
     if schema is None:
         return extras
     has_images = any(f.kind == "image" for f in schema.media_fields)
@@ -86,6 +93,7 @@ def pack_inputs(schema: ModelSchema | None = None) -> dict:
     if gen is not None:
         extras[gen] = ["INT", {
             "default": 0, "min": 0, "max": SEED_MAX, "step": 1, "control_after_generate": CONTROL_DEFAULT,
+            "display_name": "Generation",
             "tooltip": "This model has no seed: change this number for a new generation of the same inputs "
                        "(each one billed). It is never sent to RunComfy; it only tells one run of the same "
                        "inputs from another. " + RERUN_TIP}]

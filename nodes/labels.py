@@ -4,7 +4,7 @@ field after it, the limit and the value, and the control that fixes it.
 The library's ValidationError carries each problem's field path structurally (``image_urls[2]``,
 ``prompt``, ``elements[1].image_url``); the batch CLI shows those API names as they are. Here
 the node maps the path to what it shows: ``Reference image 1 (image_urls[1]): width must be
-at least 384 px, got 200 px: turn on "fit_inputs_to_limits" to scale it``.
+at least 384 px, got 200 px: turn on "Fit inputs to limits" (fit_inputs_to_limits) to scale it``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _PATH = re.compile(r"^(?P<name>[^\[\].]+)(?:\[(?P<index>\d+)\])?(?P<rest>.*)$")
 _UNIT = re.compile(r"^(?P<rule>.*?)\s*\((?P<unit>[^()]*)\)\s*$")
 # Limits that scaling an image (or re-encoding it as JPEG) can meet; an aspect ratio it cannot.
 _FITTABLE = re.compile(r"\b(width|height|side|pixels?|MB|MiB)\b", re.I)
-FIT_HINT = 'turn on "fit_inputs_to_limits" to scale it'
+FIT_HINT = 'turn on "Fit inputs to limits" (fit_inputs_to_limits) to scale it'
 
 
 class NodeValidationError(ValidationError):

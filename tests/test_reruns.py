@@ -240,7 +240,7 @@ def test_an_image_too_small_names_the_socket_label_the_field_and_the_fix(pack, e
              image_size="1024*1024 (1:1)", seed=1, prompt_extend=False)
     text = str(info.value)
     assert "Reference image 2 (image_urls[2]): width must be at least 384 px, got 200 px" in text, text
-    assert 'turn on "fit_inputs_to_limits" to scale it' in text
+    assert 'turn on "Fit inputs to limits" (fit_inputs_to_limits) to scale it' in text
     assert [p.field for p in info.value.problems][0] == "image_urls[2]"      # structured: the API path
     shown = server.events[-1]["problems"]
     assert shown[0]["label"] == "Reference image 2" and shown[0]["field"] == "image_urls[2]"
