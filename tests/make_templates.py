@@ -3,9 +3,9 @@
 A dev tool, never imported by the pack: ``.venv/bin/python tests/make_templates.py`` rewrites every
 ``example_workflows/<title>.json`` (UI format) and ``example_workflows/api/<title>.json`` (API format)
 from each model's node class as the pack builds it today, so a widget added or moved in the nodes
-is one command away from the templates. ``--thumbnails`` also runs each template's graph against
-the local emulator (through the pack's node, as ComfyUI would run it) and draws the card's
-``<title>.jpg`` from the input and what came back.
+is one command away from the templates (``--check`` only says which differ). ``--thumbnails`` also
+runs each template's graph against the local emulator (through the pack's node, as ComfyUI would
+run it) and draws the card's ``<title>.jpg`` from the input and what came back.
 
 Why the file name is the title: ComfyUI's frontends (1.27, 1.49, 1.58) show a custom-node template
 as its file name (title) and the same name with '-' and '_' as spaces (description), and
@@ -487,8 +487,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--thumbnails", action="store_true", help="also run each template against the emulator "
                                                              "and draw its .jpg")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a template differs from what "
+                                                        "the node definitions give today")
     args = p.parse_args(argv)
     pack, classes = load_classes()
+    if args.check:
+        stale = []
+        for t in TEMPLATES:
+            ui, api = build(t, classes[t.model_id])
+            for path, doc in ((EXAMPLES / f"{t.title}.json", ui), (EXAMPLES / "api" / f"{t.title}.json", api)):
+                if not path.exists() or json.loads(path.read_text(encoding="utf-8")) != doc:
+                    stale.append(str(path.relative_to(ROOT)))
+        for name in stale:
+            print(f"differs from the node definitions: {name}")
+        return 1 if stale else 0
     keep = {f"{t.title}.json" for t in TEMPLATES}
     for t in TEMPLATES:
         ui, api = build(t, classes[t.model_id])
