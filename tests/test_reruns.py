@@ -341,3 +341,19 @@ def test_the_emulator_bills_a_per_second_model_per_second_like_the_estimate(node
     call(nodes[AUDIO], **audio_kwargs(duration=7.0, generation=11))
     done = [e for e in server.events if e.get("state") == "done"][-1]
     assert done["cost"] == pytest.approx(0.014)
+
+
+def test_an_uncertain_submit_gives_the_panel_its_code_and_no_id_to_fetch(nodes, emu, server):
+    cls = nodes[AUDIO]
+    emu.faults.add("submit", "drop_after", times=1)             # accepted, answer lost
+    with pytest.raises(Exception):
+        call(cls, **audio_kwargs(generation=21))
+    first = server.events[-1]
+    assert first["state"] == "error" and first["fetch_request_id"] is None    # no id was ever seen
+    with pytest.raises(Exception):
+        call(cls, **audio_kwargs(generation=21))
+    blocked = server.events[-1]
+    assert blocked["resubmit_code"].startswith("resubmit-") and blocked["fetch_request_id"] is None
+    assert emu.count("submit") == 1
+    _, _, rid = call(cls, **audio_kwargs(generation=22))        # a new generation is a new request
+    assert rid in emu.jobs and emu.count("submit") == 2
