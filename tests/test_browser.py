@@ -5,11 +5,21 @@ and Vue nodes, setting ``Comfy.VueNodes.Enabled``).
 Skipped unless ``COMFYUI_DIR`` names a ComfyUI checkout and the ``playwright`` package is
 importable (it is not in requirements.txt: CI never runs this). The browser is the system's
 Chromium (``RUNCOMFY_CHROMIUM``, default /usr/bin/chromium); ``playwright install`` is never needed.
-``COMFYUI_FRONTEND_ROOT`` picks another frontend (``--front-end-root``)::
+``COMFYUI_FRONTEND_ROOT`` picks another frontend (``--front-end-root``). On this project's
+machines (``.venv/bin/pip install playwright`` once; no ``playwright install``)::
 
-    COMFYUI_DIR=/opt/comfy/c033/ComfyUI COMFYUI_PYTHON=/opt/comfy/c033/venv/bin/python \\
-    COMFYUI_FRONTEND_ROOT=.../comfyui_frontend_package/static \\
+    # core 0.3.64 + frontend 1.27.10 (canvas only: no public Vue renderer there)
+    COMFYUI_DIR=/work/comfy/c064/ComfyUI COMFYUI_PYTHON=/work/comfy/c064/venv/bin/python \\
         .venv/bin/python -m pytest -q tests/test_browser.py
+    # core 0.33.0 + its frontend 1.49.6
+    COMFYUI_DIR=/work/comfy/c033/ComfyUI COMFYUI_PYTHON=/work/comfy/c033/venv/bin/python \\
+        .venv/bin/python -m pytest -q tests/test_browser.py
+    # core 0.33.0 + frontend 1.58.1
+    COMFYUI_DIR=/work/comfy/c033/ComfyUI COMFYUI_PYTHON=/work/comfy/c033/venv/bin/python \\
+    COMFYUI_FRONTEND_ROOT=/work/comfy/c033/frontend-1.58.1/comfyui_frontend_package/static \\
+        .venv/bin/python -m pytest -q tests/test_browser.py
+
+Add ``-k catalog_text`` for the hostile-catalog test alone.
 
 What it checks, as a user would see it: the example workflow from the template loads; the node
 shows its price (the badge the canvas draws, or the panel line on Vue nodes); while it runs the
