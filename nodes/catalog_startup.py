@@ -15,8 +15,8 @@ import threading
 import time
 
 from ..runcomfy import catalog, credentials, settings
-from ..runcomfy.client import RetryPolicy
-from ..runcomfy.config import resolve_base_url
+from ..runcomfy.api import RetryPolicy
+from ..runcomfy.api.urls import resolve_base_url
 from ..runcomfy.errors import ConfigError
 from . import comfy
 from .model_node import config_dir

@@ -1,4 +1,4 @@
-"""A ComfyUI node class for one model schema: a thin adapter over ``runcomfy.pipeline``.
+"""A ComfyUI node class for one model schema: a thin adapter over ``runcomfy.run``.
 
 It turns socket values (IMAGE tensors, VIDEO, AUDIO) into the library's media values and back
 (``media_io``) and wires ComfyUI's progress bar, status text and Stop into the pipeline.
@@ -18,12 +18,12 @@ from pathlib import Path
 
 from ..runcomfy import credentials, pricing, settings
 from ..runcomfy.catalog.classnames import base_name
-from ..runcomfy.client import RunComfyClient
-from ..runcomfy.config import resolve_base_url
+from ..runcomfy.api import RunComfyClient
+from ..runcomfy.api.urls import resolve_base_url
 from ..runcomfy.errors import (ConfigError, EarlierSubmitUncertainError, Interrupted, JobCancelledError,
                                JobFailedError, PaidResultError, ValidationError)
 from ..runcomfy.journal import Journal
-from ..runcomfy.pipeline import Hooks, Runner, Update
+from ..runcomfy.run import GenerationRequest, Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
 from ..runcomfy.spending import node_tag
 from . import comfy, generation, labels, media_io, widget_order
@@ -296,13 +296,13 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
 
     async def one(values, identity, variations: int, resume, on_update_hook):
         runner = Runner(client, timeout=extras["timeout"], journal=identity,
-                        submit_anyway=extras.get("submit_anyway", ""))
-        runner.media_dir = str(output_dir / "runcomfy") if output_dir is not None else None
-        return await runner.generate(
-            schema, fields, media=values, urls=urls, image_format=extras["image_format"],
-            variations=variations, seed_field=sf.name if sf is not None else "seed", resume_request_id=resume,
-            fit_inputs=extras["fit_inputs"], dry_run=extras["dry_run"],
-            hooks=Hooks(on_update=on_update_hook, is_interrupted=comfy.processing_interrupted))
+                        submit_anyway=extras.get("submit_anyway", ""),
+                        output_folder=str(output_dir / "runcomfy") if output_dir is not None else None)
+        return await runner.run(
+            GenerationRequest(schema, fields, media=values, urls=urls, image_format=extras["image_format"],
+                              variations=variations, seed_field=sf.name if sf is not None else "seed",
+                              resume_request_id=resume, fit_inputs=extras["fit_inputs"], dry_run=extras["dry_run"]),
+            Hooks(on_update=on_update_hook, is_interrupted=comfy.processing_interrupted))
 
     try:
         values, counts = await _socket_values(schema, sockets_in)

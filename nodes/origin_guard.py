@@ -41,7 +41,7 @@ import socket
 from urllib.parse import urlsplit
 
 from ..runcomfy import settings
-from ..runcomfy.config import is_loopback_host
+from ..runcomfy.api.urls import is_loopback_host
 
 log = logging.getLogger("runcomfy")
 

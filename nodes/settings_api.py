@@ -11,10 +11,10 @@ import threading
 import time
 
 from ..runcomfy import credentials, pricing
-from ..runcomfy.client import RunComfyClient
+from ..runcomfy.api import RunComfyClient
 from ..runcomfy.errors import AuthError, ConfigError, RunComfyError, UnsafeUrlError
-from ..runcomfy.config import check_model_id, resolve_base_url, token_problem
-from ..runcomfy.transport import proxies
+from ..runcomfy.api.urls import check_model_id, resolve_base_url, token_problem
+from ..runcomfy.api import proxies
 from .model_node import config_dir, shared_client
 
 PRICE_TTL = 300.0

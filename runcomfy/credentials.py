@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import settings
-from .config import TOKEN_ENV, token_problem
+from .api.urls import TOKEN_ENV, token_problem
 from .errors import ConfigError
 from .journal import atomic_write
-from .transport import proxies
+from .api import proxies
 
 CREDENTIALS_FILE = "credentials.json"
 # The proxy setting of Settings > RunComfy (its URL may hold the proxy's password: also 0600).

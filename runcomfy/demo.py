@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from .media import images as media
-from .client import RunComfyClient
-from .config import TOKEN_ENV, resolve_base_url
+from .api import RunComfyClient
+from .api.urls import TOKEN_ENV, resolve_base_url
 from .errors import RunComfyError
 from .pricing import format_usd
 from .journal import Journal
-from .pipeline import Hooks, Runner
+from .run import Hooks, Runner
 from .samples import sample_image
 from .schema import find_schema
 from .settings import api_token

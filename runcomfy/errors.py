@@ -35,13 +35,21 @@ class RunComfyError(Exception):
                      "by that request id instead of paying again.")
         return text
 
-    def mark_accepted(self, request_id: str) -> "RunComfyError":
-        """This error came after RunComfy accepted ``request_id``: its text names the id and says so."""
-        if self.request_id is None:
-            self.request_id = request_id
-        self.accepted = True
-        self.args = (self._compose(),)
-        return self
+    def accepted_as(self, request_id: str, note: str = "") -> "RunComfyError":
+        """A copy of this error (same type and fields) for the phase after RunComfy accepted
+        ``request_id``: its text names the id, says it may have been billed, and ends with ``note``.
+        The raised error itself is never edited: raise the copy ``from`` it."""
+        # Not copy.copy: that re-runs __init__ with the composed text, which subclasses taking other
+        # arguments (PaidResultError, ValidationError) cannot take.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        if new.request_id is None:
+            new.request_id = request_id
+        if note:
+            new.base_message = f"{new.base_message} {note}"
+        new.accepted = True
+        new.args = (new._compose(),)
+        return new
 
 
 class ConfigError(RunComfyError):
@@ -194,13 +202,22 @@ class JobTimeoutError(RunComfyError):
 class Interrupted(RunComfyError):
     """The user pressed Stop. ``cancel_outcome`` says what happened to the remote job."""
 
-    def __init__(self, message: str, *, request_id: str | None = None, cancel_outcome: str | None = None):
+    def __init__(self, message: str, *, request_id: str | None = None, cancel_outcome: str | None = None,
+                 nothing_sent: bool = False):
         self.cancel_outcome = cancel_outcome
+        self.nothing_sent = nothing_sent     # Stop came while still connecting: the request never left
         super().__init__(message, request_id=request_id)
 
 
 class DownloadError(RunComfyError):
-    """A result file could not be fetched, or broke a safety limit."""
+    """A result file could not be fetched, or broke a safety limit. ``transient``: another
+    attempt may succeed (a 404 while storage catches up, a broken connection)."""
+
+    def __init__(self, message: str, *, request_id: str | None = None, transient: bool = False,
+                 http_status: int | None = None):
+        self.transient = transient
+        self.http_status = http_status
+        super().__init__(message, request_id=request_id)
 
 
 class UnsafeUrlError(RunComfyError):

@@ -12,10 +12,10 @@ if __name__ == "__main__":      # run as a script: the pack's root comes first o
     sys.path.insert(0, sys.argv[1])
 
 from runcomfy.media import images as media  # noqa: E402
-from runcomfy.client import RetryPolicy, RunComfyClient  # noqa: E402
+from runcomfy.api import RetryPolicy, RunComfyClient  # noqa: E402
 from runcomfy.journal import Journal  # noqa: E402
-from runcomfy.pipeline import Runner  # noqa: E402
-from runcomfy.polling import PollPolicy  # noqa: E402
+from runcomfy.run import Runner  # noqa: E402
+from runcomfy.run.polling import PollPolicy  # noqa: E402
 from runcomfy.samples import sample_image  # noqa: E402
 
 MODEL = "wan-ai/wan-2-6/image-to-image"

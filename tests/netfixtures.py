@@ -230,7 +230,7 @@ def clean_network_env(monkeypatch):
     """No proxy or CA setting of the machine leaks into a test."""
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
-    from runcomfy.transport import proxies
+    from runcomfy.api import proxies
     proxies.set_saved_proxy(None)
     monkeypatch.setattr(proxies, "_saved", None)
     return os.environ

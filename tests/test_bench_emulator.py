@@ -20,7 +20,7 @@ from PIL import Image
 
 from conftest import ROOT
 from devtools.bench.emulator_child import ChildEmulator, ChildEmulatorError
-from runcomfy.client import SUCCEEDED, TERMINAL, RunComfyClient
+from runcomfy.api import SUCCEEDED, TERMINAL, RunComfyClient
 
 TOKEN = "tok-bench-emulator-test"
 WAN = "wan-ai/wan-2-6/image-to-image"

@@ -14,13 +14,13 @@ import torch
 from runcomfy.media import images as media
 from tensors_module import tensors
 from runcomfy.media.kinds import budget
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.errors import (AnswerTooLargeError, AuthError, BadResponseError, DownloadError, EarlierSubmitUncertainError,
                              Interrupted, JobFailedError, JobTimeoutError, ResultLimitError, SubmitOutcomeUnknownError)
-from runcomfy.jobs import run as jobs_run
+from runcomfy.run.jobs import run as jobs_run
 from runcomfy.journal import SUBMIT_UNKNOWN, SUCCEEDED, Journal
-from runcomfy.pipeline import Hooks, Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Hooks, Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.samples import sample_image
 
 TOKEN = "tok-bounds-SECRET-7f3a9c"

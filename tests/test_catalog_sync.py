@@ -14,7 +14,7 @@ import pytest
 from runcomfy import catalog
 from runcomfy.catalog import cache_path, load_entries, read_cache, sync
 from runcomfy.catalog.sync import CatalogError, fetch_catalog
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator.catalog import generate_entries, sample_entries
 
 TOKEN = "tok-catalog-sync-0123456789"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from runcomfy.media import images as media
-from runcomfy.client import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, RetryPolicy, RunComfyClient,
+from runcomfy.api import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, RetryPolicy, RunComfyClient,
                              output_urls)
 from runcomfy.emulator import Emulator
 from runcomfy.errors import (AuthError, ConfigError, DownloadError, InsufficientBalanceError,
@@ -334,7 +334,7 @@ def test_download_redirects_are_checked_hop_by_hop(emu, client, image_uri):
 
 
 def test_https_to_http_redirect_refused():
-    from runcomfy.config import check_download_url
+    from runcomfy.api.urls import check_download_url
     # the hop check itself: an https result may never continue over plain http to a remote host
     with pytest.raises(UnsafeUrlError):
         check_download_url("http://files.runcomfy.net/a.png", (".runcomfy.net",))

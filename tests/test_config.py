@@ -1,6 +1,6 @@
 import pytest
 
-from runcomfy.config import (DEFAULT_BASE_URL, check_download_url, check_model_id, check_request_id,
+from runcomfy.api.urls import (DEFAULT_BASE_URL, check_download_url, check_model_id, check_request_id,
                              download_hosts, is_loopback_host, resolve_base_url, token_problem)
 from runcomfy.errors import ConfigError, UnsafeUrlError
 
@@ -123,7 +123,7 @@ def test_a_client_of_the_real_api_never_fetches_a_result_from_this_machine(start
     import time
 
     from runcomfy.media import images as media
-    from runcomfy.client import SUCCEEDED, RunComfyClient
+    from runcomfy.api import SUCCEEDED, RunComfyClient
     from runcomfy.samples import sample_image
 
     token = "tok-loopback-rule-1"

@@ -13,8 +13,9 @@ import json
 import pytest
 
 from conftest import ROOT
-from runcomfy import client, pricing
-from runcomfy.jobs.model import Update
+from runcomfy import pricing
+from runcomfy.api import records as client
+from runcomfy.run.jobs.model import Update
 
 CONTRACTS = ROOT / "tests" / "contracts"
 STATUS = json.loads((CONTRACTS / "status_event.json").read_text(encoding="utf-8"))

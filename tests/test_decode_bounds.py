@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import pytest
 
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.media.codecs import audio as audio_codec
 from runcomfy.media.codecs import video as video_codec
 from runcomfy.emulator import catalog
@@ -31,8 +31,8 @@ from runcomfy.media.kinds import budget, results
 from runcomfy.media.kinds.audio import KIND as AUDIO
 from runcomfy.media.kinds.image import KIND as IMAGE
 from runcomfy.media.kinds.video import KIND as VIDEO
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.schema import parse_schema
 
 TOKEN = "tok-decode-bounds-3c1d"
@@ -80,7 +80,7 @@ def schema_of(model_id):
 def runner(emu, journal=None, tmp=None):
     r = Runner(RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05)),
                journal=journal, poll=PollPolicy(first=0.05, cap=0.1), timeout=60)
-    r.media_dir = str(tmp) if tmp is not None else None
+    r.output_folder = str(tmp) if tmp is not None else None
     return r
 
 
@@ -257,17 +257,17 @@ def test_a_truncated_mp4_with_an_intact_index_is_an_error_and_the_paid_job_is_ke
 CHILD = r"""
 import asyncio, json, os, resource, sys
 sys.path.insert(0, sys.argv[2])
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import catalog
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.schema import parse_schema
 import runcomfy.media.kinds, runcomfy.media.images, av, PIL.Image    # loaded before the baseline
 a = json.loads(sys.argv[1])
 schema = parse_schema(next(d for d in catalog.sample_entries() if d["model_id"] == a["model"]))
 r = Runner(RunComfyClient(a["token"], a["base"], retry=RetryPolicy(base_delay=0.01, max_delay=0.05)),
            poll=PollPolicy(first=0.05, cap=0.1), timeout=300)
-r.media_dir = a["dir"]
+r.output_folder = a["dir"]
 
 def rss_now():
     with open("/proc/self/statm") as fh:

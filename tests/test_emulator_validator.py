@@ -203,8 +203,8 @@ def test_the_clients_whole_pipeline_sends_it_and_only_the_emulator_stops_it(star
     """End to end: the library's Runner validates, finds nothing, submits; the socket answer is the
     emulator's 422 naming the nested item. With the old emulator (which validated with the client's
     own code) this job would have been accepted and "paid"."""
-    from runcomfy.client import RetryPolicy, RunComfyClient
-    from runcomfy.pipeline import Runner
+    from runcomfy.api import RetryPolicy, RunComfyClient
+    from runcomfy.run import Runner
     from runcomfy.schema import parse_schema
     emu = start_emulator(TOKEN, processing_time=0.05)
     emu.add_model(ELEMENTS_DOC)
@@ -221,8 +221,8 @@ def test_the_clients_whole_pipeline_sends_it_and_only_the_emulator_stops_it(star
 def test_with_the_clients_check_switched_off_the_emulator_still_names_each_problem(start_emulator, monkeypatch):
     """A dialect bug of any size in the client (here: the pipeline's payload check switched off) reaches the
     emulator, which refuses the submit on its own reading of the Wan 2.6 schema."""
-    import runcomfy.pipeline as pipeline
-    from runcomfy.client import RetryPolicy, RunComfyClient
+    import runcomfy.run as pipeline
+    from runcomfy.api import RetryPolicy, RunComfyClient
     from runcomfy.schema import find_schema
     monkeypatch.setattr(pipeline, "validate_payload", lambda *a, **k: [])
     emu = start_emulator(TOKEN, processing_time=0.05)

@@ -170,9 +170,9 @@ pack = importlib.util.module_from_spec(spec)
 sys.modules["runcomfy_pack"] = pack
 spec.loader.exec_module(pack)           # the pack as ComfyUI imports it
 import torch
-from runcomfy_pack.runcomfy.client import RetryPolicy, RunComfyClient
-from runcomfy_pack.runcomfy.pipeline import Runner
-from runcomfy_pack.runcomfy.polling import PollPolicy
+from runcomfy_pack.runcomfy.api import RetryPolicy, RunComfyClient
+from runcomfy_pack.runcomfy.run import Runner
+from runcomfy_pack.runcomfy.run.polling import PollPolicy
 from runcomfy_pack.runcomfy.schema import parse_schema
 from runcomfy_pack.runcomfy.media.kinds.video import VideoSource
 from runcomfy_pack.nodes import audio_io, video_io

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.errors import (EarlierSubmitUncertainError, JobTimeoutError, JournalError,
                              SubmitOutcomeUnknownError)
 from runcomfy.journal import (DEFAULT_MAX_ENTRIES, PENDING, SUBMIT_UNKNOWN, SUBMITTING, SUCCEEDED, Journal)
-from runcomfy.jobs import fingerprint
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run.jobs import fingerprint
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 import money_worker  # noqa: E402

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from runcomfy import jsonbody
-from runcomfy.jsonbody import SPLICE_MIN_CHARS, dumps_bytes
+from runcomfy.api import jsonbody
+from runcomfy.api.jsonbody import SPLICE_MIN_CHARS, dumps_bytes
 
 LONG_B64 = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 400).decode("ascii")
 

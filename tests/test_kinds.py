@@ -151,8 +151,8 @@ def test_schema_and_kinds_import_without_torch_or_comfyui():
 # --- the pipeline over real sockets, generic over kinds --------------------------------------
 
 def _runner(emu):
-    from runcomfy.client import RetryPolicy, RunComfyClient
-    from runcomfy.pipeline import Runner
+    from runcomfy.api import RetryPolicy, RunComfyClient
+    from runcomfy.run import Runner
     return Runner(RunComfyClient("tok-kinds-pipeline", emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05)))
 
 

@@ -17,7 +17,7 @@ KEY = "RunComfy_wan_ai_wan_2_6_image_to_image"
 def test_library_runs_the_demo_without_torch_or_comfyui(tmp_path):
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['comfy'] = None\n"
-        "from runcomfy import client, pipeline, schema, media, journal, emulator, demo\n"
+        "from runcomfy import api, run, schema, media, journal, emulator, demo\n"
         f"rc = demo.main(['--out', r'{tmp_path}', '--processing-time', '0.1'])\n"
         "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n"
         "sys.exit(rc)\n"
@@ -91,7 +91,7 @@ from pathlib import Path  # noqa: E402
 COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_api_nodes", "comfy_config", "comfy_execution", "comfy_extras",
                    "comfyui_version", "folder_paths", "server", "execution", "nodes", "node_helpers",
                    "latent_preview", "model_management", "app", "utils", "protocol", "cuda_malloc"}
-LIBRARY_SUBPACKAGES = ("schema", "media", "catalog", "jobs", "journal", "transport", "batch", "emulator")
+LIBRARY_SUBPACKAGES = ("api", "run", "schema", "media", "catalog", "journal", "batch", "emulator")
 
 
 def _imports(path: Path, root: Path):

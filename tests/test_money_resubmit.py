@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.errors import EarlierSubmitUncertainError, SubmitOutcomeUnknownError
 from runcomfy.journal import SUBMIT_UNKNOWN, SUPERSEDED, Journal
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 import money_worker  # noqa: E402

@@ -14,12 +14,12 @@ import av
 import numpy as np
 import pytest
 
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import catalog
 from runcomfy.errors import DownloadError, JobFailedError, PaidResultError, RunComfyError
 from runcomfy.journal import SUCCEEDED, Journal
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.samples import sample_image
 from runcomfy.schema import find_schema, parse_schema
 
@@ -45,7 +45,7 @@ def make_runner(emu, journal, media_dir):
     client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
     client.retry.download_window = 0.5
     r = Runner(client, journal=journal, poll=PollPolicy(first=0.05, cap=0.1), timeout=30)
-    r.media_dir = str(media_dir)
+    r.output_folder = str(media_dir)
     return r
 
 

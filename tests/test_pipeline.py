@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.emulator.imagegen import render_output
 from runcomfy.errors import (DownloadError, Interrupted, JobFailedError, JobTimeoutError, SubmitOutcomeUnknownError,
                              ValidationError)
 from runcomfy.journal import Journal
-from runcomfy.pipeline import Hooks, Runner, fingerprint
+from runcomfy.run import Hooks, Runner, fingerprint
 from runcomfy.samples import sample_image
 from runcomfy.schema import find_schema
 

@@ -1,7 +1,7 @@
 import random
 
-from runcomfy.client import QUEUED, RUNNING
-from runcomfy.polling import PollPolicy
+from runcomfy.api import QUEUED, RUNNING
+from runcomfy.run.polling import PollPolicy
 
 
 def simulate(policy, job_length):

@@ -13,13 +13,13 @@ import pytest
 
 from netfixtures import BadProxy, ProxyPy, Tap, clean_network_env, free_port, make_test_ca
 from runcomfy.media import images as media
-from runcomfy.client import SUCCEEDED, RetryPolicy, RunComfyClient
+from runcomfy.api import SUCCEEDED, RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import (ConfigError, DownloadError, Interrupted, SubmitOutcomeUnknownError,
                              TransportError)
 from runcomfy.samples import sample_image
-from runcomfy.transport import proxies
-from runcomfy.transport.proxies import ProxyFailure
+from runcomfy.api import proxies
+from runcomfy.api.proxies import ProxyFailure
 
 TOKEN = "tok-proxy-test-SECRET-0123456789"
 MODEL = "wan-ai/wan-2-6/image-to-image"
@@ -341,9 +341,9 @@ def test_a_407_or_a_certificate_failure_on_submit_does_not_block_the_same_inputs
 
     import money_worker
     from runcomfy.journal import SUBMIT_UNKNOWN, Journal
-    from runcomfy.pipeline import Runner
-    from runcomfy.polling import PollPolicy
-    from runcomfy.transport.proxies import CertificateFailure
+    from runcomfy.run import Runner
+    from runcomfy.run.polling import PollPolicy
+    from runcomfy.api.proxies import CertificateFailure
 
     journal = Journal(tmp_path / "journal.json")
     job = money_worker.payload("blocked by the proxy, then fixed")

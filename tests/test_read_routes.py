@@ -125,7 +125,7 @@ def test_a_saved_proxy_is_owner_only_never_shown_with_its_password_and_used(sa):
         assert "hunter2" not in json.dumps(api.network_status())
         # The API calls go through it: the proxy is asked for a tunnel to the API host.
         import sys
-        lib = sys.modules[api.__name__.rsplit(".nodes.", 1)[0] + ".runcomfy.client"]  # the pack's own copy
+        lib = sys.modules[api.__name__.rsplit(".nodes.", 1)[0] + ".runcomfy.api"]  # the pack's own copy
         RunComfyClient, ProxyFailure = lib.RunComfyClient, lib.proxies.ProxyFailure
         client = RunComfyClient(TOKEN, "https://model-api.example.test/v1")
         try:

@@ -9,12 +9,12 @@ import collections
 import pytest
 
 from runcomfy.media import images as media
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import SubmitOutcomeUnknownError
 from runcomfy.journal import Journal
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.samples import sample_image
 
 TOKEN = "tok-soak-test-000"

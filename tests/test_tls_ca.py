@@ -12,11 +12,11 @@ import pytest
 
 from netfixtures import ProxyPy, Tap, clean_network_env, make_test_ca
 from runcomfy.media import images as media
-from runcomfy.client import SUCCEEDED, RetryPolicy, RunComfyClient
+from runcomfy.api import SUCCEEDED, RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.errors import ConfigError, DownloadError, SubmitOutcomeUnknownError
 from runcomfy.samples import sample_image
-from runcomfy.transport.proxies import CertificateFailure
+from runcomfy.api.proxies import CertificateFailure
 
 TOKEN = "tok-ca-test-SECRET-0123456789"
 MODEL = "wan-ai/wan-2-6/image-to-image"

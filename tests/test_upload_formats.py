@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from devtools import photomodel
-from runcomfy import upload_progress
+from runcomfy.api import upload_progress
 from runcomfy.media import imageformats, images as media
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
 from runcomfy.media.imageformats import CHOICES, EncodeCosts, choose, format_for_choice
 

@@ -13,12 +13,12 @@ import pytest
 import requests
 
 from devtools import photomodel
-from runcomfy import upload_progress
+from runcomfy.api import upload_progress
 from runcomfy.media import images as media
-from runcomfy.client import RetryPolicy, RunComfyClient
+from runcomfy.api import RetryPolicy, RunComfyClient
 from runcomfy.emulator import Emulator
-from runcomfy.jsonbody import dumps_bytes
-from runcomfy.upload_progress import ProgressBody, UplinkEstimate, UploadProgress, listening, stream_body
+from runcomfy.api.jsonbody import dumps_bytes
+from runcomfy.api.upload_progress import ProgressBody, UplinkEstimate, UploadProgress, stream_body
 
 TOKEN = "tok-progress-test"
 MODEL = "wan-ai/wan-2-6/image-to-image"
@@ -60,10 +60,9 @@ def test_streamed_submit_over_a_shaped_link_reports_progress(monkeypatch):
     with Emulator(token=TOKEN, uplink_mbps=16, processing_time=0.05) as emu:
         s = requests.Session()
         s.trust_env = False
-        with listening(events.append):
-            r = upload_progress.request(s, "POST", f"{emu.base_url}/models/{MODEL}", data=body_bytes, timeout=60,
-                                        headers={"Authorization": f"Bearer {TOKEN}",
-                                                 "Content-Type": "application/json"})
+        r = upload_progress.request(s, "POST", f"{emu.base_url}/models/{MODEL}", data=body_bytes, timeout=60,
+                                    listener=events.append, uplink=est,
+                                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
         assert r.status_code == 200, r.text
         job = emu.jobs[r.json()["request_id"]]
     # The emulator got the very payload (Content-Length framing, not chunked), image bytes intact.
@@ -92,27 +91,28 @@ def test_a_listener_that_raises_does_not_break_the_send():
     with Emulator(token=TOKEN, processing_time=0.05) as emu:
         s = requests.Session()
         s.trust_env = False
-        with listening(bad):
-            r = upload_progress.request(s, "POST", f"{emu.base_url}/models/{MODEL}", data=dumps_bytes(_payload(500)),
-                                        timeout=60, headers={"Authorization": f"Bearer {TOKEN}",
-                                                             "Content-Type": "application/json"})
+        r = upload_progress.request(s, "POST", f"{emu.base_url}/models/{MODEL}", data=dumps_bytes(_payload(500)),
+                                    timeout=60, listener=bad, headers={"Authorization": f"Bearer {TOKEN}",
+                                                                       "Content-Type": "application/json"})
         assert r.status_code == 200
 
 
-def test_client_submit_reports_to_the_listener_of_its_context(monkeypatch):
+def test_client_submit_reports_to_the_listener_it_is_given(monkeypatch):
     est = UplinkEstimate()
-    monkeypatch.setattr(upload_progress, "UPLINK", est)
+    default = UplinkEstimate()
+    monkeypatch.setattr(upload_progress, "UPLINK", default)
     events: list[UploadProgress] = []
     with Emulator(token=TOKEN, uplink_mbps=24, processing_time=0.05) as emu:
         client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
         try:
             async def main():
-                with listening(events.append):
-                    return await asyncio.to_thread(client.submit, MODEL, _payload(800, 3))
+                return await asyncio.to_thread(client.submit, MODEL, _payload(800, 3), progress=events.append,
+                                               uplink=est)
             sub = asyncio.run(main())
             assert sub.request_id in emu.jobs
+            assert not default.measured                  # the named estimate learnt it, not the default
             before = len(events)
-            client.submit(MODEL, _payload(600))          # outside the block: nobody listens
+            client.submit(MODEL, _payload(600))          # no listener given: nobody hears it
             assert len(events) == before
         finally:
             client.close()
@@ -122,7 +122,7 @@ def test_client_submit_reports_to_the_listener_of_its_context(monkeypatch):
 
 
 def test_pipeline_updates_show_the_upload(monkeypatch):
-    from runcomfy.pipeline import Hooks, Runner
+    from runcomfy.run import Hooks, Runner
     from runcomfy.schema import find_schema
     monkeypatch.setattr(upload_progress, "UPLINK", UplinkEstimate())
     updates = []

@@ -229,10 +229,10 @@ def test_the_request_cap_error_names_the_parts_and_nothing_reaches_the_emulator(
 
 def test_the_request_cap_error_states_each_parts_size(emu, monkeypatch):
     from runcomfy.media import kinds
-    from runcomfy.client import RunComfyClient
+    from runcomfy.api import RunComfyClient
     from runcomfy.errors import ValidationError
     from runcomfy.media.kinds.video import VideoSource
-    from runcomfy.pipeline import Runner
+    from runcomfy.run import Runner
     from runcomfy.schema import parse_schema
 
     rng = np.random.default_rng(2)

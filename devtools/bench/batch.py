@@ -50,17 +50,18 @@ def _write_jobs(folder: Path, n: int) -> Path:
 
 async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm: bool, quick: bool) -> dict:
     from runcomfy.batch.jobsfile import parse_jobs
-    from runcomfy.batch.runner import BatchOptions, _ObservedClient, run_batch
+    from runcomfy.api import RunComfyClient
+    from runcomfy.batch.runner import BatchOptions, run_batch
     from .common import reset_peak_rss
     from .emulator_child import ChildEmulator
-    from runcomfy.pipeline import Runner
+    from runcomfy.run import Runner
     from runcomfy.schema import find_schema
 
     schema = find_schema(MODEL_ID)
     token = "bench-batch-" + uuid.uuid4().hex
     ideal = n * job_s / workers
     emu = ChildEmulator(token=token, processing_time=job_s, workers=workers)
-    client = _ObservedClient(token, emu.base_url, pool_size=max(32, concurrency + 8))
+    client = RunComfyClient(token, emu.base_url, pool_size=max(32, concurrency + 8))
     with tempfile.TemporaryDirectory(prefix="runcomfy-bench-batch-") as tmp:
         tmp = Path(tmp)
         try:

@@ -51,9 +51,9 @@ import numpy as np
 import requests
 from PIL import Image
 
-from runcomfy.client import RunComfyClient
-from runcomfy.pipeline import Runner
-from runcomfy.polling import PollPolicy
+from runcomfy.api import RunComfyClient
+from runcomfy.run import Runner
+from runcomfy.run.polling import PollPolicy
 from runcomfy.samples import sample_image
 from runcomfy.schema import find_schema
 

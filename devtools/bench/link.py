@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from runcomfy import upload_progress
+from runcomfy.api import upload_progress
 from runcomfy.media import imageformats, images as media
 from runcomfy.emulator.shaping import parse_link
 
@@ -137,8 +137,8 @@ def _floor(arrays: list[np.ndarray], output_bytes: int, up: float | None, down: 
 
 async def section_link(args, quick: bool) -> dict:
     from .emulator_child import ChildEmulator
-    from runcomfy.client import RunComfyClient
-    from runcomfy.pipeline import Runner
+    from runcomfy.api import RunComfyClient
+    from runcomfy.run import Runner
     from runcomfy.schema import find_schema
 
     up, down, rtt = parse_link(args.link)

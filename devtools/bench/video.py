@@ -118,7 +118,7 @@ def _naive_in(src: str, work: str, url: str) -> dict:
 
 
 def _client(url: str):
-    from runcomfy.client import RunComfyClient
+    from runcomfy.api import RunComfyClient
     base = url.split("/files/")[0] + "/v1"
     return RunComfyClient(TOKEN, base)
 
@@ -156,7 +156,7 @@ def _child(name: str, src: str, work: str, url: str, conn) -> None:
         # Imports are not part of the path being measured (ComfyUI has them loaded already).
         import av  # noqa: F401
 
-        from runcomfy import client  # noqa: F401
+        from runcomfy import api  # noqa: F401
         from runcomfy.media import kinds  # noqa: F401
         from runcomfy.media.codecs import audio, video  # noqa: F401
         try:

@@ -7,11 +7,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from ..client import RetryPolicy
+from ..api import RetryPolicy, RunComfyClient
 from ..errors import ConfigError
 from ..media.imageformats import CHOICES
 from .jobsfile import parse_jobs
-from .runner import DEFAULT_CONCURRENCY, BatchOptions, _ObservedClient, run_batch, summary_text
+from .runner import DEFAULT_CONCURRENCY, BatchOptions, run_batch, summary_text
 
 FORMATS = sorted({v for v in CHOICES.values()})
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         # Without a token a dry run still prices the batch where the model info is public.
-        client = _ObservedClient(token, args.base_url, retry=RetryPolicy(), allow_anonymous=not token)
+        client = RunComfyClient(token, args.base_url, retry=RetryPolicy(), allow_anonymous=not token)
     except ConfigError as exc:
         print(f"runcomfy batch: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,6 @@ answer was lost with the process.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -36,13 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import images as media
-from ..client import RunComfyClient
+from ..api import TERMINAL, CallKind, ClientHooks, RunComfyClient, normalize_state
 from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError, SubmitOutcomeUnknownError,
                       ValidationError)
 from ..journal import UNCERTAIN, Journal
-from ..pipeline import Hooks, Runner
-from ..polling import PollPolicy
-from ..client import TERMINAL
+from ..run import GenerationRequest, Hooks, Runner
+from ..run.polling import PollPolicy
 from ..estimate import Estimate, counted_cost, estimate
 from ..pricing import PER_SECOND_UNITS, format_usd
 from ..schema import ModelSchema
@@ -131,53 +129,34 @@ class BatchResult:
 _NO_COST = object()
 
 
-class _ObservedClient(RunComfyClient):
-    """The pack's client, telling the limiter about 429s and accepted submits, and keeping
-    each finished request's ``cost`` exactly as /result sent it (the client keeps numbers only)."""
+class ClientObserver:
+    """What the batch learns from the client's calls (runcomfy/api/hooks.py), attached for the
+    run with ``client.observed(observer.hooks())``: 429s and accepted submits steer the adaptive
+    limit, and each finished request's ``cost`` is kept exactly as /result sent it (the client's
+    JobResult keeps numbers only)."""
 
-    on_throttle = staticmethod(lambda retry_after: None)
-    on_submit_ok = staticmethod(lambda: None)
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
+    def __init__(self, on_throttle=lambda retry_after: None, on_submit_ok=lambda: None):
+        self.on_throttle = on_throttle
+        self.on_submit_ok = on_submit_ok
         self.raw_costs: dict[str, object] = {}
 
-    def result(self, request_id, include_cost=True, **kw):
-        r = super().result(request_id, include_cost, **kw)
-        if r.state in TERMINAL:
-            self.raw_costs[r.request_id] = r.raw.get("cost", _NO_COST) if isinstance(r.raw, dict) else _NO_COST
-        return r
+    def hooks(self) -> ClientHooks:
+        return ClientHooks(on_response=self._answered, on_error=self._failed,
+                           on_submit_sent=lambda _sub: self.on_submit_ok())
 
-    def _once(self, method, url, **kw):
+    def _answered(self, answer) -> None:
+        if answer.call.kind is not CallKind.RESULT or answer.call.request_id is None:
+            return
         try:
-            out = super()._once(method, url, **kw)
-        except RateLimitError as exc:
+            state = normalize_state(answer.body.get("status"))
+        except RunComfyError:
+            return
+        if state in TERMINAL:
+            self.raw_costs[answer.call.request_id] = answer.body.get("cost", _NO_COST)
+
+    def _failed(self, _call, exc) -> None:
+        if isinstance(exc, RateLimitError):
             self.on_throttle(exc.retry_after)
-            raise
-        if kw.get("context") == "Submit":
-            self.on_submit_ok()
-        return out
-
-
-class _JobRunner(Runner):
-    """Keeps each job's raw outcome (result bytes as the service sent them) and prices dry runs
-    without a call per job."""
-
-    def __init__(self, *a, price: dict | None = None, **kw):
-        super().__init__(*a, **kw)
-        self.outcomes = []
-        self.price = price
-
-    async def run_job(self, *a, **kw):
-        out = await super().run_job(*a, **kw)
-        self.outcomes.append(out)
-        # The batch saves the service's bytes as they came: nothing for generate() to decode.
-        return dataclasses.replace(out, files=[])
-
-    async def _dry_run_report(self, model_id, payloads):
-        from ..pipeline import preview_payload
-        return {"model_id": model_id, "requests": len(payloads), "price": self.price,
-                "payloads": [preview_payload(p) for p in payloads]}
 
 
 MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024      # read into memory whole: refuse larger before reading
@@ -259,6 +238,7 @@ def _price_of(info: dict | None) -> dict | None:
 
 class _Batch:
     def __init__(self, client: RunComfyClient, schema: ModelSchema, specs: list[JobSpec], opts: BatchOptions):
+        self.observer = ClientObserver()
         self.client, self.schema, self.specs, self.opts = client, schema, specs, opts
         self.out = Path(opts.out)
         self.reports: dict[str, JobReport] = {}
@@ -361,7 +341,7 @@ class _Batch:
         return None, self.ledger.reserve(identity, spec.key, usd, basis)
 
     def _settle(self, rid: str, est: Estimate, outputs: int | None, report: JobReport) -> None:
-        raw = getattr(self.client, "raw_costs", {}).get(rid, _NO_COST)
+        raw = self.observer.raw_costs.get(rid, _NO_COST)
         if raw is _NO_COST and outputs is None:
             return                       # no /result answer: the estimate stands
         usd, basis = counted_cost(None if raw is _NO_COST else raw, est, outputs)
@@ -432,8 +412,8 @@ class _Batch:
         if self.opts.spend_dir is not None:      # the global limits, checked in the journal's claim
             journal.spend = batch_tag(self.opts.spend_dir, self.schema, spec.key, self._estimate(spec),
                                       self.opts.max_cost_unknown)
-        runner = _JobRunner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
-                            poll=self.opts.poll, price=self.price, submit_anyway=self.opts.submit_anyway)
+        runner = Runner(self.client, journal=KeyedJournal(journal, identity), timeout=self.opts.timeout,
+                        poll=self.opts.poll, submit_anyway=self.opts.submit_anyway)
         est = self._estimate(spec)
         report.estimate = est.usd if est.known else self.opts.max_cost_unknown
         ledger = self.ledger
@@ -475,10 +455,12 @@ class _Batch:
         rid = None
         try:
             values = await asyncio.to_thread(load_media, self.schema, spec)
-            gen = await runner.generate(self.schema, dict(spec.fields), media=values, urls=spec.urls,
-                                        image_format=self.opts.upload_format, hooks=Hooks(on_update=on_update),
-                                        resume_request_id=prior)
-            outcome = runner.outcomes[0]
+            # decode=False: the batch saves the service's bytes as they came.
+            gen = await runner.run(GenerationRequest(self.schema, dict(spec.fields), media=values, urls=spec.urls,
+                                                     image_format=self.opts.upload_format, resume_request_id=prior,
+                                                     decode=False),
+                                   Hooks(on_update=on_update))
+            outcome = gen.outcomes[0]
             rid = outcome.request_id
             self._settle(rid, est, len(outcome.urls), report)
             names, sizes, sums = await asyncio.to_thread(write_outputs, self.out, spec.key, outcome.files)
@@ -549,13 +531,15 @@ class _Batch:
         async def one(spec: JobSpec) -> None:
             async with sem:
                 r = JobReport(spec.key, spec.line, "dry_run")
-                runner = _JobRunner(self.client, journal=None, price=self.price)
+                runner = Runner(self.client, journal=None)
                 try:
                     est = self._estimate(spec)
                     r.estimate, r.cost_basis = est.usd, est.basis
                     values = await asyncio.to_thread(load_media, self.schema, spec)
-                    await runner.generate(self.schema, dict(spec.fields), media=values, urls=spec.urls,
-                                          image_format=self.opts.upload_format, dry_run=True)
+                    # The price asked once for the whole batch: no call per job.
+                    await runner.run(GenerationRequest(self.schema, dict(spec.fields), media=values, urls=spec.urls,
+                                                       image_format=self.opts.upload_format, dry_run=True,
+                                                       known_price=self.price or {}))
                     r.cost = (self.price or {}).get("base_price_usd")
                 except Exception as exc:
                     r.state, r.error = "failed", str(exc) or type(exc).__name__
@@ -600,8 +584,8 @@ class _Batch:
                     self.prior_requests[spec.key] = rid
                 todo.append(spec)
         loop = asyncio.get_running_loop()
-        self.client.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
-        self.client.on_submit_ok = lambda: loop.call_soon_threadsafe(self.limit.succeeded)
+        self.observer.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
+        self.observer.on_submit_ok = lambda: loop.call_soon_threadsafe(self.limit.succeeded)
         queue = deque(todo)
         active: set[asyncio.Future] = set()
         interrupted = asyncio.Event()
@@ -678,10 +662,11 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[Job
                 if batch.report_fh is not None:
                     batch.report_fh.write(json.dumps({"key": p.key, "line": p.line, "state": "invalid",
                                                       "error": p.message}) + "\n")
-        if opts.dry_run:
-            await batch.dry_run()
-        else:
-            await batch.run()
+        with client.observed(batch.observer.hooks()):
+            if opts.dry_run:
+                await batch.dry_run()
+            else:
+                await batch.run()
     finally:
         # Whatever happened, every job has a line in the report.
         for spec in specs:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import resolve_base_url
+from ..api.urls import resolve_base_url
 from .bundled import SCHEMA_DIR, bundled_entries, file_stem
 from .cache import MAX_AGE_S, Cache, cache_path, read_cache, write_cache
 from .entry import BUNDLED, CACHE, CatalogEntry, entry_problem, is_runnable, unlisted_note

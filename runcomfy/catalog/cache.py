@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..config import DEFAULT_BASE_URL
+from ..api.urls import DEFAULT_BASE_URL
 from ..journal import atomic_write
 
 log = logging.getLogger("runcomfy")

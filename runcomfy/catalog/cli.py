@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .. import credentials, settings
-from ..config import resolve_base_url
+from ..api.urls import resolve_base_url
 from ..errors import ConfigError
 from ..pricing import describe
 from . import load_entries, sync

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..config import is_loopback_host
+from ..api.urls import is_loopback_host
 from .bundled import SCHEMA_DIR, SCHEMA_SUFFIX, file_stem
 from .cache import cache_path, read_cache
 

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..client import RetryPolicy, RunComfyClient
-from ..config import resolve_base_url
+from ..api import RetryPolicy, RunComfyClient
+from ..api.urls import resolve_base_url
 from ..errors import AuthError, RunComfyError
 from .cache import Cache, cache_path, iso_day, read_cache, write_cache
 from .entry import entry_problem, fingerprint, is_runnable

@@ -28,7 +28,7 @@ from typing import Callable
 
 from PIL import Image, UnidentifiedImageError
 
-from ..config import is_loopback_host
+from ..api.urls import is_loopback_host
 from .validator import Measured, ModelInputs, input_problem, media_items, read_model, validate
 from . import hostile
 from .faults import AFTER_KINDS, SENDING_KINDS, Fault, FaultPlan

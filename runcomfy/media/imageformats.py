@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .. import upload_progress
+from ..api import upload_progress
 from . import images
 
 # Node choice label -> format key. New labels go at the END (saved workflows keep positions).

@@ -7,18 +7,16 @@ its Content-Length and urllib3 sends slice after slice; between slices it tells 
 much is sent and how fast. The slices are large (256 KiB) so the send is not slowed by Python
 work between them; listeners are called at most every ``EVENT_INTERVAL`` seconds.
 
-Who listens is set by the caller with ``listening(fn)`` (a context variable): the pipeline sets
-it around ``client.submit``, and ``asyncio.to_thread`` carries it into the worker thread, so the
-client needs no progress parameter of its own.
+Who listens is said explicitly: ``client.submit(model, payload, progress=fn, uplink=estimate)``;
+runcomfy/run passes its RunContext's listener and uplink estimate.
 
-Each finished send also feeds ``UPLINK``, the throughput recently observed, which the
-``auto (lossless)`` upload format uses to weigh encode time against bytes on the wire.
+Each finished send also feeds an ``UplinkEstimate``, the throughput recently observed, which the
+``auto (lossless)`` upload format uses to weigh encode time against bytes on the wire. ``UPLINK``
+is the estimate used when a caller names none (the process's default).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import threading
 import time
 from collections import deque
@@ -57,18 +55,6 @@ class UploadProgress:
 
 
 Listener = Callable[[UploadProgress], None]
-_listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar("runcomfy_upload_listener",
-                                                                           default=None)
-
-
-@contextlib.contextmanager
-def listening(fn: Listener | None):
-    """Within this block (and threads started with its context), submits report to ``fn``."""
-    token = _listener.set(fn)
-    try:
-        yield
-    finally:
-        _listener.reset(token)
 
 
 class UplinkEstimate:
@@ -160,17 +146,19 @@ class ProgressBody:
         self._emit(True)
 
 
-def stream_body(data: bytes):
-    """``data`` as a ProgressBody reporting to the current listener, or unchanged when small."""
+def stream_body(data: bytes, listener: Listener | None = None, uplink: UplinkEstimate | None = None):
+    """``data`` as a ProgressBody reporting to ``listener`` and measuring into ``uplink`` (default
+    ``UPLINK``), or unchanged when small."""
     if not isinstance(data, (bytes, bytearray)) or len(data) < STREAM_MIN_BYTES:
         return data
-    return ProgressBody(data, _listener.get())
+    return ProgressBody(data, listener, uplink=uplink)
 
 
-def request(session, method: str, url: str, *, data=None, **kwargs):
+def request(session, method: str, url: str, *, data=None, listener: Listener | None = None,
+            uplink: UplinkEstimate | None = None, **kwargs):
     """``session.request(method, url, data=data, **kwargs)``, a large ``data`` streamed with
-    progress to the current listener (see the module docstring); the answer is returned as is."""
-    body = stream_body(data)
+    progress to ``listener`` (see the module docstring); the answer is returned as is."""
+    body = stream_body(data, listener, uplink)
     resp = session.request(method, url, data=body, **kwargs)
     if isinstance(body, ProgressBody):
         body.finish()

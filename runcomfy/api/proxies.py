@@ -37,13 +37,14 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from .. import settings
 from ..errors import ConfigError, TransportError
 
-PROXY_ENV = "RUNCOMFY_PROXY"
+PROXY_ENV = settings.PROXY_ENV
 SAVED = "saved setting"
 DIRECT = "direct"
-CA_ENVS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
-_ENV_ORDER = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+CA_ENVS = settings.CA_ENVS
+_ENV_ORDER = settings.PROXY_ENVS
 
 _saved: str | None = None
 _saved_lock = threading.Lock()
@@ -64,17 +65,17 @@ def saved_proxy() -> str | None:
 class ProxyFailure(TransportError):
     """The proxy refused or could not be reached: nothing reached RunComfy."""
 
-    def __init__(self, message: str, *, permanent: bool):
-        super().__init__(message, maybe_received=False)
+    def __init__(self, message: str, *, permanent: bool, request_id: str | None = None):
         self.permanent = permanent     # retrying cannot help (credentials, a refused tunnel)
+        super().__init__(message, maybe_received=False, request_id=request_id)
 
 
 class CertificateFailure(TransportError):
     """A TLS certificate failed verification: the handshake ended before any request was sent."""
 
-    def __init__(self, message: str):
-        super().__init__(message, maybe_received=False)
+    def __init__(self, message: str, *, request_id: str | None = None):
         self.permanent = True
+        super().__init__(message, maybe_received=False, request_id=request_id)
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,14 @@ def _explicit() -> tuple[str | None, str]:
     saved = saved_proxy()
     if saved:
         return saved, SAVED
-    env = os.environ.get(PROXY_ENV, "").strip()
+    env = settings.proxy_setting()
     if env:
         return env, PROXY_ENV
     return None, ""
 
 
 def _from_environment() -> tuple[str | None, str]:
-    for name in _ENV_ORDER:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value, name
-    return None, ""
+    return settings.environment_proxy()
 
 
 def bypassed(url: str) -> bool:
@@ -171,15 +168,13 @@ def route_for(url: str) -> Route:
 
 def ca_bundle() -> tuple[str | bool, str]:
     """(``verify`` for requests, the variable it came from or "")."""
-    for name in CA_ENVS:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            continue
-        if not os.path.exists(value):
-            raise ConfigError(f"{name} is set to {value!r}, which does not exist: point it at a PEM file "
-                              "with your network's CA certificates, or unset it.")
-        return value, name
-    return True, ""
+    value, name = settings.ca_bundle_setting()
+    if not value:
+        return True, ""
+    if not os.path.exists(value):
+        raise ConfigError(f"{name} is set to {value!r}, which does not exist: point it at a PEM file "
+                          "with your network's CA certificates, or unset it.")
+    return value, name
 
 
 def ca_text() -> str:
@@ -209,10 +204,12 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
-def classify(exc: BaseException, route: Route, url: str, what: str, sent: bool = True) -> TransportError | None:
+def classify(exc: BaseException, route: Route, url: str, what: str, sent: bool = True,
+             request_id: str | None = None) -> TransportError | None:
     """A ProxyFailure or CertificateFailure for ``exc`` (raised while requesting ``url`` by
-    ``route``), or None when it is neither. ``sent``: whether the request itself was already
-    being sent (False: it failed while connecting, i.e. in the proxy's CONNECT or the handshake)."""
+    ``route``, about ``request_id``), or None when it is neither. ``sent``: whether the request
+    itself was already being sent (False: it failed while connecting, i.e. in the proxy's CONNECT
+    or the handshake)."""
     chain = _chain(exc)
     parts = urlsplit(url)
     target = f"{parts.hostname}:{parts.port or 443}"
@@ -228,10 +225,11 @@ def classify(exc: BaseException, route: Route, url: str, what: str, sent: bool =
                        else "put them in the proxy URL as http://user:password@host:port")
                 return ProxyFailure(f"{what}: the proxy {route.shown} (from {route.source}) requires authentication "
                                     f"(HTTP 407 Proxy Authentication Required): {how}. Nothing reached RunComfy.",
-                                    permanent=True)
+                                    permanent=True, request_id=request_id)
             return ProxyFailure(f"{what}: the proxy {route.shown} (from {route.source}) refused to open a tunnel "
                                 f"to {target} (HTTP {code} {reason}). Nothing reached RunComfy; ask your network "
-                                "administrator to allow it, or exempt the host with NO_PROXY.", permanent=True)
+                                "administrator to allow it, or exempt the host with NO_PROXY.", permanent=True,
+                                request_id=request_id)
 
     cert = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)
                  or "CERTIFICATE_VERIFY_FAILED" in str(c) or type(c).__name__ == "CertificateError"),
@@ -246,14 +244,15 @@ def classify(exc: BaseException, route: Route, url: str, what: str, sent: bool =
         return CertificateFailure(
             f"{what}: the TLS certificate of {whose} failed verification ({why}), so nothing was sent. "
             f"It was checked against {ca_text()}. If your network inspects TLS or uses a private CA, set "
-            "REQUESTS_CA_BUNDLE or SSL_CERT_FILE to a PEM file holding that CA and restart ComfyUI.")
+            "REQUESTS_CA_BUNDLE or SSL_CERT_FILE to a PEM file holding that CA and start the program again "
+            "(the variable is read at start).", request_id=request_id)
 
     if to_proxy and route.proxy:
         inner = next((c for c in chain if isinstance(c, (ConnectionRefusedError, TimeoutError, OSError))
                       and not isinstance(c, (requests.RequestException, urllib3.exceptions.HTTPError))), None)
         why = type(inner).__name__ if inner is not None else "no tunnel"
         return ProxyFailure(f"{what}: could not connect to the proxy {route.shown} (from {route.source}): {why}. "
-                            "Nothing reached RunComfy.", permanent=False)
+                            "Nothing reached RunComfy.", permanent=False, request_id=request_id)
     if route.proxy and not sent:
         return ProxyFailure(f"{what}: the proxy {route.shown} (from {route.source}) did not open the tunnel to "
                             f"{target} ({type(chain[-1]).__name__}). Nothing reached RunComfy.", permanent=False)

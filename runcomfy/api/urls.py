@@ -5,16 +5,16 @@ HTTP header can carry."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, UnsafeUrlError
+from .. import settings
+from ..errors import ConfigError, UnsafeUrlError
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net/v1"
-BASE_URL_ENV = "RUNCOMFY_MODEL_API_BASE"
-TOKEN_ENV = "RUNCOMFY_API_TOKEN"
-EXTRA_DOWNLOAD_HOSTS_ENV = "RUNCOMFY_DOWNLOAD_HOSTS"
+BASE_URL_ENV = settings.BASE_URL_ENV
+TOKEN_ENV = settings.TOKEN_ENV
+EXTRA_DOWNLOAD_HOSTS_ENV = settings.DOWNLOAD_HOSTS_ENV
 
 # Output files live on RunComfy storage; a leading dot means "this domain and its subdomains".
 DEFAULT_DOWNLOAD_HOSTS = (".runcomfy.net", ".runcomfy.com")
@@ -44,7 +44,7 @@ def is_loopback_host(host: str | None) -> bool:
 def resolve_base_url(explicit: str | None = None) -> str:
     """The API base URL; a non-loopback origin must be HTTPS so the token never travels in clear."""
     name = "base_url" if explicit else BASE_URL_ENV
-    url = (explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
+    url = (explicit or settings.base_url() or DEFAULT_BASE_URL).strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http(s) URL, got {url!r}.")
@@ -125,7 +125,7 @@ def download_hosts(extra: tuple[str, ...] = (), api_base: str | None = None) -> 
     """The hosts result files may come from. Loopback joins only when ``api_base`` (the configured
     API) is itself loopback, i.e. the emulator: with the real API, a result URL that points at a
     port on this machine is refused, whatever the extra hosts say."""
-    env = tuple(h.strip().lower() for h in os.environ.get(EXTRA_DOWNLOAD_HOSTS_ENV, "").split(",") if h.strip())
+    env = settings.extra_download_hosts()
     hosts = tuple(h for h in DEFAULT_DOWNLOAD_HOSTS + tuple(h.lower() for h in extra) + env
                   if not is_loopback_host(h))
     base_host = urlsplit(api_base).hostname if api_base else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .client import QUEUED
+from ..api import QUEUED
 
 
 @dataclass

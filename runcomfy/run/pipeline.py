@@ -1,9 +1,9 @@
 """One remote generation, end to end: validate, encode, submit, wait, fetch, decode.
 
-The ComfyUI node and ``python -m runcomfy demo`` both run this code; the node only turns
-tensors into arrays and back and supplies ComfyUI's progress and Stop hooks. Everything
-blocking (HTTP, PNG codecs) runs in worker threads so the event loop stays free for other
-async nodes.
+The node adapter, the batch runner and ``python -m runcomfy demo`` all run this code: they
+describe the generation as a ``GenerationRequest`` and pass their progress and Stop hooks; each
+job gets its RunContext (run/context.py) explicitly. Everything blocking (HTTP, PNG codecs)
+runs in worker threads so the event loop stays free for other async work.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from . import jobs, pricing
-from .media import kinds
-from .client import RunComfyClient
-from .errors import (Interrupted, JournalWriteError, PaidResultError, Problem, RequestTooLargeError, RunComfyError,
+from . import jobs
+from .. import pricing
+from ..api import RunComfyClient
+from ..api.upload_progress import UplinkEstimate
+from ..media import kinds
+from ..errors import (Interrupted, JournalWriteError, PaidResultError, Problem, RequestTooLargeError, RunComfyError,
                      ValidationError)
+from ..schema import Field, MediaInfo, ModelSchema, check_payload, media_label, structured, validate_payload
+from .context import DEFAULT_TIMEOUT, GenerationRequest, RunContext
 from .hosting import DataUriHost, MediaHost
 from .jobs import Hooks, JobOutcome, Update, fingerprint  # noqa: F401  (the pipeline's public names)
 from .polling import PollPolicy
-from .schema import Field, MediaInfo, ModelSchema, check_payload, media_label, structured, validate_payload
-
-DEFAULT_TIMEOUT = 1800.0
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Generation:
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     dry_run: dict | None = None  # what would have been sent, and its price, when nothing was
+    # Every job's outcome (request id, URLs, and with decode=False the files as downloaded).
+    outcomes: list[JobOutcome] = field(default_factory=list)
 
     @property
     def images(self) -> list:
@@ -77,7 +80,8 @@ class Runner:
 
     def __init__(self, client: RunComfyClient, *, poll: PollPolicy | None = None,
                  timeout: float = DEFAULT_TIMEOUT, journal=None, include_cost: bool = True,
-                 submit_anyway: str = ""):
+                 submit_anyway: str = "", output_folder: str | None = None,
+                 uplink: UplinkEstimate | None = None):
         self.client = client
         self.poll = poll or PollPolicy()
         self.timeout = timeout
@@ -86,16 +90,24 @@ class Runner:
         # One-time codes from an "earlier submit may have been billed" error (see jobs/guard.py).
         self.submit_anyway = submit_anyway
         # Video/audio results are streamed to files here (None: the system temp dir); the node
-        # sets ComfyUI's output folder.
-        self.media_dir: str | None = None
-        self.output_kind: str | None = None
+        # passes ComfyUI's output folder.
+        self.output_folder = output_folder
+        self.uplink = uplink
+
+    def context(self, hooks: Hooks | None = None, *, output_kind: str | None = None,
+                output_folder: str | None = None) -> RunContext:
+        """The RunContext of this runner's jobs."""
+        return RunContext(client=self.client, journal=self.journal, poll=self.poll, timeout=self.timeout,
+                          include_cost=self.include_cost, submit_anyway=self.submit_anyway,
+                          hooks=hooks or Hooks(), output_kind=output_kind,
+                          output_folder=output_folder or self.output_folder, uplink=self.uplink)
 
     # --- one job ----------------------------------------------------------------------
 
     async def run_job(self, model_id: str, payload: dict, hooks: Hooks | None = None, *,
                       resume_request_id: str | None = None, index: int = 0, count: int = 1) -> JobOutcome:
-        """One job: claim it in the journal, submit or resume, wait, fetch (see runcomfy/jobs)."""
-        return await jobs.run_job(self, model_id, payload, hooks, resume_request_id=resume_request_id,
+        """One job: claim it in the journal, submit or resume, wait, fetch (see run/jobs)."""
+        return await jobs.run_job(self.context(hooks), model_id, payload, resume_request_id=resume_request_id,
                                   index=index, count=count)
 
     # --- after the jobs: their paid results -----------------------------------------------
@@ -121,9 +133,14 @@ class Runner:
 
     # --- a whole generation: media in, media out ------------------------------------------
 
-    async def _dry_run_report(self, schema: ModelSchema, payloads: list[dict]) -> dict:
-        """What would be sent, and its price: the catalog entry's figures when it states them (the
-        same the node's badge shows), else ``GET /models/{id}``; never a guess."""
+    async def _dry_run_report(self, schema: ModelSchema, payloads: list[dict], known_price: dict | None) -> dict:
+        """What would be sent, and its price: ``known_price`` when the caller has it (the batch asks
+        once for all its jobs), else the catalog entry's figures when it states them (the same the
+        node's badge shows), else ``GET /models/{id}``; never a guess."""
+        if known_price is not None:     # {} : the caller knows there is no price to state
+            return {"model_id": schema.model_id, "requests": len(payloads),
+                    "price": {**known_price, "source": known_price.get("source", "caller")} if known_price else None,
+                    "payloads": [preview_payload(p) for p in payloads]}
         doc = schema.doc if schema.price is not None else None
         source = "catalog"
         if doc is None:
@@ -233,22 +250,24 @@ class Runner:
         results = await asyncio.gather(*(one(*x) for x in found))
         return [p for ps in results for p in ps]
 
-    async def generate(self, schema: ModelSchema, fields: dict, *,
-                       media: dict[str, list] | None = None,
-                       urls: dict[str, list[str]] | None = None,
-                       host: MediaHost | None = None, image_format: str = "png", jpeg_quality: int = 95,
-                       variations: int = 1, seed_field: str = "seed",
-                       resume_request_id: str | None = None, hooks: Hooks | None = None,
-                       fit_inputs: bool = False, dry_run: bool = False,
-                       images: dict[str, list] | None = None,
-                       image_urls: dict[str, list[str]] | None = None) -> Generation:
-        """One generation: ``media`` maps a media field to its library-level values (image
-        arrays, video sources, audio clips: see runcomfy/kinds), ``urls`` to URL strings sent
-        after them. ``images``/``image_urls`` are the older names of the two and are merged in."""
-        values = {**(images or {}), **(media or {})}
-        url_lines = {**(image_urls or {}), **(urls or {})}
-        self.output_kind = schema.output_kind      # video/audio results stream to files (kinds/results.py)
-        host = host or DataUriHost()
+    async def generate(self, schema: ModelSchema, fields: dict, *, hooks: Hooks | None = None,
+                       images: dict[str, list] | None = None, image_urls: dict[str, list[str]] | None = None,
+                       **request) -> Generation:
+        """``run(GenerationRequest(schema, fields, **request), hooks)``: the short form tests and
+        scripts use. ``images``/``image_urls`` are the older names of ``media``/``urls``, merged in."""
+        if images or image_urls:
+            request["media"] = {**(images or {}), **(request.get("media") or {})}
+            request["urls"] = {**(image_urls or {}), **(request.get("urls") or {})}
+        return await self.run(GenerationRequest(schema, fields, **request), hooks)
+
+    async def run(self, req: GenerationRequest, hooks: Hooks | None = None) -> Generation:
+        """One generation: validate, encode, submit each variation, wait, fetch, decode."""
+        schema, fields = req.schema, req.fields
+        values = dict(req.media or {})
+        url_lines = dict(req.urls or {})
+        variations, seed_field = req.variations, req.seed_field
+        ctx = self.context(hooks, output_kind=schema.output_kind, output_folder=req.output_folder)
+        host = req.host or DataUriHost()
         timings: dict = {}
         notes: list[str] = []
         # Cheap checks first, before any encoding work.
@@ -270,7 +289,8 @@ class Runner:
         if count_problems:
             raise ValidationError(count_problems)
 
-        options = kinds.PrepareOptions(fit=fit_inputs, image_format=image_format, jpeg_quality=jpeg_quality)
+        options = kinds.PrepareOptions(fit=req.fit_inputs, image_format=req.image_format,
+                                       jpeg_quality=req.jpeg_quality)
         sent, infos = await self._media_inputs(schema, values, url_lines, options, host, notes, timings)
         timings.setdefault("encode", 0.0)
         payload = {k: v for k, v in fields.items() if v is not None}
@@ -310,12 +330,12 @@ class Runner:
                 payloads.append(p)
             for p in payloads:
                 check_payload(schema, p)
-        if dry_run:
+        if req.dry_run:
             return Generation(outputs={}, urls=[], request_ids=[], cost=None, notes=notes, timings=timings,
-                              dry_run=await self._dry_run_report(schema, payloads))
+                              dry_run=await self._dry_run_report(schema, payloads, req.known_price))
 
         outs = await asyncio.gather(*(
-            self.run_job(schema.model_id, p, hooks, resume_request_id=resume_request_id if i == 0 else None,
+            jobs.run_job(ctx, schema.model_id, p, resume_request_id=req.resume_request_id if i == 0 else None,
                          index=i, count=len(payloads))
             for i, p in enumerate(payloads)), return_exceptions=True)
         errors = [o for o in outs if isinstance(o, BaseException)]
@@ -326,17 +346,18 @@ class Runner:
                 if isinstance(e, Interrupted):
                     raise e
             raise errors[0]
-        t0 = time.monotonic()
-        with kinds.job_decoding():      # one pixel/sample budget for every file of every variation
-            decoded = await asyncio.gather(*(self._decode_paid(o, data, schema.output_kind)
-                                             for o in outs for data in o.files))
         outputs: dict[str, list] = {}
-        for kind_name, value in decoded:
-            outputs.setdefault(kind_name, []).append(value)
-        timings["decode"] = time.monotonic() - t0
-        # Only what was decoded here was delivered (a caller that takes the files itself, like
-        # the batch runner, hands them over later).
-        await self._delivered([o.request_id for o in outs if o.files], notes)
+        if req.decode:
+            t0 = time.monotonic()
+            with kinds.job_decoding():      # one pixel/sample budget for every file of every variation
+                decoded = await asyncio.gather(*(self._decode_paid(o, data, schema.output_kind)
+                                                 for o in outs for data in o.files))
+            for kind_name, value in decoded:
+                outputs.setdefault(kind_name, []).append(value)
+            timings["decode"] = time.monotonic() - t0
+            # Only what was decoded here was delivered (a caller that takes the files itself, like
+            # the batch runner, hands them over once it has saved them).
+            await self._delivered([o.request_id for o in outs if o.files], notes)
         for o in outs:
             for k, v in o.timings.items():
                 timings.setdefault(k, v)
@@ -350,4 +371,5 @@ class Runner:
             cost=sum(costs) if costs else None,
             notes=notes,
             timings=timings,
+            outcomes=list(outs),
         )

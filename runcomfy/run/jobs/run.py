@@ -3,8 +3,8 @@
 Money rules kept here: a submit is sent only after the journal recorded it (and nothing
 blocks it); a request id the server gave is never lost (journal, or this process's memory
 when the journal cannot be written); every error after the submit was accepted passes through
-``run_job``'s one handler, which makes it name the request id and say it is (or may be) billed
-(RunComfyError.mark_accepted); every failure to deliver a succeeded job's files is a
+``run_job``'s one handler, which raises it once more as a copy that names the request id and says
+it is (or may be) billed (RunComfyError.accepted_as; the raised error is never edited); every failure to deliver a succeeded job's files is a
 PaidResultError (``_deliver``); a job that succeeded is never turned into "expired" by its files
 failing to download or decode, only by ``/result`` saying the request is gone (404001).
 """
@@ -15,13 +15,12 @@ import asyncio
 import logging
 import time
 
-from .. import upload_progress
-from ..media import kinds
-from ..client import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
-from ..errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
+from ...api import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
+from ...media import kinds
+from ...errors import (DownloadError, Interrupted, JobCancelledError, JobFailedError, JobTimeoutError,
                       JournalWriteError, NotFoundError, PaidDownloadError, PaidResultError, ResultLimitError,
                       RunComfyError, SubmitOutcomeUnknownError, TransportError)
-from ..journal import EXPIRED, STALE_AFTER
+from ...journal import EXPIRED, STALE_AFTER
 from . import guard
 from .model import Hooks, JobOutcome, Update, fingerprint
 
@@ -63,14 +62,15 @@ async def _journal(note_to: list, fn, *args, **kwargs) -> None:
         note_to.append(f"journal not writable: request {exc.request_id} is kept in memory only")
 
 
-async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = None, *,
+async def run_job(ctx, model_id: str, payload: dict, *,
                   resume_request_id: str | None = None, index: int = 0, count: int = 1,
                   _after_expiry: bool = False) -> JobOutcome:
-    hooks = hooks or Hooks()
+    """One job in ``ctx`` (a RunContext: client, journal, hooks, limits, where results go)."""
+    hooks = ctx.hooks
     started = time.monotonic()
     timings: dict = {}
     notes: list[str] = []
-    journal = runner.journal
+    journal = ctx.journal
     fp = await _thread(fingerprint, model_id, payload)      # hashes megabytes of inline images
     rid = resume_request_id
     resumed = bool(rid)
@@ -85,8 +85,8 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
     claimed = None
     unjournaled = False          # accepted, but the journal on disk does not know the request id
     if not rid and journal is not None:
-        claimed = await guard.claim(journal, fp, model_id, getattr(runner, "submit_anyway", ()), hooks, update,
-                                    max_wait=runner.client.submit_deadline + STALE_AFTER)
+        claimed = await guard.claim(journal, fp, model_id, ctx.submit_anyway, hooks, update,
+                                    max_wait=ctx.client.submit_deadline + STALE_AFTER)
         if claimed.action == "resume":
             rid, resumed = claimed.entry["request_id"], True
             claimed = None
@@ -97,9 +97,10 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
         t0 = time.monotonic()
         beat = asyncio.create_task(guard.heartbeat(journal, claimed.claim_id)) if claimed else None
         try:
-            # The body streams with progress: "sending 3.1 of 7.2 MB, 2.4 MB/s" (upload_progress.py).
-            with upload_progress.listening(lambda p: update("submitting", note=p.text(), progress=p.fraction)):
-                sub = await _thread(runner.client.submit, model_id, payload)
+            # The body streams with progress: "sending 3.1 of 7.2 MB, 2.4 MB/s" (api/upload_progress.py).
+            sub = await _thread(ctx.client.submit, model_id, payload,
+                                progress=lambda p: update("submitting", note=p.text(), progress=p.fraction),
+                                uplink=ctx.uplink)
         except RunComfyError as exc:
             if claimed is not None:
                 unknown = isinstance(exc, SubmitOutcomeUnknownError)
@@ -128,24 +129,23 @@ async def run_job(runner, model_id: str, payload: dict, hooks: Hooks | None = No
             unjournaled = bool(notes)
     update("submitted" if not resumed else "resuming")
     try:
-        outcome = await _wait_and_fetch(runner, rid, hooks, started, update, notes)
+        outcome = await _wait_and_fetch(ctx, rid, started, update, notes)
     except _Gone as gone:
         if journal is not None:
             await _journal(notes, journal.record_state, rid, EXPIRED)
         if resumed and not resume_request_id and not _after_expiry:
             # The journal pointed at a request RunComfy no longer keeps: submit afresh.
-            return await run_job(runner, model_id, payload, hooks, index=index, count=count, _after_expiry=True)
-        raise gone.cause.mark_accepted(rid) from None
+            return await run_job(ctx, model_id, payload, index=index, count=count, _after_expiry=True)
+        raise gone.cause.accepted_as(rid) from gone.cause
     except RunComfyError as exc:
-        if unjournaled:
-            exc.base_message += (f" The submit was accepted and billed as request {rid}, but the journal could "
-                                 "not be written: this ComfyUI process remembers it until it exits (run again "
-                                 "with the same inputs); after a restart put the id into 'resume_request_id'.")
-        raise exc.mark_accepted(rid)
+        note = (f"The submit was accepted and billed as request {rid}, but the journal could not be written: "
+                "only this process remembers it (until it exits); fetch it by that request id."
+                if unjournaled else "")
+        raise exc.accepted_as(rid, note) from exc
     except Exception as exc:
         # Not one of ours (a bug, an OSError, MemoryError): still after an accepted submit.
         raise RunComfyError(f"The job's result could not be handled ({type(exc).__name__}: {exc}).",
-                            request_id=rid).mark_accepted(rid) from exc
+                            request_id=rid).accepted_as(rid) from exc
     outcome.resumed = resumed
     outcome.timings.update(timings)
     outcome.notes.extend(notes)
@@ -158,26 +158,26 @@ def _inline_bytes(payload: dict) -> int:
                if isinstance(x, str))
 
 
-def _timeout_error(runner, rid: str, state: str) -> JobTimeoutError:
+def _timeout_error(ctx, rid: str, state: str) -> JobTimeoutError:
     return JobTimeoutError(
-        f"Gave up waiting after {runner.timeout:.0f}s; the job was still {state.replace('_', ' ')}. "
-        "It may still finish (and is billed if it runs): run the node again with the same inputs, "
-        "or put the request id into 'resume_request_id', to fetch the result.",
+        f"Gave up waiting after {ctx.timeout:.0f}s; the job was still {state.replace('_', ' ')}. "
+        "It may still finish (and is billed if it runs); its result can be fetched later by the request id "
+        "without a new charge.",
         request_id=rid)
 
 
-async def _result_or_gone(runner, rid: str, until: float):
+async def _result_or_gone(ctx, rid: str, until: float):
     try:
-        return await _thread(runner.client.result, rid, runner.include_cost, until=until)
+        return await _thread(ctx.client.result, rid, ctx.include_cost, until=until)
     except NotFoundError as exc:
         if exc.error_code == 404001:
             raise _Gone(exc) from None
         raise
 
 
-async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutcome:
-    client = runner.client
-    deadline = started + runner.timeout
+async def _wait_and_fetch(ctx, rid, started, update, notes) -> JobOutcome:
+    client, hooks = ctx.client, ctx.hooks
+    deadline = started + ctx.timeout
     running_since = None
     timings: dict = {}
     state, status = QUEUED, None
@@ -186,17 +186,17 @@ async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutc
             status = await _thread(client.status, rid, until=deadline)
         except Interrupted:
             # Stop arrived during the call (its connection was closed) or between retries.
-            await _cancel_and_raise(runner, rid, update)
+            await _cancel_and_raise(ctx, rid, update)
         except NotFoundError:
             # Only /result decides that a request is gone.
-            result = await _result_or_gone(runner, rid, time.monotonic() + client.call_deadline)
+            result = await _result_or_gone(ctx, rid, time.monotonic() + client.call_deadline)
             state = result.state
             if state in TERMINAL:
                 break
             raise
         except TransportError:
             if time.monotonic() >= deadline:
-                raise _timeout_error(runner, rid, state) from None
+                raise _timeout_error(ctx, rid, state) from None
             raise
         state = status.state
         now = time.monotonic()
@@ -207,26 +207,26 @@ async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutc
             timings["noticed_at"] = now
             break
         if hooks.is_interrupted():
-            await _cancel_and_raise(runner, rid, update)
+            await _cancel_and_raise(ctx, rid, update)
         if now >= deadline:
-            raise _timeout_error(runner, rid, state)
+            raise _timeout_error(ctx, rid, state)
         running_for = now - (running_since if running_since is not None else started)
-        await _interruptible_sleep(runner.poll.interval(state, running_for, status.queue_position),
+        await _interruptible_sleep(ctx.poll.interval(state, running_for, status.queue_position),
                                    hooks, deadline)
-    journal = runner.journal
+    journal = ctx.journal
     if state == CANCELLED:
         if journal is not None:
             await _journal(notes, journal.record_state, rid, "cancelled")
         raise JobCancelledError("The remote job was cancelled; nothing to fetch.", request_id=rid)
     # The job has ended: fetching its result is worth a full call even past the wait limit.
     fetch_until = max(deadline, time.monotonic() + client.call_deadline)
-    result = await _result_or_gone(runner, rid, fetch_until)
+    result = await _result_or_gone(ctx, rid, fetch_until)
     for _ in range(20):
         # /result can trail /status by a moment; it answers with the live state until then.
         if result.state in TERMINAL or time.monotonic() >= deadline:
             break
         await _interruptible_sleep(0.25, hooks, deadline)
-        result = await _result_or_gone(runner, rid, fetch_until)
+        result = await _result_or_gone(ctx, rid, fetch_until)
     if result.state == FAILED or state == FAILED:
         if journal is not None:
             await _journal(notes, journal.record_state, rid, "failed")
@@ -239,31 +239,30 @@ async def _wait_and_fetch(runner, rid, hooks, started, update, notes) -> JobOutc
         await _journal(notes, journal.record_succeeded, rid, urls, result.cost)
     update("downloading", cost=result.cost)
     t0 = time.monotonic()
-    files = await _deliver(runner, rid, urls)
+    files = await _deliver(ctx, rid, urls)
     timings["download"] = time.monotonic() - t0
     update("done", cost=result.cost)
     return JobOutcome(rid, urls, list(files), result.cost, time.monotonic() - started, timings=timings)
 
 
-async def _deliver(runner, rid: str, urls: list[str]) -> list:
+async def _deliver(ctx, rid: str, urls: list[str]) -> list:
     """A succeeded (paid) job's files, downloaded and checked: any failure is a PaidResultError."""
     if len(urls) > MAX_RESULT_FILES:
         raise ResultLimitError(f"it returned {len(urls)} result files; at most {MAX_RESULT_FILES} are taken "
                                "per job, so none was downloaded (memory)", urls=urls, request_id=rid)
     try:
         # Images into memory; video and audio streamed to files (media/kinds/results.py).
-        from ..media.kinds import results
-        files = await asyncio.gather(*(_thread(results.fetch, runner.client, u, request_id=rid, n=i,
-                                               output_kind=getattr(runner, "output_kind", None),
-                                               folder=getattr(runner, "media_dir", None))
+        from ...media.kinds import results
+        files = await asyncio.gather(*(_thread(results.fetch, ctx.client, u, request_id=rid, n=i,
+                                               output_kind=ctx.output_kind, folder=ctx.output_folder)
                                        for i, u in enumerate(urls)))
         _check_results(files, urls, rid)
         return files
     except PaidResultError:
         raise
     except Interrupted:
-        raise Interrupted("Stopped while downloading the results; the job is paid for and its result is "
-                          "kept: run the node again with the same inputs to fetch it.", request_id=rid) from None
+        raise Interrupted("Stopped while downloading the results; the job is paid for and its result is kept: it "
+                          "can be fetched by the request id without a new charge.", request_id=rid) from None
     except DownloadError as exc:
         raise PaidDownloadError(rid, f"its result files could not be downloaded: {exc.base_message}",
                                 urls=urls) from exc
@@ -281,19 +280,19 @@ def _check_results(files: list, urls: list[str], rid: str) -> None:
             raise ResultLimitError(str(exc), urls=urls, request_id=rid) from None
 
 
-async def _cancel_and_raise(runner, rid: str, update) -> None:
+async def _cancel_and_raise(ctx, rid: str, update) -> None:
     update("cancelling")
     try:
-        outcome = (await _thread(runner.client.cancel, rid)).outcome
+        outcome = (await _thread(ctx.client.cancel, rid)).outcome
     except RunComfyError as exc:
         outcome = f"cancel failed: {exc.base_message}"
     if outcome == "cancelled":
-        if runner.journal is not None:
-            await _journal([], runner.journal.record_state, rid, "cancelled")
+        if ctx.journal is not None:
+            await _journal([], ctx.journal.record_state, rid, "cancelled")
         msg = "Stopped: the remote job was cancelled while queued; it is not billed."
     elif outcome == "not_cancellable":
         msg = ("Stopped waiting, but the remote job was already running: it will finish and be billed. "
-               "Its result is kept: run the node again with the same inputs to fetch it.")
+               "Its result is kept and can be fetched by the request id without a new charge.")
     else:
         msg = f"Stopped waiting; the remote job's cancel outcome is unclear ({outcome})."
     update("stopped", note=outcome)

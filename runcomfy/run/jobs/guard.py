@@ -8,8 +8,8 @@ import asyncio
 import time
 from datetime import datetime, timezone
 
-from ..errors import EarlierSubmitUncertainError, Interrupted, JobTimeoutError
-from ..journal import HEARTBEAT_EVERY, SUBMITTING, Claim
+from ...errors import EarlierSubmitUncertainError, Interrupted, JobTimeoutError
+from ...journal import HEARTBEAT_EVERY, SUBMITTING, Claim
 
 WAIT_POLL = 0.2      # seconds between looks at the journal while another run submits
 

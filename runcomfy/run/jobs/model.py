@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..client import QUEUED
-from ..pricing import format_usd
+from ...api import QUEUED
+from ...pricing import format_usd
 
 
 @dataclass
