@@ -81,9 +81,9 @@ def test_event_loop_is_never_blocked(pack, emu, monkeypatch):
     watch = LoopWatch()
     tensors = importlib.import_module(f"{pack.__name__}.nodes.tensors")
     targets = [(tensors, "tensor_to_arrays"), (tensors, "arrays_to_tensor"),
-               (lib("jobs.run"), "fingerprint"), (lib("media.imageformats"), "encode_many"),
-               (lib("journal").Journal, "claim"), (lib("pipeline"), "decode_result")]
-    targets += [(lib("client").RunComfyClient, m) for m in ("submit", "status", "result", "download_to_file")]
+               (lib("run.jobs.run"), "fingerprint"), (lib("media.imageformats"), "encode_many"),
+               (lib("journal").Journal, "claim"), (lib("run.pipeline"), "decode_result")]
+    targets += [(lib("api.client").RunComfyClient, m) for m in ("submit", "status", "result", "download_to_file")]
     for owner, name in targets:
         monkeypatch.setattr(owner, name, watch.wrap(name, getattr(owner, name)))
     cls = pack.NODE_CLASS_MAPPINGS[KEY]

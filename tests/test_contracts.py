@@ -36,7 +36,7 @@ def update_states(root=ROOT) -> set[str]:
     literals), plus every job state the client normalises the service's answers to (passed on as
     ``update(status.state)``)."""
     out = set(client._STATE_NAMES.values())
-    for path in sorted((root / "runcomfy" / "jobs").rglob("*.py")):
+    for path in sorted((root / "runcomfy" / "run" / "jobs").rglob("*.py")):
         for call in _calls(path):
             if isinstance(call.func, ast.Name) and call.func.id == "update" and call.args:
                 out |= _strings(call.args[0])
@@ -121,9 +121,9 @@ def test_the_validator_of_examples_refuses_bad_events():
 
 
 def test_the_state_scan_sees_a_new_state(tmp_path):
-    (tmp_path / "runcomfy" / "jobs").mkdir(parents=True)
+    (tmp_path / "runcomfy" / "run" / "jobs").mkdir(parents=True)
     (tmp_path / "nodes").mkdir()
-    (tmp_path / "runcomfy" / "jobs" / "x.py").write_text(
+    (tmp_path / "runcomfy" / "run" / "jobs" / "x.py").write_text(
         'def f(update, a):\n    update("pondering" if a else "musing", note="")\n    d.update(x=1)\n')
     (tmp_path / "nodes" / "n.py").write_text('def g(progress):\n    progress.text("t", {"state": "napping", "hue": 1})\n')
     assert {"pondering", "musing"} <= update_states(tmp_path)

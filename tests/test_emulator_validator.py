@@ -221,7 +221,7 @@ def test_the_clients_whole_pipeline_sends_it_and_only_the_emulator_stops_it(star
 def test_with_the_clients_check_switched_off_the_emulator_still_names_each_problem(start_emulator, monkeypatch):
     """A dialect bug of any size in the client (here: the pipeline's payload check switched off) reaches the
     emulator, which refuses the submit on its own reading of the Wan 2.6 schema."""
-    import runcomfy.run as pipeline
+    import runcomfy.run.pipeline as pipeline
     from runcomfy.api import RetryPolicy, RunComfyClient
     from runcomfy.schema import find_schema
     monkeypatch.setattr(pipeline, "validate_payload", lambda *a, **k: [])

@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from runcomfy.media import imageformats, images as media, kinds as media_kinds
 from runcomfy.errors import DownloadError, RunComfyError
-from runcomfy.hosting import DataUriHost, ImageHost
+from runcomfy.run.hosting import DataUriHost, ImageHost
 from runcomfy.schema import ImageInfo
 
 

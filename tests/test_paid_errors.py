@@ -164,10 +164,13 @@ def test_errors_before_the_result_name_the_request_and_that_it_may_be_billed(emu
 
 
 def test_a_message_that_already_states_the_billing_is_not_repeated():
-    err = RunComfyError("Stopped: the remote job was cancelled while queued; it is not billed.").mark_accepted("r-1")
+    err = RunComfyError("Stopped: the remote job was cancelled while queued; it is not billed.").accepted_as("r-1")
     assert "may have been billed" not in str(err) and "r-1" in str(err)
-    plain = RunComfyError("The status call failed.").mark_accepted("r-2")
+    raised = RunComfyError("The status call failed.")
+    plain = raised.accepted_as("r-2")
     assert str(plain).count("r-2") == 2 and "may have been billed" in str(plain)
+    # A copy: the error already raised is never edited.
+    assert str(raised) == "The status call failed." and raised.request_id is None and not raised.accepted
     paid = PaidResultError("r-3", ValueError("bad header"), urls=["https://x/1.png"])
     assert "r-3" in str(paid) and "ValueError: bad header" in str(paid) and "https://x/1.png" in str(paid)
 
