@@ -141,7 +141,7 @@ def test_schema_and_kinds_import_without_torch_or_comfyui():
     import sys
     from conftest import ROOT
     code = ("import sys; sys.modules['torch'] = None; sys.modules['comfy'] = None; sys.modules['comfy_api'] = None\n"
-            "from runcomfy.media import kinds\nfrom runcomfy import schema, pipeline\n"
+            "from runcomfy.media import kinds\nfrom runcomfy import schema\nfrom runcomfy.run import pipeline\n"
             "assert set(kinds.KINDS) >= {'image'}\n"
             "assert not any(m.startswith(('nodes', 'torch')) and sys.modules[m] is not None for m in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

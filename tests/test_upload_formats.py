@@ -1,4 +1,4 @@
-"""Upload formats (runcomfy/imageformats.py): lossless round trips, the auto choice, and that the
+"""Upload formats (runcomfy/media/imageformats.py): lossless round trips, the auto choice, and that the
 emulator (strict about JPEG/PNG/BMP/WEBP like the model page) takes them over real sockets."""
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import images as media
+from ..media.errors import UnreadableInputError
 from ..api import TERMINAL, CallKind, ClientHooks, RunComfyClient, normalize_state
 from ..errors import (EarlierSubmitUncertainError, RateLimitError, RunComfyError, SubmitOutcomeUnknownError,
                       ValidationError)
@@ -206,17 +207,13 @@ def load_media(schema: ModelSchema, spec: JobSpec) -> dict[str, list]:
                         raise InputFileError(input_error(
                             spec.line, label, f"{p} is {size:,} bytes; image files over "
                                               f"{MAX_IMAGE_FILE_BYTES >> 20} MiB are not read"))
-                    vals.append(media.decode_image(Path(p).read_bytes()))
-                elif kind == "video":
-                    from ..media.kinds.video import VideoSource
-                    vals.append(VideoSource(path=str(p), label=str(p)))
-                elif kind == "audio":
-                    from ..media.codecs.audio import decode
-                    vals.append(decode(str(p)))
-                else:
+                if kind not in media_kinds.KINDS:
                     raise InputFileError(input_error(spec.line, label, f"no loader for media kind {kind!r}"))
+                vals.append(media_kinds.get(kind).load_input(str(p), label))
             except InputFileError:
                 raise
+            except UnreadableInputError as exc:      # names the file and why, never its bytes
+                raise InputFileError(input_error(spec.line, label, f"{exc.source} {exc.reason}")) from None
             except MemoryError:
                 raise InputFileError(input_error(spec.line, label, f"{p} ({size:,} bytes) does not fit in "
                                                                   "memory when decoded")) from None
