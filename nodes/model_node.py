@@ -214,7 +214,8 @@ async def run_class(cls: type, kwargs: dict, unique_id=None, extra_pnginfo=None)
         progress.text(f"error: {exc}", {"state": "error"})
         log.warning("runcomfy: %s", exc)
         raise
-    rerun = rerun_status(schema, input_types(schema), saved_widgets_values(extra_pnginfo, unique_id, cls.__name__))
+    # Positions as the browser laid them out: the class it had (a refresh may have changed the schema since).
+    rerun = rerun_status(schema, cls.INPUT_TYPES(), saved_widgets_values(extra_pnginfo, unique_id, cls.__name__))
     return await run_node(schema, kwargs, unique_id, rerun=rerun)
 
 
