@@ -29,6 +29,13 @@ for _name in SPECS:
     KINDS[_mod.KIND.name] = _mod.KIND
 
 
+def fetch_result(client, url: str, **kwargs):
+    """One result file, as the registered kinds want it (results.fetch: images in memory, video
+    and audio streamed to files)."""
+    from . import results
+    return results.fetch(client, url, kinds=KINDS, **kwargs)
+
+
 def get(name: str) -> MediaKind:
     try:
         return KINDS[name]

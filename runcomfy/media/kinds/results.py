@@ -71,12 +71,12 @@ def target_path(folder: str, request_id: str, n: int, url: str, kind: str) -> st
     return os.path.join(folder, f"{safe}_{n + 1}.{ext}")
 
 
-def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None = None,
+def fetch(client, url: str, *, request_id: str, n: int, kinds: dict, output_kind: str | None = None,
           folder: str | None = None):
-    """bytes (in memory) or the path (str) of the streamed file."""
-    from . import KINDS
+    """bytes (in memory) or the path (str) of the streamed file. ``kinds``: the registered media
+    kinds (media.kinds.KINDS; passed in, since that registry imports this module)."""
     kind = kind_of_url(url) or (output_kind if output_kind in DEFAULT_EXT else None)
-    if kind is None or kind not in KINDS:
+    if kind is None or kind not in kinds:
         _prune_spill(spill_folder())
         # Unique: two nodes may fetch the same paid result at once (a resume).
         path = target_path(spill_folder(), f"{request_id}_{uuid.uuid4().hex[:8]}", n, url, "image")
@@ -89,5 +89,5 @@ def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None 
         finally:
             os.remove(path)
     path = target_path(folder or default_folder(), request_id, n, url, kind)
-    client.download_to_file(url, path, max_bytes=KINDS[kind].output_cap_bytes)
+    client.download_to_file(url, path, max_bytes=kinds[kind].output_cap_bytes)
     return path

@@ -252,8 +252,7 @@ async def _deliver(ctx, rid: str, urls: list[str]) -> list:
                                "per job, so none was downloaded (memory)", urls=urls, request_id=rid)
     try:
         # Images into memory; video and audio streamed to files (media/kinds/results.py).
-        from ...media.kinds import results
-        files = await asyncio.gather(*(_thread(results.fetch, ctx.client, u, request_id=rid, n=i,
+        files = await asyncio.gather(*(_thread(kinds.fetch_result, ctx.client, u, request_id=rid, n=i,
                                                output_kind=ctx.output_kind, folder=ctx.output_folder)
                                        for i, u in enumerate(urls)))
         _check_results(files, urls, rid)
