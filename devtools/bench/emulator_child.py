@@ -40,8 +40,10 @@ class _Commands:
         emu = self.emu
         with emu._lock:
             job = emu.jobs[rid]
-            new = emu.calls[self._seen:]    # count each call once: no rescan per job
-            self._seen += len(new)
+            # Count each call once (no rescan per job); the emulator lets go of old records.
+            start = max(0, self._seen - getattr(emu, "calls_dropped", 0))
+            new = emu.calls[start:]
+            self._seen = getattr(emu, "calls_dropped", 0) + len(emu.calls)
             out = {"accepted_at": job.accepted_at, "started_at": job.started_at,
                    "finished_at": job.finished_at, "state": job.state, "processing_time": job.processing_time}
         for c in new:
@@ -86,7 +88,7 @@ class _Commands:
         emu = self.emu
         with emu._lock:
             prompts = Counter(str(j.payload.get("prompt")) for j in emu.jobs.values())
-            calls = Counter((c.endpoint, c.status) for c in emu.calls)
+            calls = Counter(emu.call_counts)
         return {"accepted": emu.submits_accepted, "jobs": len(prompts),
                 "duplicates": sum(n - 1 for n in prompts.values() if n > 1),
                 "calls": {f"{ep}:{st}": n for (ep, st), n in calls.items()}}

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +100,7 @@ class _InputError(Exception):
 
 
 class Emulator:
+    MAX_CALL_RECORDS = 50_000      # newest call records kept in ``calls``; older ones only counted
     def __init__(self, token: str = "test-token", processing_time: float = 0.5, workers: int = 2,
                  host: str = "127.0.0.1", port: int = 0, schema_dir: str | Path | None = None,
                  status_vocabulary: str = "status", output_field: str = "image", outputs_per_job: int = 1,
@@ -156,13 +157,18 @@ class Emulator:
 
         self.faults = FaultPlan()
         self.jobs: dict[str, Job] = {}
+        # The newest calls (tests read them); counted apart, so a 100,000-job benchmark neither
+        # keeps a record per call nor rescans them: ``count`` reads the counters.
         self.calls: list[CallRecord] = []
+        self.calls_dropped = 0                   # older records let go (see MAX_CALL_RECORDS)
+        self.call_counts: Counter = Counter()    # (endpoint, status) -> calls, never trimmed
         self.internal_errors: list[str] = []     # tracebacks of emulator bugs, for tests to assert empty
         self.hostile_sends: list[tuple[str, str, int, int]] = []   # see hostile.send
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._balances: dict[str, float | None] = {token: None}
         self._files: dict[tuple[str, int], bytes] = {}
+        self._finished_order: deque[tuple[str, int]] = deque()   # (request id, files): finishing order
         self._fail_next: deque[str] = deque()
         self._stick_next = 0
         self._hold_next = 0
@@ -224,7 +230,7 @@ class Emulator:
 
     def count(self, endpoint: str) -> int:
         with self._lock:
-            return sum(1 for c in self.calls if c.endpoint == endpoint)
+            return sum(n for (ep, _st), n in self.call_counts.items() if ep == endpoint)
 
     @property
     def submits_accepted(self) -> int:
@@ -588,6 +594,7 @@ class Emulator:
                 return
             for n, data in enumerate(files):
                 self._files[(job.request_id, n)] = data
+            self._finished_order.append((job.request_id, len(files)))
             job.output_urls = [f"{self.origin}/files/{job.request_id}/{n}.{mediagen.extension(data)}"
                                for n, data in enumerate(files)]
             job.state, job.cost = COMPLETED, job.price_usd
@@ -626,8 +633,12 @@ class Emulator:
         return [encode_png(o) for o in outputs]
 
     def _purge_expired_files(self) -> None:
-        for (rid, n) in [k for k in self._files if self._expired(self.jobs[k[0]])]:
-            del self._files[(rid, n)]
+        # Jobs expire in the order they finished: look at the oldest only, never at every file.
+        order = self._finished_order
+        while order and self._expired(self.jobs[order[0][0]]):
+            rid, count = order.popleft()
+            for n in range(count):
+                self._files.pop((rid, n), None)
 
     # reads ---------------------------------------------------------------------------------
 
@@ -975,6 +986,11 @@ class _Handler(BaseHTTPRequestHandler):
             with emu._lock:
                 emu.calls.append(CallRecord(method, self.path, endpoint, status, auth_present, t,
                                             fault.kind if fault else None, self.client_address[1]))
+                emu.call_counts[(endpoint, status)] += 1
+                if len(emu.calls) > emu.MAX_CALL_RECORDS:
+                    half = len(emu.calls) // 2
+                    del emu.calls[:half]
+                    emu.calls_dropped += half
 
         try:
             body = self._read_body()
