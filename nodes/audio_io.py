@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..runcomfy.media.codecs.audio import AudioClip
-from ..runcomfy.media.spec import KINDS as SPECS
 
 
 def to_clips(audio) -> list[AudioClip]:
@@ -52,11 +51,6 @@ class AudioSockets:
     """The AUDIO adapter of nodes/media_io.py."""
 
     kind = "audio"
-    socket_type = SPECS[kind].socket_type
-    output_name = SPECS[kind].output_socket
-    output_tooltip = ("The result audio at its own sample rate and channels. Several results of the same rate "
-                      "and channels come as one batch (padded with silence to the longest); otherwise the "
-                      "first, and every URL is on urls.")
 
     def to_values(self, value, label: str) -> list:
         from ..runcomfy.errors import Problem, ValidationError

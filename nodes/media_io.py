@@ -1,6 +1,6 @@
 """ComfyUI socket values <-> the library's media values, one adapter per socket type.
 
-IMAGE is here: tensors <-> uint8 arrays (nodes/tensors.py, the pack's only torch module). VIDEO (comfy_api video values <->
+IMAGE is here: tensors <-> uint8 arrays (nodes/tensors.py). VIDEO (comfy_api video values <->
 VideoSource / VideoFile) and AUDIO (ComfyUI's AUDIO dict <-> AudioClip) are ``ADAPTER`` in
 video_io.py / audio_io.py.
 Each adapter: ``to_values(socket value, label) -> list``, ``to_socket(values)``,
@@ -11,16 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-from ..runcomfy.media.spec import KINDS as SPECS
-
-IMAGE = SPECS["image"]
-
 
 class ImageSockets:
     kind = "image"
-    socket_type = IMAGE.socket_type
-    output_name = IMAGE.output_socket
-    output_tooltip = "The result images as one batch (mixed sizes are padded, see README)."
 
     def to_values(self, value, label: str) -> list:
         """One socket's value -> library values (a batch contributes each of its images)."""

@@ -23,6 +23,7 @@ from ..runcomfy.api.urls import resolve_base_url
 from ..runcomfy.errors import (ConfigError, EarlierSubmitUncertainError, Interrupted, JobCancelledError,
                                JobFailedError, PaidResultError, ValidationError)
 from ..runcomfy.journal import Journal
+from ..runcomfy.media import spec as media_spec
 from ..runcomfy.run import GenerationRequest, Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
 from ..runcomfy.spending import node_tag
@@ -430,18 +431,19 @@ def run_blocking(make_coro):
         return pool.submit(lambda: asyncio.run(make_coro())).result()   # re-raises the node's error
 
 
-# Output sockets per output kind: the media first, then the URLs and the request ids.
-OUTPUTS = {
-    "image": ("IMAGE", "images", "The result images as one batch (mixed sizes are padded, see README)."),
-    "video": ("VIDEO", "video",
-              "The result video, file-backed (nothing is decoded until a node asks; Save Video keeps "
-              "its H.264 and audio without re-encoding). With several results: the first; every URL is "
-              "on urls and every file is kept in ComfyUI's output folder under runcomfy/."),
-    "audio": ("AUDIO", "audio",
-              "The result audio at its own sample rate and channels. Several results of the same rate "
-              "and channels come as one batch (padded with silence to the longest); otherwise the "
-              "first, and every URL is on urls."),
+# Output sockets per output kind: the media first, then the URLs and the request ids. The socket
+# type and name are the kind's row in runcomfy/media/spec.py; the tooltip is the node's.
+_OUTPUT_TIPS = {
+    "image": "The result images as one batch (mixed sizes are padded, see README).",
+    "video": "The result video, file-backed (nothing is decoded until a node asks; Save Video keeps "
+             "its H.264 and audio without re-encoding). With several results: the first; every URL is "
+             "on urls and every file is kept in ComfyUI's output folder under runcomfy/.",
+    "audio": "The result audio at its own sample rate and channels. Several results of the same rate "
+             "and channels come as one batch (padded with silence to the longest); otherwise the "
+             "first, and every URL is on urls.",
 }
+OUTPUTS = {k: (media_spec.KINDS[k].socket_type, media_spec.KINDS[k].output_socket, tip)
+           for k, tip in _OUTPUT_TIPS.items()}
 
 
 def describe_node(schema: ModelSchema, notes=()) -> str:

@@ -22,7 +22,6 @@ import os
 import shutil
 from fractions import Fraction
 
-from ..runcomfy.media.spec import KINDS as SPECS
 from ..runcomfy.media.kinds.video import VideoFile, VideoSource
 from . import audio_io, comfy
 from .layout import FPS_RANGE, FramesInput
@@ -172,11 +171,6 @@ class VideoSockets:
     """The VIDEO adapter of nodes/media_io.py."""
 
     kind = "video"
-    socket_type = SPECS[kind].socket_type
-    output_name = SPECS[kind].output_socket
-    output_tooltip = ("The result video, file-backed (nothing is decoded until a node asks; Save Video keeps "
-                      "its H.264 and audio without re-encoding). With several results: the first; every URL is "
-                      "on urls and every file is kept in ComfyUI's output folder under runcomfy/.")
 
     def to_values(self, value, label: str) -> list:
         from ..runcomfy.errors import Problem, ValidationError
