@@ -4,11 +4,11 @@ ComfyUI's user folder (config only) > default."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from runcomfy import config, settings
+from runcomfy import settings
+from runcomfy.api import urls as config
 from runcomfy.catalog.cli import default_config_dir
 from runcomfy.errors import ConfigError
 
