@@ -27,7 +27,7 @@ from ..runcomfy.media import spec as media_spec
 from ..runcomfy.run import GenerationRequest, Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
 from ..runcomfy.spending import node_tag
-from . import comfy, generation, labels, media_io, widget_order
+from . import comfy, generation, labels, media_io, where_to_fix, widget_order
 from .inputs import RESUME_INPUT, collect, generation_input, input_types, pack_inputs, stale_inputs
 from .layout import layout_for, seed_field
 from .safe_text import inert, inert_input_types
@@ -333,10 +333,14 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
         progress.text(f"error: {err}", {"state": "error", "problems": err.shown, **fetch_fields(err), **rerun})
         raise err from exc
     except Exception as exc:
-        # Keep the outcome on the node, not only in ComfyUI's error dialog.
-        fetch = fetch_fields(exc)
-        progress.text(_fetch_hint(fetch, f"error: {exc}"), {"state": "error", **fetch, **rerun})
-        raise
+        # Keep the outcome on the node, not only in ComfyUI's error dialog; the library said what
+        # is wrong, where_to_fix adds where a ComfyUI user fixes it.
+        shown = where_to_fix.add(exc)
+        fetch = fetch_fields(shown)
+        progress.text(_fetch_hint(fetch, f"error: {shown}"), {"state": "error", **fetch, **rerun})
+        if shown is exc:
+            raise
+        raise shown from exc
     out = _output_adapter(schema)
     if gen.dry_run is not None:
         return await _dry_run_outputs(schema, gen, values, progress, rerun)

@@ -1,5 +1,6 @@
-"""Typed errors. Every message is meant to be read by a ComfyUI user: it says what
-went wrong, what to do, and carries the server's own text and the request id."""
+"""Typed errors. Every message says what went wrong and what to do about it, and carries the
+server's own text and the request id; where to fix it in a particular front end (ComfyUI's
+settings, a CLI flag) is added by that front end (``with_hint``)."""
 
 from __future__ import annotations
 
@@ -39,16 +40,29 @@ class RunComfyError(Exception):
         """A copy of this error (same type and fields) for the phase after RunComfy accepted
         ``request_id``: its text names the id, says it may have been billed, and ends with ``note``.
         The raised error itself is never edited: raise the copy ``from`` it."""
-        # Not copy.copy: that re-runs __init__ with the composed text, which subclasses taking other
-        # arguments (PaidResultError, ValidationError) cannot take.
-        new = type(self).__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new = self._copy()
         if new.request_id is None:
             new.request_id = request_id
         if note:
             new.base_message = f"{new.base_message} {note}"
         new.accepted = True
         new.args = (new._compose(),)
+        return new
+
+    def with_hint(self, hint: str) -> "RunComfyError":
+        """A copy of this error whose text ends with ``hint``: a front end (the node, a CLI) adds
+        where the user fixes it, which the library cannot know. Raise the copy ``from`` this one."""
+        new = self._copy()
+        new.args = (f"{new.args[0] if new.args else new._compose()} {hint.strip()}",)
+        new.hint_added = hint.strip()
+        return new
+
+    def _copy(self) -> "RunComfyError":
+        # Not copy.copy: that re-runs __init__ with the composed text, which subclasses taking other
+        # arguments (PaidResultError, ValidationError) cannot take.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.args = self.args
         return new
 
 
@@ -116,8 +130,8 @@ class ApiError(RunComfyError):
 
 
 class AuthError(ApiError):
-    hint = ("Check your RunComfy API token (RunComfy profile page); set it in ComfyUI Settings > RunComfy "
-            "or in the RUNCOMFY_API_TOKEN environment variable.")
+    # Where the token is set is the front end's to say (nodes/where_to_fix.py, batch/hints.py).
+    hint = "Check the RunComfy API token: copy it again from your RunComfy profile page."
 
 
 class PermissionDeniedError(ApiError):

@@ -66,8 +66,9 @@ def test_kill_during_submit_then_same_inputs_are_not_paid_again(start_emulator, 
         asyncio.run(runner(emu, Journal(path)).run_job(MODEL, money_worker.payload("killed mid-submit")))
     text = str(ei.value)
     code = ei.value.resubmit_code
-    assert "may have been accepted and billed" in text and "UTC" in text and "resume_request_id" in text
-    assert code and code in text and "submit_anyway" in text
+    assert "may have been accepted and billed" in text and "UTC" in text and "fetch it by its request id" in text
+    assert code and code in text and "one-time code" in text
+    assert "resume_request_id" not in text and "submit_anyway" not in text     # the front end says where
     assert emu.submits_accepted == 1 and emu.count("submit") == 1          # nothing sent again
 
     # a code from elsewhere (another machine's shared workflow) unblocks nothing

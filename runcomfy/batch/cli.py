@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runcomfy batch: {exc}", file=sys.stderr)
         return 2
     if not token and not args.dry_run:
-        print("runcomfy batch: no API token: set RUNCOMFY_API_TOKEN (or save one in ComfyUI's Settings)",
+        print("runcomfy batch: no API token: set RUNCOMFY_API_TOKEN (or save one in the config folder, --config-dir)",
               file=sys.stderr)
         return 2
     try:

@@ -45,6 +45,7 @@ from ..run.polling import PollPolicy
 from ..estimate import Estimate, counted_cost, estimate
 from ..pricing import PER_SECOND_UNITS, format_usd
 from ..schema import ModelSchema
+from . import hints
 from .jobsfile import JobSpec, LineProblem, input_error
 from .ledger import KeyedJournal
 from .limiter import AdaptiveLimit
@@ -480,7 +481,7 @@ class _Batch:
         except SpendLimitError as exc:           # refused before the submit: nothing was sent
             report.state, report.error = "not_run", str(exc)
         except (ValidationError, EarlierSubmitUncertainError, SubmitOutcomeUnknownError, RunComfyError) as exc:
-            report.error = str(exc)
+            report.error = hints.shown(exc)
             report.request_id = getattr(exc, "request_id", None) or report.request_id
             rid = report.request_id
             if state["sending"] is not None and not isinstance(exc, SubmitOutcomeUnknownError):

@@ -26,14 +26,15 @@ def uncertain_error(entry: dict, block_window: float, code_rejected: bool) -> Ea
         reason = (entry.get("reason") or "").strip()
         why = "its answer was lost or unclear" + (f" ({reason.rstrip('.')})" if reason else "")
     code = entry.get("resubmit_code")
-    wrong = " The code in 'submit_anyway' does not match this entry." if code_rejected else ""
+    wrong = " The one-time code given does not match this entry." if code_rejected else ""
+    # Where the request id and the code go (a node input, a CLI flag) is the front end's to add.
     return EarlierSubmitUncertainError(
         f"An earlier submit of exactly these inputs, at {when}, may have been accepted and billed by "
         f"RunComfy: {why}. Nothing was sent now, so you are not charged twice.{wrong} To proceed: look in "
-        f"your RunComfy request history for a request made at {when}; if it is there, put its request id "
-        "into 'resume_request_id' (no new charge). To pay for a new run of exactly these inputs anyway, "
-        f"type {code} into 'submit_anyway' (it works once, for this entry only). Or change an input, "
-        f"e.g. the seed. This warning stops applying at {_utc(entry['created'] + block_window)}.",
+        f"your RunComfy request history for a request made at {when}; if it is there, fetch it by its request "
+        "id (no new charge). To pay for a new run of exactly these inputs anyway, give the one-time code "
+        f"{code} (it works once, for this entry only). Or change an input, e.g. the seed. This warning stops "
+        f"applying at {_utc(entry['created'] + block_window)}.",
         resubmit_code=code, submitted_at=entry["created"])
 
 
