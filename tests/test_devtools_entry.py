@@ -31,3 +31,25 @@ def test_a_copy_without_devtools_says_where_the_benchmark_is(tmp_path):
     assert proc.returncode == 2
     assert "development tool" in proc.stderr and "devtools" in proc.stderr and "git checkout" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_build_nodes_configures_the_loaded_pack_without_touching_the_environment(tmp_path, monkeypatch):
+    """`models sync --build-nodes` (devtools/packload.py) hands the folder and API to the loaded
+    pack's own settings module, not to os.environ: the nodes come from that folder's cache."""
+    import os
+    import time
+
+    from devtools import packload
+    from runcomfy.catalog import Cache, cache_path, write_cache
+    from runcomfy.emulator.catalog import runnable_sample_ids, sample_entries
+
+    for name in ("RUNCOMFY_CONFIG_DIR", "RUNCOMFY_MODEL_API_BASE", "RUNCOMFY_CATALOG_REFRESH"):
+        monkeypatch.delenv(name, raising=False)
+    base, cfg = "http://127.0.0.1:9/v1", tmp_path / "cfg"
+    docs = [d for d in sample_entries() if d["model_id"] in runnable_sample_ids()]
+    write_cache(cache_path(cfg, base), Cache(base_url=base, fetched_at=time.time(), models=docs, total=len(docs)))
+    before = dict(os.environ)
+    out = packload.build_nodes(cfg, base)
+    assert dict(os.environ) == before
+    # the cache's models (one sample is built to have no node) + the shipped Wan 2.6, as in the golden fixture
+    assert out["nodes"] == len(docs) - 1 + 1 == 12 and out["object_info_bytes"] > 10_000
