@@ -341,3 +341,44 @@ def test_fingerprint_sees_every_byte_of_inline_images():
     other = img[:-1] + "B"
     assert fingerprint(MODEL, {"image_urls": [img]}) != fingerprint(MODEL, {"image_urls": [other]})
     assert fingerprint(MODEL, {"image_urls": [img]}) == fingerprint(MODEL, {"image_urls": [img[:]]})
+
+
+# --- the explicit request and context (issue 17) ---------------------------------------------
+
+def test_a_generation_request_runs_with_its_context_and_keeps_the_raw_files(emu):
+    from runcomfy.api.upload_progress import UplinkEstimate
+    from runcomfy.run import GenerationRequest
+    uplink = UplinkEstimate()
+    r = make_runner(emu, uplink=uplink)
+    big = images((1600, 1600), (1600, 1600))          # a body large enough to be measured
+    gen = run(r.run(GenerationRequest(SCHEMA, FIELDS, media={"image_urls": big}, decode=False)))
+    assert gen.outputs == {} and len(gen.outcomes) == 1
+    raw = gen.outcomes[0].files[0]
+    assert isinstance(raw, (bytes, bytearray)) and raw[:8] == b"\x89PNG\r\n\x1a\n"     # as the service sent it
+    assert uplink.measured                              # the context's estimate learnt the submit
+
+
+def test_a_known_price_dry_run_asks_nothing_and_names_the_model(emu):
+    from runcomfy.run import GenerationRequest
+    r = make_runner(emu)
+    price = {"base_price_usd": 0.03, "price_unit": "per image"}
+    gen = run(r.run(GenerationRequest(SCHEMA, FIELDS, media={"image_urls": images((400, 400))}, dry_run=True,
+                                      variations=2, known_price=price)))
+    # The batch's old override got the schema where the model id belongs.
+    assert gen.dry_run["model_id"] == MODEL and gen.dry_run["requests"] == 2
+    assert gen.dry_run["price"] == {**price, "source": "caller"}
+    assert emu.count("submit") == 0 and emu.count("model") == 0
+
+
+def test_run_job_takes_its_context_explicitly(emu):
+    from runcomfy.run import RunContext, jobs
+    from runcomfy.run.polling import PollPolicy
+    client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
+    updates = []
+    ctx = RunContext(client=client, poll=PollPolicy(first=0.05, cap=0.1), timeout=30,
+                     hooks=Hooks(on_update=updates.append))
+    from runcomfy.media import images as media
+    payload = {**FIELDS, "image_urls": [media.to_data_uri(media.encode_png(sample_image(1, 400, 400)), "image/png")]}
+    out = run(jobs.run_job(ctx, MODEL, payload))
+    assert out.request_id in emu.jobs and out.files
+    assert [u.state for u in updates][0] == "submitting" and updates[-1].state == "done"
