@@ -13,9 +13,9 @@ _BILLING_STATED = re.compile(r"\b(paid|billed|charged)\b", re.I)
 class RunComfyError(Exception):
     """Base of every error this library raises."""
 
-    # Set (by jobs/run.py, where the phase after an accepted submit runs) on an error raised after
-    # RunComfy accepted the request: the text then says it may have been billed, unless the
-    # message already states what was billed.
+    # True on the copy that run/jobs/run.py raises (``accepted_as``) for an error after RunComfy
+    # accepted the request: the text then says it may have been billed, unless the message
+    # already states what was billed.
     accepted = False
 
     def __init__(self, message: str, *, request_id: str | None = None,
