@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ..runcomfy.errors import Problem, RunComfyError, ValidationError
+from ..runcomfy import errors
+from ..runcomfy.errors import Problem, RunComfyError
 from .layout import Layout, label_of, shown_label
 
 _PATH = re.compile(r"^(?P<name>[^\[\].]+)(?:\[(?P<index>\d+)\])?(?P<rest>.*)$")
@@ -21,9 +22,10 @@ _FITTABLE = re.compile(r"\b(width|height|side|pixels?|MB|MiB)\b", re.I)
 FIT_HINT = 'turn on "Fit inputs to limits" (fit_inputs_to_limits) to scale it'
 
 
-class NodeValidationError(ValidationError):
-    """A ValidationError whose text names the node's labels; ``problems`` keep the API paths,
-    ``shown`` has one dict per problem for the panel (label, field, text, fix)."""
+class ValidationError(errors.ValidationError):
+    """The library's ValidationError, its text in the node's labels; ``problems`` keep the API
+    paths, ``shown`` has one dict per problem for the panel (label, field, text, fix). Same type
+    name as the library's: ComfyUI's error dialog shows it."""
 
     def __init__(self, problems: list[Problem], shown: list[dict]):
         self.problems = list(problems)
@@ -31,6 +33,9 @@ class NodeValidationError(ValidationError):
         lines = [s["text"] for s in shown]
         head = "Invalid input" if len(lines) == 1 else f"{len(lines)} invalid inputs"
         RunComfyError.__init__(self, f"{head}: " + "; ".join(lines) + ". Nothing was sent or charged.")
+
+
+NodeValidationError = ValidationError
 
 
 def media_origins(lay: Layout, schema, counts: dict[str, list[tuple[str, int]]],
@@ -93,7 +98,7 @@ def _detail(p: Problem) -> str:
     return text.strip()
 
 
-def relabel(exc: ValidationError, lay: Layout, schema, origins: dict[str, list[str]],
+def relabel(exc: errors.ValidationError, lay: Layout, schema, origins: dict[str, list[str]],
             fit_on: bool) -> NodeValidationError:
     shown = []
     for p in exc.problems:
@@ -101,10 +106,12 @@ def relabel(exc: ValidationError, lay: Layout, schema, origins: dict[str, list[s
         detail = _detail(p)
         said = f"{p.rule} {p.message or ''}"
         fix = FIT_HINT if image and not fit_on and _FITTABLE.search(said) and "aspect" not in said else None
-        same = label is not None and _plain(label) == _plain(p.field)     # "Prompt" for prompt: once
-        head = label if same else f"{label} ({p.field})" if label else p.field
-        text = f"{head}: {detail}" + (f": {fix}" if fix else "")
+        if label is None or _plain(label) == _plain(p.field):
+            # What the user sees is the API name itself: the library's own words.
+            text = p.text() + (f": {fix}" if fix else "")
+        else:
+            text = f"{label} ({p.field}): {detail}" + (f": {fix}" if fix else "")
         shown.append({"label": label or p.field, "field": p.field, "text": text, "fix": fix})
-    err = NodeValidationError(exc.problems, shown)
+    err = ValidationError(exc.problems, shown)
     err.__cause__ = exc
     return err

@@ -64,7 +64,7 @@ def test_synchronous_node_function_also_works_inside_a_running_loop(monkeypatch,
     async def bad():
         return fn(prompt="", image_1=torch.rand(1, 400, 400, 3), unique_id="7")
     import pytest
-    with pytest.raises(Exception, match="Prompt: is required") as info:
+    with pytest.raises(Exception, match="'prompt': is required") as info:
         asyncio.run(bad())
     assert "ValidationError" in [c.__name__ for c in type(info.value).__mro__]   # the node's labelled one
 

@@ -66,7 +66,7 @@ def test_text_to_image_float_field_and_unset_seed(nodes, emu):
 def test_sample_prompt_is_not_sent_silently(nodes, emu, pack):
     cls = nodes["emulator-samples/image-gen/text-to-image"]
     default = cls.INPUT_TYPES()["required"]["prompt"][1]["default"]
-    with pytest.raises(pack.runcomfy.errors.ValidationError, match="Prompt: is required but empty"):
+    with pytest.raises(pack.runcomfy.errors.ValidationError, match="'prompt': is required but empty"):
         call(cls, prompt=default, negative_prompt="", aspect_ratio="1:1", num_images=1, guidance_scale=3.5,
              enable_safety_checker=True, seed=0)
     assert emu.count("submit") == 0
@@ -208,7 +208,7 @@ def test_unusable_tensors_name_their_socket(nodes, emu, pack, bad, needle):
     with pytest.raises(pack.runcomfy.errors.ValidationError) as info:
         call(cls, prompt="x", image_1=tensor(300, 300), image_3=bad, strength=0.5, output_format="png")
     text = str(info.value)
-    assert "image_3: is not a usable IMAGE" in text and needle in text, text
+    assert "'image_3': is not a usable IMAGE" in text and needle in text, text
     assert emu.count("submit") == 0
 
 
