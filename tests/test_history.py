@@ -287,3 +287,31 @@ def test_every_route_is_guarded_reads_like_the_network_settings(pack, monkeypatc
         ("POST", "/runcomfy/limits")}
     for method, path, name in table:
         assert marks[name] == ("read" if method == "GET" else "write"), path
+
+
+def test_the_history_stays_bounded_and_survives_a_torn_line(tmp_path, monkeypatch):
+    from runcomfy.errors import JournalError
+    from runcomfy.spending import gate, history
+    log = HistoryLog(tmp_path)
+    t = [time.mktime((2025, 1, 15, 12, 0, 0, 0, 0, -1))]
+    log.clock = lambda: t[0]
+    for month in range(15):                    # fifteen months of requests
+        t[0] = time.mktime((2025, 1 + month, 15, 12, 0, 0, 0, 0, -1))
+        log.append("reserve", charge=f"c{month}", model_id="m", est=1.0, basis="b")
+    names = [p.name for p in log.months()]
+    assert len(names) == history.KEEP_MONTHS and names[0] == "2025-03.jsonl" and names[-1] == "2026-03.jsonl"
+    # A line cut by a kill mid-write is skipped until it is complete; nothing else is lost.
+    current = log.months()[-1]
+    with open(current, "ab") as fh:
+        fh.write(b'{"ev":"reserve","t":%r,"charge":"torn"' % t[0])
+    assert "torn" not in log.charges() and "c14" in log.charges()
+    with open(current, "ab") as fh:
+        fh.write(b',"model_id":"m","est":2.0}\n')
+    assert log.charges()["torn"].estimate == 2.0
+    # A month file past its cap refuses new reservations, before anything is sent.
+    monkeypatch.setattr(gate, "MAX_MONTH_BYTES", 10)
+    j = Journal(tmp_path / "journal.json", spend=Tag(tmp_path, "m", "", Estimate(0.1, "b")))
+    monkeypatch.setattr(gate.HistoryLog, "path_for", lambda self, when: current)
+    with pytest.raises(JournalError, match="byte limit for one month; nothing was sent"):
+        j.claim("fp", "m")
+    assert j.entries() == []
