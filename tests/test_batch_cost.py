@@ -148,7 +148,7 @@ def test_killed_run_then_rerun_stays_within_the_cap(start_emulator, tmp_path):
     assert billed(emu) <= 0.30 + 1e-9                             # the cap, across both runs
     # The folder's ledger never counts less than was billed, and stops within the cap; a submit
     # killed between its reservation and the service counts at its estimate, sent or not.
-    counted, unknown = SpendLedger(out / ".runcomfy-batch" / "spend.jsonl").spent()
+    counted, unknown = SpendLedger(out / ".runcomfy-batch" / "journal.jsonl").spent()
     assert unknown == 0 and billed(emu) <= counted + 1e-9 and 0.27 < counted <= 0.30 + 1e-9
     rows = [json.loads(x) for x in (tmp_path / "report.jsonl").read_text().splitlines()]
     assert len(rows) == 40                                        # every line accounted for

@@ -1,10 +1,12 @@
 """What the batches of one ``--out`` folder have spent, across runs: the ``--max-cost`` budget.
 
-``DIR/.runcomfy-batch/spend.jsonl``, append only, one JSON object a line. A *charge* is one
-submit that may be paid for:
+The charges live in the batch journal (``DIR/.runcomfy-batch/journal.jsonl``, see journal.py),
+one JSON object a line, next to the job records; folders written by earlier versions also have
+``spend.jsonl`` with the same records, read once at start. A *charge* is one submit that may be
+paid for:
 
-- ``reserve`` {charge, job, key, usd, basis}: written just before the submit is sent, at the
-  job's estimate (so a kill mid-submit leaves it counted: it may have been billed);
+- ``reserve`` {charge, job, key, usd, basis}: written with the job's claim, before the submit is
+  sent, at the job's estimate (so a kill mid-submit leaves it counted: it may have been billed);
 - ``request`` {charge, request_id}: the submit was accepted (or a run resumed this request);
 - ``settle`` {charge, usd, basis}: the request ended; what it counts for from now on;
 - ``release`` {charge}: certainly nothing was sent (a 429, a refusal), so it counts 0.
@@ -12,14 +14,21 @@ submit that may be paid for:
 Spent = one amount per request id (its settled amount, else its estimate) + the estimate of
 every charge without a request id that was not released. A request resumed by a later run is
 counted once, however many runs touch it.
+
+Memory and time do not grow with the batch: a settled charge is folded into a running total
+(only an 8-byte digest of its request id stays, so a later run knows it was counted); only
+charges still open (in flight, or ended without a settled amount) are kept, and ``spent()``
+reads running sums.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import uuid
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,43 +46,17 @@ class Charge:
     durable: bool = False          # written to the file (a reservation not yet sent is not)
 
 
-class SpendLedger:
+def _digest(request_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
+
+
+class _FileSink:
+    """Each record appended and fsynced on its own (a ledger read or written outside a run)."""
+
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.charges: dict[str, Charge] = {}
-        self._lock = threading.Lock()
-        self.unreadable_lines = 0
-        self._load()
+        self.path = path
 
-    def _load(self) -> None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        for line in text.splitlines():
-            try:
-                rec = json.loads(line)
-                self._apply(rec)
-            except (ValueError, KeyError, TypeError):
-                # A line torn by a kill mid-write: ignore it (at most the one being written).
-                self.unreadable_lines += 1
-
-    def _apply(self, rec: dict) -> None:
-        op, cid = rec["op"], str(rec["charge"])
-        if op == "reserve":
-            usd = rec["usd"]
-            self.charges[cid] = Charge(cid, str(rec["job"]), str(rec.get("key", "")),
-                                       None if usd is None else float(usd), str(rec.get("basis", "")), durable=True)
-            return
-        c = self.charges[cid]
-        if op == "request":
-            c.request_id = str(rec["request_id"])
-        elif op == "settle":
-            c.settled = float(rec["usd"])
-        elif op == "release":
-            c.released = True
-
-    def _write(self, rec: dict) -> None:
+    def append(self, rec: dict, durable: bool = False) -> None:
         data = (json.dumps(rec, sort_keys=True) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -83,37 +66,130 @@ class SpendLedger:
         finally:
             os.close(fd)
 
+
+class SpendLedger:
+    """``SpendLedger(path)`` reads a ledger file (spend ops; other records in it are skipped) and
+    appends to it; the batch journal builds one with ``sink=`` its writer and feeds it records."""
+
+    def __init__(self, path: Path | None = None, *, sink=None):
+        self.path = Path(path) if path is not None else None
+        self.sink = sink if sink is not None else _FileSink(self.path)
+        self.open: dict[str, Charge] = {}            # charges not folded into the totals
+        self._lock = threading.RLock()
+        self.unreadable_lines = 0
+        self._settled_total = 0.0                    # folded charges: their settled amounts
+        self._est_sum = 0.0                          # open, unreleased charges with an estimate
+        self._est_unknown = 0                        # open, unreleased charges without one
+        self._open_rids: dict[str, str] = {}         # request id -> open charge id
+        self._folded = array("Q")                    # digests of request ids folded into the total
+        self._folded_set: set[int] = set()           # the same, this run's (fast look-up)
+        if self.path is not None and sink is None:
+            self.load(self.path)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def load(self, path: Path) -> None:
+        """Apply the spend records of a file, streaming (a missing file is empty)."""
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for line in fh:
+                self.apply_line(line)
+
+    def apply_line(self, line: bytes) -> None:
+        try:
+            rec = json.loads(line)
+            if rec.get("op") in ("reserve", "request", "settle", "release"):
+                self.apply(rec)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # A line torn by a kill mid-write: ignore it (at most the one being written).
+            self.unreadable_lines += 1
+
+    def apply(self, rec: dict) -> None:
+        op, cid = rec["op"], str(rec["charge"])
+        if op == "reserve":
+            usd = rec["usd"]
+            c = Charge(cid, str(rec["job"]), str(rec.get("key", "")), None if usd is None else float(usd),
+                       str(rec.get("basis", "")), durable=True)
+            self._count(c)
+            return
+        c = self.open.get(cid)
+        if c is None:
+            return                       # folded already (settled): nothing left to change
+        if op == "request":
+            self._attach(c, str(rec["request_id"]))
+        elif op == "settle":
+            self._fold(c, float(rec["usd"]))
+        elif op == "release":
+            self._drop(c)
+
+    # --- the running sums (callers hold the lock or are single-threaded) ----------------------
+
+    def _count(self, c: Charge) -> None:
+        self.open[c.id] = c
+        if c.usd is None:
+            self._est_unknown += 1
+        else:
+            self._est_sum += c.usd
+
+    def _uncount(self, c: Charge) -> None:
+        if self.open.pop(c.id, None) is None:
+            return
+        if c.usd is None:
+            self._est_unknown -= 1
+        else:
+            self._est_sum -= c.usd
+        if c.request_id is not None and self._open_rids.get(c.request_id) == c.id:
+            del self._open_rids[c.request_id]
+
+    def _attach(self, c: Charge, rid: str) -> None:
+        other = self._open_rids.get(rid)
+        c.request_id = rid
+        if other is not None and other != c.id:
+            self._uncount(c)             # the request is counted already, under its first charge
+            return
+        if self._known_folded(rid):
+            self._uncount(c)
+            return
+        self._open_rids[rid] = c.id
+
+    def _fold(self, c: Charge, usd: float) -> None:
+        c.settled = usd
+        if c.request_id is None:
+            # Settled without a request id (cannot happen in a run; an old file): counts its amount.
+            self._uncount(c)
+            self._settled_total += usd
+            return
+        self._uncount(c)
+        d = _digest(c.request_id)
+        if d not in self._folded_set:
+            self._settled_total += usd
+            self._folded.append(d)
+            self._folded_set.add(d)
+
+    def _drop(self, c: Charge) -> None:
+        c.released = True
+        self._uncount(c)
+
+    def _known_folded(self, rid: str) -> bool:
+        return _digest(rid) in self._folded_set
+
     # --- the total --------------------------------------------------------------------------
 
     def spent(self, assumed: float | None = None) -> tuple[float, int]:
         """(total, how many charges of unknown amount it leaves out). An unknown amount (no
         estimate, no numeric cost) counts as ``assumed`` when given."""
-        settled: dict[str, float] = {}
-        estimated: dict[str, float | None] = {}
-        total, unknown = 0.0, 0
-
-        def add(amount):
-            nonlocal total, unknown
-            if amount is None and assumed is None:
-                unknown += 1
-            else:
-                total += assumed if amount is None else amount
-
-        for c in list(self.charges.values()):
-            if c.request_id is not None:
-                # One amount per request: the largest settled one, else the largest estimate.
-                if c.settled is not None:
-                    settled[c.request_id] = max(c.settled, settled.get(c.request_id, 0.0))
-                prev = estimated.get(c.request_id)
-                estimated[c.request_id] = c.usd if prev is None else (prev if c.usd is None else max(prev, c.usd))
-            elif not c.released:
-                add(c.settled if c.settled is not None else c.usd)
-        for rid, est in estimated.items():
-            add(settled[rid] if rid in settled else est)
-        return total, unknown
+        with self._lock:
+            total = self._settled_total + self._est_sum
+            if assumed is None:
+                return total, self._est_unknown
+            return total + assumed * self._est_unknown, 0
 
     def knows_request(self, request_id: str) -> bool:
-        return any(c.request_id == request_id for c in self.charges.values())
+        with self._lock:
+            return request_id in self._open_rids or self._known_folded(request_id)
 
     # --- one charge -------------------------------------------------------------------------
 
@@ -121,43 +197,46 @@ class SpendLedger:
         """In memory only, counted at once: made durable by ``sent`` just before the submit."""
         c = Charge(uuid.uuid4().hex, job, key, None if usd is None else float(usd), basis)
         with self._lock:
-            self.charges[c.id] = c
+            self._count(c)
         return c
 
-    def sent(self, c: Charge) -> None:
-        """The submit is about to go out: from now on the charge survives a kill."""
+    def sent(self, c: Charge, durable: bool = True) -> None:
+        """The submit is about to go out: from now on the charge survives a kill. The batch
+        journal passes ``durable=False`` and makes its claim record (same write) wait instead."""
         if not c.durable:
-            self._write({"op": "reserve", "charge": c.id, "job": c.job, "key": c.key, "usd": c.usd,
-                         "basis": c.basis})
+            self.sink.append({"op": "reserve", "charge": c.id, "job": c.job, "key": c.key, "usd": c.usd,
+                              "basis": c.basis}, durable)
             c.durable = True
 
-    def request(self, c: Charge, request_id: str) -> None:
+    def request(self, c: Charge, request_id: str, durable: bool = True) -> None:
         if c.request_id == request_id:
             return
         if not c.durable:
-            self.sent(c)
-        c.request_id = request_id
-        self._write({"op": "request", "charge": c.id, "request_id": request_id})
+            self.sent(c, durable)
+        with self._lock:
+            self._attach(c, request_id)
+        self.sink.append({"op": "request", "charge": c.id, "request_id": request_id}, durable)
 
-    def settle(self, c: Charge, usd: float, basis: str) -> None:
+    def settle(self, c: Charge, usd: float, basis: str, durable: bool = True) -> None:
         if not c.durable:
-            self.sent(c)
-        c.settled = float(usd)
-        self._write({"op": "settle", "charge": c.id, "usd": float(usd), "basis": basis})
+            self.sent(c, durable)
+        with self._lock:
+            self._fold(c, float(usd))
+        self.sink.append({"op": "settle", "charge": c.id, "usd": float(usd), "basis": basis}, durable)
 
     def release(self, c: Charge) -> None:
         """Certainly nothing was sent under this charge."""
-        c.released = True
+        with self._lock:
+            self._drop(c)
         if c.durable:
-            self._write({"op": "release", "charge": c.id})
-        else:
-            with self._lock:
-                self.charges.pop(c.id, None)
+            self.sink.append({"op": "release", "charge": c.id}, False)
 
-    def settle_request(self, request_id: str, usd: float, basis: str) -> None:
-        c = next((c for c in self.charges.values() if c.request_id == request_id), None)
+    def settle_request(self, request_id: str, usd: float, basis: str, durable: bool = True) -> None:
+        with self._lock:
+            cid = self._open_rids.get(request_id)
+            c = self.open.get(cid) if cid is not None else None
         if c is not None:
-            self.settle(c, usd, basis)
+            self.settle(c, usd, basis, durable)
 
     def record_known(self, job: str, key: str, request_id: str, usd: float | None, basis: str, *,
                      settled: bool) -> Charge | None:
@@ -166,7 +245,7 @@ class SpendLedger:
         if self.knows_request(request_id):
             return None
         c = self.reserve(job, key, usd, basis)
-        self.request(c, request_id)
+        self.request(c, request_id, durable=False)
         if settled and usd is not None:
-            self.settle(c, usd, basis)
+            self.settle(c, usd, basis, durable=False)
         return c
