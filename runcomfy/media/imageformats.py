@@ -39,6 +39,7 @@ from PIL import Image
 
 from ..api import upload_progress
 from . import images
+from .images import check_rgb_u8, decode_image   # study() has a parameter named images
 
 # Node choice label -> format key. New labels go at the END (saved workflows keep positions).
 CHOICES = {
@@ -284,7 +285,7 @@ def study(images: dict[str, np.ndarray], uplinks_mbps=(5, 20, 100), repeats: int
     encoders = encoders or STUDY_ENCODERS
     rows = []
     for img_name, arr in images.items():
-        arr = images.check_rgb_u8(arr)
+        arr = check_rgb_u8(arr)
         px = arr.shape[0] * arr.shape[1]
         for enc_name, (lossless, fn) in encoders.items():
             data = fn(arr)
@@ -293,7 +294,7 @@ def study(images: dict[str, np.ndarray], uplinks_mbps=(5, 20, 100), repeats: int
                 t0 = time.perf_counter()
                 fn(arr)
                 times.append(time.perf_counter() - t0)
-            if lossless and check_lossless and not np.array_equal(images.decode_image(data), arr):
+            if lossless and check_lossless and not np.array_equal(decode_image(data), arr):
                 raise AssertionError(f"{enc_name} is not lossless on {img_name}")
             enc_s = min(times)
             rows.append({"image": img_name, "encoder": enc_name, "lossless": lossless, "pixels": px,
