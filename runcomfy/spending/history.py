@@ -280,6 +280,8 @@ def _apply(rec: dict, out: dict, by_rid: dict) -> None:
         c.state, c.updated, c.reason = UNCERTAIN, t, _text(rec.get("reason")) or ""
     elif ev in ("state", "files") and rid:
         c = by_rid.get(rid)
+        if c is None and ev == "files":
+            return          # files of a request this history does not hold: nothing to count or list
         if c is None:
             c = by_rid[rid] = out[rid] = Charge(rid, t, model_id=_text(rec.get("model_id"), 512) or "",
                                                name=_text(rec.get("name")) or "", request_id=rid, state=SUBMITTED)
