@@ -134,5 +134,19 @@ def register(node_classes: dict | None = None) -> bool:
     from . import history_api        # the request history, spend totals and limits (issue 20)
     history_api.add_routes(routes, reply, _json_errors, node_classes)
 
+    from . import resolve            # nodes for models a loaded workflow names (issue 19.1)
+
+    @routes.post("/runcomfy/resolve")
+    @same_origin_write
+    @_json_errors
+    async def resolve_models(request):
+        try:
+            body = await request.json()
+        except Exception:  # noqa: BLE001 - any unparsable body
+            body = None
+        return reply(await resolve.route(body))
+
+    resolve.install_prompt_hook(srv)
+
     _registered = True
     return True

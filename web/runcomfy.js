@@ -39,6 +39,7 @@ import {
   wrapText,
 } from "./lib/format.js";
 import { PANEL_LINE_PX, button, column, createPanel, note, row, showMessage, textInput } from "./lib/dom.js";
+import { resolveMissingRunComfyNodes } from "./lib/missing.js";
 
 const EXTENSION = "RunComfy.ModelAPI";
 const SETTING_TOKEN = "RunComfy.Account.APIToken";
@@ -577,6 +578,14 @@ app.registerExtension({
       }, PANEL_REFRESH_MS);
       timer?.unref?.();
     }
+  },
+
+  // Issue 19.1 (./lib/missing.js): RunComfy nodes of a loaded workflow that this page lacks.
+  async beforeConfigureGraph(graphData) {
+    const types = globalThis.LiteGraph?.registered_node_types || {};
+    await resolveMissingRunComfyNodes(graphData, {
+      app, api, call: callJson, path: "/runcomfy/resolve", isRegistered: (t) => t in types,
+    });
   },
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
