@@ -313,6 +313,108 @@ def _uncertain(c: Charge, node_classes: dict) -> tuple[int, dict]:
                              "input (e.g. the seed) also runs afresh.")}
 
 
+# --- the price of a prompt before it is queued (issue 20.5; H16) ------------------------------------
+
+_MAX_PREVIEW_NODES = 500
+
+
+def preview(body, node_classes: dict | None = None) -> tuple[int, dict]:
+    """POST /runcomfy/prompt/preview {"nodes": [{"id", "class_type", "inputs"}]} (the API prompt's
+    RunComfy nodes): per node what a Run would send, read-only. A request whose exact inputs this
+    journal can resume (or that ``resume_request_id`` names) is not a new charge; a node fed by
+    other nodes cannot be fingerprinted before it runs, so its requests count as new."""
+    nodes = body.get("nodes") if isinstance(body, dict) else None
+    if not isinstance(nodes, list) or len(nodes) > _MAX_PREVIEW_NODES:
+        return 400, {"ok": False, "error": f'Send JSON: {{"nodes": [{{"id": "3", "class_type": "RunComfy_...", '
+                                           f'"inputs": {{...}}}}]}} (at most {_MAX_PREVIEW_NODES} nodes)'}
+    journal = _journal()
+    out = [_preview_node(n, node_classes or {}, journal) for n in nodes if isinstance(n, dict)]
+    known = [n["estimate_usd"] for n in out if n["new_requests"]]
+    total = sum(u for u in known if u is not None)
+    return 200, {"ok": True, "nodes": out, "total_usd": round(total, 6),
+                 "unknown": sum(1 for u in known if u is None)}
+
+
+def _preview_node(n: dict, node_classes: dict, journal) -> dict:
+    from ..runcomfy.errors import ValidationError
+    from ..runcomfy.estimate import estimate
+    from ..runcomfy.run.jobs.model import fingerprint
+    from .generation import salted
+    from .inputs import collect, generation_input
+    from .layout import seed_field
+    from .model_node import MODEL_ID_PROPERTY, current_schema
+
+    nid, ctype = str(n.get("id", ""))[:64], n.get("class_type")
+    item = {"id": nid, "class_type": ctype if isinstance(ctype, str) else None, "model_id": None,
+            "display_name": None, "requests": 0, "new_requests": 0, "reused": 0, "per_request_usd": None,
+            "estimate_usd": None, "basis": "", "will_submit": False, "reason": ""}
+    cls = node_classes.get(ctype) if isinstance(ctype, str) else None
+    if cls is None or getattr(cls, "SCHEMA", None) is None:
+        item["reason"] = "not a RunComfy node of this ComfyUI"
+        return item
+    inputs = n.get("inputs") if isinstance(n.get("inputs"), dict) else {}
+    linked = sorted(k for k, v in inputs.items() if isinstance(v, list))
+    kwargs = {k: v for k, v in inputs.items() if not isinstance(v, list) and k != MODEL_ID_PROPERTY}
+    try:
+        schema = current_schema(cls, kwargs)
+        item.update(model_id=schema.model_id, display_name=getattr(schema, "display_name", "") or schema.model_id)
+        fields, _sockets, urls, extras = collect(schema, kwargs)
+    except (ValidationError, RunComfyError) as exc:
+        item["reason"] = f"the node will refuse to run before sending anything: {str(exc)[:300]}"
+        return item
+    requests = max(1, int(extras["variations"] or 1))
+    item["requests"] = requests
+    if extras["dry_run"]:
+        item["reason"] = "dry_run is on: nothing is sent"
+        return item
+    doc = getattr(schema, "doc", None) or {}
+    est = estimate(getattr(schema, "price", None), doc.get("input_schema"), fields)
+    item.update(per_request_usd=est.usd, basis=est.basis)
+    fresh = [True] * requests
+    reasons = []
+    if extras["resume_request_id"]:
+        fresh[0] = False
+        reasons.append(f"fetches request {extras['resume_request_id'][:80]} (no new charge)")
+    if linked:
+        reasons.append("takes inputs from other nodes: its requests count as new (unless ComfyUI reuses its "
+                       "cached output)")
+    else:
+        payload = {k: v for k, v in fields.items() if v is not None}
+        for f in schema.media_fields:
+            got = urls.get(f.name) or []
+            if f.is_list and (got or f.required):
+                payload[f.name] = got
+            elif got:
+                payload[f.name] = got[0]
+        sf, gen = seed_field(schema), extras["generation"]
+        for i in range(requests):
+            if not fresh[i]:
+                continue
+            p, salt = dict(payload), 0
+            if gen is not None:
+                salt = (gen + i) % (2**31)
+            elif requests > 1 and sf is not None:
+                low = int(sf.minimum) if sf.minimum is not None else 0
+                top = int(sf.maximum) if sf.maximum is not None else 2**31 - 1
+                base = int(payload.get(sf.name, sf.default or 0))
+                p[sf.name] = low + (base - low + i) % (top - low + 1)
+            try:
+                found = journal.find_resumable(salted(fingerprint(schema.model_id, p), salt))
+            except RunComfyError:
+                found = None
+            if found is not None:
+                fresh[i] = False
+                reasons.append(f"request {i + 1}: the same inputs already ran as {found.get('request_id')} "
+                               "(its result is fetched, no new charge)")
+    new = sum(fresh)
+    item.update(new_requests=new, reused=requests - new, will_submit=new > 0,
+                estimate_usd=None if est.usd is None else round(est.usd * new, 6))
+    if new and not reasons:
+        reasons.append(f"{new} new request(s)")
+    item["reason"] = "; ".join(reasons)
+    return item
+
+
 # --- on ComfyUI's server ------------------------------------------------------------------------------
 
 def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> None:
@@ -366,6 +468,12 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
     @json_errors
     async def get_limits(request):
         return reply(await asyncio.to_thread(limits_status))
+
+    @routes.post("/runcomfy/prompt/preview")
+    @same_origin_write
+    @json_errors
+    async def post_preview(request):
+        return reply(await asyncio.to_thread(preview, await body_of(request), node_classes))
 
     @routes.post("/runcomfy/limits")
     @same_origin_write
