@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 import signal
@@ -48,7 +49,7 @@ from . import hints
 from .jobsfile import JobSpec, LineProblem, input_error
 from .journal import BatchJournal, FolderBusyError
 from .limiter import AdaptiveLimit
-from .outputs import all_manifests, finished, migrate, write_manifest, write_outputs
+from .outputs import finished, migrate, read_manifest, write_manifest, write_outputs
 from .progress import ProgressBar
 from .spend import SpendLedger
 from ..spending.gate import SpendLimitError, batch_tag
@@ -75,6 +76,9 @@ class BatchOptions:
     # The config folder: its spending limits apply and its spend history records every request
     # (runcomfy/spending, issue 20); None (library default) leaves both out. The CLI sets it.
     spend_dir: Path | None = None
+    # Keep every JobReport for BatchResult.reports (memory grows with the batch); the report
+    # file (--report) and the summary's tally do not need it.
+    keep_reports: bool = False
 
 
 @dataclass
@@ -99,9 +103,47 @@ class JobReport:
         return {k: v for k, v in self.__dict__.items()}
 
 
+MAX_LISTED = 100        # failed / refused jobs the summary names one by one (all are in --report)
+
+
+@dataclass
+class Tally:
+    """What the summary needs, as running sums: a batch's memory does not grow with its length."""
+    states: dict = field(default_factory=dict)
+    cost: float = 0.0                    # reported costs of done jobs
+    cost_reported: bool = False
+    no_cost: int = 0                     # done jobs without a numeric cost
+    no_cost_counted: float = 0.0         # ... what they count for (their estimates)
+    dry_known: int = 0                   # dry run: jobs with a known estimate, their sum, all jobs
+    dry_sum: float = 0.0
+    dry_all: int = 0
+    listed: list = field(default_factory=list)    # the first MAX_LISTED failed / refused JobReports
+    unlisted: int = 0
+
+    def add(self, r: JobReport) -> None:
+        self.states[r.state] = self.states.get(r.state, 0) + 1
+        if r.state == "done":
+            if r.cost is not None:
+                self.cost += r.cost
+                self.cost_reported = True
+            else:
+                self.no_cost += 1
+                self.no_cost_counted += r.counted or 0.0
+        elif r.state == "dry_run":
+            self.dry_all += 1
+            if r.estimate is not None:
+                self.dry_known += 1
+                self.dry_sum += r.estimate
+        if r.state == "failed" or (r.state == "not_run" and r.error and "cost" in r.error and "unknown" in r.error):
+            if len(self.listed) < MAX_LISTED:
+                self.listed.append(r)
+            else:
+                self.unlisted += 1
+
+
 @dataclass
 class BatchResult:
-    reports: list[JobReport]
+    reports: list[JobReport]            # every job's report with BatchOptions(keep_reports=True), else []
     problems: list[LineProblem]
     price: dict | None
     wall: float
@@ -112,17 +154,22 @@ class BatchResult:
     spent_unknown: int = 0          # charges of unknown amount left out of ``spent``
     max_cost: float | None = None
     notes: list[str] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
 
     def count(self, state: str) -> int:
-        return sum(1 for r in self.reports if r.state == state)
+        return self.tally.states.get(state, 0)
 
     @property
     def cost(self) -> float:
-        return sum(r.cost or 0.0 for r in self.reports)
+        return self.tally.cost
+
+    @property
+    def failures(self) -> list[JobReport]:
+        return [r for r in self.tally.listed if r.state == "failed"]
 
     @property
     def exit_code(self) -> int:
-        if self.problems or any(r.state in ("failed", "not_run") for r in self.reports):
+        if self.problems or self.count("failed") or self.count("not_run"):
             return 1
         return 0
 
@@ -234,12 +281,18 @@ def _price_of(info: dict | None) -> dict | None:
 
 
 class _Batch:
-    def __init__(self, client: RunComfyClient, schema: ModelSchema, specs: list[JobSpec], opts: BatchOptions):
+    def __init__(self, client: RunComfyClient, schema: ModelSchema, specs, opts: BatchOptions):
         self.observer = ClientObserver()
-        self.client, self.schema, self.specs, self.opts = client, schema, specs, opts
+        self.client, self.schema, self.opts = client, schema, opts
+        # Any iterable of JobSpec (a list, or jobsfile.JobStream reading the file as it goes), used once.
+        self.total = len(specs)
+        self.specs = iter(specs)
         self.out = Path(opts.out)
-        self.reports: dict[str, JobReport] = {}
-        self.bar = ProgressBar(len(specs), stream=opts.progress_stream)
+        self.tally = Tally()
+        self.reports: list[JobReport] = []
+        self.open: dict[str, JobSpec] = {}     # jobs started and not finished: bounded by concurrency
+        self.bar = ProgressBar(self.total, stream=opts.progress_stream)
+        self._est_seen = [0, 0.0]               # estimates seen (known), their sum: the bar's unit price
         self.limit = AdaptiveLimit(max(1, opts.concurrency))
         self.stop_new = asyncio.Event()
         self.stopped: str | None = None
@@ -252,14 +305,15 @@ class _Batch:
         self.estimates: dict[str, Estimate] = {}
         self.cap_reached: str | None = None
         self.notes: list[str] = []
-        self.prior_requests: dict[str, str] = {}     # key -> request of a manifest whose outputs are gone
 
     # --- reporting --------------------------------------------------------------------------
 
     def _finish(self, r: JobReport) -> None:
-        if r.key in self.reports:
-            return
-        self.reports[r.key] = r
+        self.open.pop(r.key, None)
+        self.estimates.pop(r.key, None)
+        self.tally.add(r)
+        if self.opts.keep_reports:
+            self.reports.append(r)
         r.model_id, r.finished = self.schema.model_id, time.time()
         if r.state in ("done", "dry_run"):
             self.bar.done += 1
@@ -290,16 +344,17 @@ class _Batch:
             return True
         return None
 
-    def _mean_estimate(self) -> float | None:
-        known = [e.usd for e in (self._estimate(s) for s in self.specs) if e.known]
-        return sum(known) / len(known) if known else None
-
     def _estimate(self, spec: JobSpec) -> Estimate:
+        """Kept while the job runs (dropped by _finish)."""
         est = self.estimates.get(spec.key)
         if est is None:
             price = self.price or self.schema.price
             est = estimate(price, (self.schema.doc or {}).get("input_schema"), spec.fields)
             self.estimates[spec.key] = est
+            if est.known:       # the progress line's "~$X more": the mean estimate so far
+                self._est_seen[0] += 1
+                self._est_seen[1] += est.usd
+                self.bar.unit_price = self._est_seen[1] / self._est_seen[0]
         return est
 
     def _reserve(self, spec: JobSpec, identity: str):
@@ -342,11 +397,37 @@ class _Batch:
 
     # --- one job ----------------------------------------------------------------------------
 
+    def _skip_if_done(self, spec: JobSpec, identity: str, m: dict) -> tuple[JobReport | None, str | None]:
+        """(skipped report, None) when the job's outputs exist as its manifest says; else (None,
+        the manifest's request id: finished before, outputs gone or contested: fetched again by
+        that request id, never a new one). Runs in a worker thread (it hashes the outputs)."""
+        rid = m.get("request_id")
+        rid = rid if isinstance(rid, str) and rid else None
+        done = finished(self.out, spec.key, identity)
+        if done is None:
+            return None, rid
+        if rid:
+            usd, basis = counted_cost(done.get("cost"), self._estimate(spec), len(done.get("files") or []))
+            if isinstance(done.get("counted"), (int, float)) and not isinstance(done.get("counted"), bool):
+                usd, basis = float(done["counted"]), "counted when it finished"
+            self.ledger.record_known(identity, spec.key, rid, usd, basis, settled=usd is not None)
+        return JobReport(spec.key, spec.line, "skipped", request_id=rid, cost=None, outputs=list(done["files"]),
+                         error="already done: outputs exist"), None
+
     async def _job(self, spec: JobSpec) -> None:
+        identity = spec.identity(self.schema.model_id)
+        prior = None
+        m = read_manifest(self.out, spec.key)        # no manifest (the usual case): one failed open()
+        if m is not None and m.get("identity") == identity:
+            skipped, prior = await asyncio.to_thread(self._skip_if_done, spec, identity, m)
+            if skipped is not None:
+                self._finish(skipped)
+                return
         report = JobReport(spec.key, spec.line, "failed")
         t0 = time.monotonic()
+        self.open[spec.key] = spec
         try:
-            await self._job_inner(spec, report)
+            await self._job_inner(spec, report, identity, prior)
         except asyncio.CancelledError:
             if report.state == "failed" and not report.error:
                 report.state, report.error = "not_run", "interrupted: resumed by the next run"
@@ -362,15 +443,13 @@ class _Batch:
                 report.error = "ended without an outcome"
             self._finish(report)
 
-    async def _job_inner(self, spec: JobSpec, report: JobReport) -> None:
-        identity = spec.identity(self.schema.model_id)
+    async def _job_inner(self, spec: JobSpec, report: JobReport, identity: str, prior: str | None) -> None:
         requeues = 0
         while True:
             if not await self.limit.acquire(self.stop_new):
                 report.state, report.error = "not_run", f"not submitted: {self.stopped}"
                 return
             try:
-                prior = self.prior_requests.get(spec.key)
                 # Resuming a paid request, or being told an earlier submit may have been billed,
                 # costs nothing new: the budget never stands in the way of either.
                 resumes = prior or self._resumable(identity)
@@ -528,14 +607,14 @@ class _Batch:
             self.price = _price_of(await asyncio.to_thread(self.client.model_info, self.schema.model_id))
         except RunComfyError:
             self.price = None
-        self.bar.unit_price = self._mean_estimate()       # the progress line's "~$X more"
+        if self.price is not None and self.price.get("price_unit") and \
+                (self.price.get("price_unit") or "").lower() not in PER_SECOND_UNITS:
+            self.bar.unit_price = self.price.get("base_price_usd")   # until the jobs' estimates say more
 
     async def dry_run(self) -> None:
         await self._fetch_price()
-        sem = asyncio.Semaphore(max(1, media.usable_cpus()))
-
         async def one(spec: JobSpec) -> None:
-            async with sem:
+            if True:
                 r = JobReport(spec.key, spec.line, "dry_run")
                 runner = Runner(self.client, journal=None)
                 try:
@@ -550,19 +629,41 @@ class _Batch:
                 except Exception as exc:
                     r.state, r.error = "failed", str(exc) or type(exc).__name__
                 self._finish(r)
-        await asyncio.gather(*(one(s) for s in self.specs), return_exceptions=True)
+        async def worker() -> None:
+            for spec in self.specs:         # shared iterator: each spec goes to one worker
+                await one(spec)
+        await asyncio.gather(*(worker() for _ in range(max(1, media.usable_cpus()))), return_exceptions=True)
 
-    def _scan_finished(self) -> list[tuple[JobSpec, dict | None, dict | None]]:
-        """(spec, finished manifest, manifest) per job; version-1 outputs migrated first."""
-        self.notes.extend(migrate(self.out))
-        manifests = all_manifests(self.out)
-        found = []
-        for spec in self.specs:
-            identity = spec.identity(self.schema.model_id)
-            m = manifests.get(spec.key)
-            m = m if m is not None and m.get("identity") == identity else None
-            found.append((spec, finished(self.out, spec.key, identity, manifests) if m else None, m))
-        return found
+    def _migrate_once(self) -> None:
+        """Version-1 outputs to version 2 (outputs.migrate reads every manifest at once): only
+        when a version-1 manifest is there. Looked for one file at a time, and only among the
+        manifests written since this version last ended a run here (the marker's time), so a
+        resumed 100,000-job folder is neither held in memory nor read whole on every run."""
+        marker = self.out / STATE_DIR / "outputs-v2"
+        try:
+            since = marker.stat().st_mtime
+        except OSError:
+            since = None
+        try:
+            with os.scandir(self.out) as it:
+                for entry in it:
+                    if not entry.name.endswith(".json") or not entry.is_file():
+                        continue
+                    if since is not None and entry.stat().st_mtime <= since:
+                        continue
+                    m = read_manifest(self.out, entry.name[:-5])
+                    if m is not None and m.get("version", 1) < 2:
+                        self.notes.extend(migrate(self.out))
+                        return
+        except OSError:
+            return
+
+    def mark_migrated(self) -> None:
+        """Every manifest now here is version 2 (written or migrated by this version)."""
+        try:
+            (self.out / STATE_DIR / "outputs-v2").touch()
+        except OSError:
+            pass
 
     async def run(self) -> None:
         await self._fetch_price()
@@ -578,32 +679,17 @@ class _Batch:
         bad = self.journal.unreadable_lines + self.ledger.unreadable_lines
         if bad:
             self.notes.append(f"batch journal: {bad} unreadable line(s) ignored (a write cut by a kill)")
-        self.prior_requests: dict[str, str] = {}
-        todo = []
-        for spec, done, m in await asyncio.to_thread(self._scan_finished):
-            identity = spec.identity(self.schema.model_id)
-            rid = (m or {}).get("request_id")
-            rid = rid if isinstance(rid, str) and rid else None
-            if done is not None:
-                if rid:
-                    usd, basis = counted_cost(done.get("cost"), self._estimate(spec), len(done.get("files") or []))
-                    if isinstance(done.get("counted"), (int, float)) and not isinstance(done.get("counted"), bool):
-                        usd, basis = float(done["counted"]), "counted when it finished"
-                    self.ledger.record_known(identity, spec.key, rid, usd, basis, settled=usd is not None)
-                self._finish(JobReport(spec.key, spec.line, "skipped", request_id=rid,
-                                       cost=None, outputs=list(done["files"]),
-                                       error="already done: outputs exist"))
-            else:
-                if rid:
-                    # Finished before, outputs gone or contested: fetch that request again, never a new one.
-                    self.prior_requests[spec.key] = rid
-                todo.append(spec)
+        await asyncio.to_thread(self._migrate_once)
         loop = asyncio.get_running_loop()
         self.observer.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
         self.observer.on_submit_ok = lambda: loop.call_soon_threadsafe(self.limit.succeeded)
-        queue = deque(todo)
         active: set[asyncio.Future] = set()
         interrupted = asyncio.Event()
+        wake = asyncio.Event()
+
+        def ended(task: asyncio.Future) -> None:
+            active.discard(task)
+            wake.set()
 
         def on_signal() -> None:
             if interrupted.is_set():
@@ -612,6 +698,7 @@ class _Batch:
                 return
             interrupted.set()
             self._stop("interrupted (Ctrl-C/SIGTERM): the next run resumes the rest")
+            wake.set()
             print("\nrunner: stopping: no new submits; waiting for submits on the wire to be answered "
                   "(Ctrl-C again to quit now)", file=sys.stderr, flush=True)
 
@@ -624,23 +711,34 @@ class _Batch:
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         ticker = asyncio.ensure_future(self._tick())
+        more = True
         try:
-            while queue or active:
-                # Only as many tasks as the limit allows exist: a thousand tasks waiting for a slot
-                # would all wake at every change of it.
-                while queue and len(active) < self.limit.allowed and not self.stop_new.is_set():
-                    active.add(asyncio.ensure_future(self._job(queue.popleft())))
-                if self.stop_new.is_set() and queue:
-                    for spec in queue:
+            while more or active:
+                # Only as many tasks as the limit allows exist (a thousand tasks waiting for a slot
+                # would all wake at every change of it); jobs are read from the file as they start.
+                while more and len(active) < self.limit.allowed and not self.stop_new.is_set():
+                    spec = next(self.specs, None)
+                    if spec is None:
+                        more = False
+                        break
+                    t = asyncio.ensure_future(self._job(spec))
+                    active.add(t)
+                    t.add_done_callback(ended)
+                if self.stop_new.is_set() and more:
+                    for spec in self.specs:
                         self._finish(JobReport(spec.key, spec.line, "not_run", error=f"not submitted: {self.stopped}"))
-                    queue.clear()
+                    more = False
                 if not active:
                     break
-                done, _ = await asyncio.wait(active, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
-                active -= done
+                # Woken by a job's end (or a stop); the timeout notices a raised limit.
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), 0.2)
+                except asyncio.TimeoutError:
+                    pass
                 if interrupted.is_set() and self.submitting == 0:
                     # Everything still running was submitted and journaled: the next run resumes it.
-                    for t in active:
+                    for t in list(active):
                         t.cancel()
                     await asyncio.gather(*active, return_exceptions=True)
                     break
@@ -648,10 +746,10 @@ class _Batch:
             ticker.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            for spec in todo:
-                if spec.key not in self.reports:
-                    self._finish(JobReport(spec.key, spec.line, "not_run",
-                                           error="interrupted: resumed by the next run"))
+            for spec in list(self.open.values()):
+                self._finish(JobReport(spec.key, spec.line, "not_run", error="interrupted: resumed by the next run"))
+            for spec in self.specs:
+                self._finish(JobReport(spec.key, spec.line, "not_run", error="interrupted: resumed by the next run"))
 
     async def _tick(self) -> None:
         while True:
@@ -659,8 +757,10 @@ class _Batch:
             self.bar.render()
 
 
-async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[JobSpec], opts: BatchOptions,
+async def run_batch(client: RunComfyClient, schema: ModelSchema, specs, opts: BatchOptions,
                     problems: list[LineProblem] | None = None) -> BatchResult:
+    """``specs``: a list of JobSpec, or a jobsfile.JobStream (read as the jobs start; its invalid
+    lines are reported as they are met and end up in ``BatchResult.problems``)."""
     t0 = time.monotonic()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -674,12 +774,17 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[Job
         ThreadPoolExecutor(max_workers=min(32, 2 * opts.concurrency + 8), thread_name_prefix="runcomfy-batch"))
     if opts.report is not None:
         batch.report_fh = open(opts.report, "w", encoding="utf-8")
+
+    def invalid(p: LineProblem) -> None:
+        if batch.report_fh is not None:
+            batch.report_fh.write(json.dumps({"key": p.key, "line": p.line, "state": "invalid",
+                                              "error": p.message}) + "\n")
+    streamed = getattr(specs, "problems", None)
+    if hasattr(specs, "on_problem"):
+        specs.on_problem = invalid
     try:
-        if problems:
-            for p in problems:
-                if batch.report_fh is not None:
-                    batch.report_fh.write(json.dumps({"key": p.key, "line": p.line, "state": "invalid",
-                                                      "error": p.message}) + "\n")
+        for p in problems or []:
+            invalid(p)
         with client.observed(batch.observer.hooks()):
             if opts.dry_run:
                 await batch.dry_run()
@@ -687,21 +792,24 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs: list[Job
                 await batch.run()
     finally:
         # Whatever happened, every job has a line in the report.
-        for spec in specs:
-            if spec.key not in batch.reports:
-                batch._finish(JobReport(spec.key, spec.line, "failed", error="the batch ended before this job "
-                                                                            "had an outcome"))
+        for spec in list(batch.open.values()):
+            batch._finish(JobReport(spec.key, spec.line, "failed", error="the batch ended before this job "
+                                                                        "had an outcome"))
+        for spec in batch.specs:
+            batch._finish(JobReport(spec.key, spec.line, "not_run", error="the batch ended before this job "
+                                                                         "was started"))
         batch.bar.close()
         if batch.report_fh is not None:
             batch.report_fh.close()
         if batch.journal is not None:
             batch.journal.close()
-    order = {s.key: i for i, s in enumerate(specs)}
-    reports = sorted(batch.reports.values(), key=lambda r: order.get(r.key, 0))
+            batch.mark_migrated()
+    reports = sorted(batch.reports, key=lambda r: r.line)
     spent, unknown = (batch.ledger.spent(opts.max_cost_unknown) if batch.ledger is not None else (None, 0))
-    return BatchResult(reports, list(problems or []), batch.price or schema.price, time.monotonic() - t0,
+    found = list(problems or []) + (list(streamed) if streamed is not None and streamed is not problems else [])
+    return BatchResult(reports, found, batch.price or schema.price, time.monotonic() - t0,
                        batch.stopped or batch.cap_reached, batch.limit.peak, batch.limit.cuts, spent, unknown,
-                       opts.max_cost, batch.notes)
+                       opts.max_cost, batch.notes, batch.tally)
 
 
 def summary_text(res: BatchResult, dry_run: bool = False) -> str:
@@ -718,22 +826,20 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
                          "(unit price x jobs; the service bills what it reports)")
         else:
             lines.append("price unavailable (no token, or RunComfy could not be reached)")
-        ests = [r.estimate for r in res.reports if r.state == "dry_run"]
-        known = [e for e in ests if e is not None]
-        if ests:
-            lines.append(f"estimate: {format_usd(sum(known))} for {len(known)} job(s)"
-                         + (f"; {len(ests) - len(known)} job(s) with an unknown cost (--max-cost refuses them "
-                            "unless --max-cost-unknown is given)" if len(known) < len(ests) else ""))
+        t = res.tally
+        if t.dry_all:
+            lines.append(f"estimate: {format_usd(t.dry_sum)} for {t.dry_known} job(s)"
+                         + (f"; {t.dry_all - t.dry_known} job(s) with an unknown cost (--max-cost refuses them "
+                            "unless --max-cost-unknown is given)" if t.dry_known < t.dry_all else ""))
     else:
-        no_cost = [r for r in res.reports if r.state == "done" and r.cost is None]
+        t = res.tally
         lines.append(f"done {res.count('done')}, failed {res.count('failed')}, skipped {res.count('skipped')} "
                      f"(already done), not run {res.count('not_run')}, invalid lines {len(res.problems)}; "
-                     + (f"cost {format_usd(res.cost)} reported" if any(r.cost is not None for r in res.reports
-                                                                        if r.state == "done") else "no cost reported")
+                     + (f"cost {format_usd(res.cost)} reported" if t.cost_reported else "no cost reported")
                      + f"; {res.wall:.1f} s")
-        if no_cost:
-            lines.append(f"{len(no_cost)} job(s) reported no numeric cost: counted at "
-                         f"{format_usd(sum(r.counted or 0.0 for r in no_cost))} (their estimates), not $0")
+        if t.no_cost:
+            lines.append(f"{t.no_cost} job(s) reported no numeric cost: counted at "
+                         f"{format_usd(t.no_cost_counted)} (their estimates), not $0")
         if res.spent is not None:
             cap = f" of --max-cost {format_usd(res.max_cost)}" if res.max_cost is not None else ""
             unknown = f" + {res.spent_unknown} request(s) of unknown cost" if res.spent_unknown else ""
@@ -745,9 +851,11 @@ def summary_text(res: BatchResult, dry_run: bool = False) -> str:
         lines.append(f"  note: {n}")
     for p in res.problems:
         lines.append(f"  invalid {p}")
-    for r in res.reports:
+    for r in res.tally.listed:
         if r.state == "failed":
             lines.append(f"  failed line {r.line} (key {r.key!r}): {r.error}")
         elif r.state == "not_run" and r.error and "cost" in r.error and "unknown" in r.error:
             lines.append(f"  not run line {r.line} (key {r.key!r}): {r.error}")
+    if res.tally.unlisted:
+        lines.append(f"  ... and {res.tally.unlisted} more failed or refused job(s): see the --report file")
     return "\n".join(lines)
