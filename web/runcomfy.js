@@ -518,10 +518,58 @@ function renderCatalogRow() {
   return column([refresh, message]);
 }
 
+// --- issue 20: the request history (./lib/history.js), limits (./lib/limits.js), Run confirmation (./lib/confirm.js)
+
+function historyDeps() {
+  return {
+    call: callJson,
+    viewUrl: (v) => (v?.filename ? api.apiURL(`/view?${new URLSearchParams({ filename: v.filename, subfolder: v.subfolder || "", type: v.type || "output" })}`) : null),
+    download: async (path, name) => {
+      const response = await api.fetchApi(path, { headers: { "X-RunComfy-Request": "1" } });
+      const url = URL.createObjectURL(await response.blob());
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    },
+    // Puts the request id into resume_request_id of a new node of the model's class, or of the
+    // selected node: the next Run fetches the result (the journal resumes it: no new charge).
+    fetchInto: (answer, where) => {
+      const cls = answer?.class_name;
+      let node = null;
+      if (where === "selected") {
+        const selected = Object.values(app.canvas?.selected_nodes || {});
+        node = selected.find((n) => nodeClassOf(n) === cls || n?.properties?.[MODEL_ID_PROPERTY] === answer?.model_id) || null;
+        if (!node) return { ok: false, text: `Select a node of ${answer?.model_id} first.` };
+      } else {
+        if (!cls) return { ok: false, text: String(answer?.note || "No node of this ComfyUI runs that model.") };
+        node = globalThis.LiteGraph?.createNode?.(cls);
+        if (!node) return { ok: false, text: `Could not create a ${cls} node.` };
+        const c = app.canvas;
+        const center = c?.ds ? [(-c.ds.offset[0] + (c.canvas?.width || 800) / 2 / c.ds.scale), (-c.ds.offset[1] + (c.canvas?.height || 600) / 2 / c.ds.scale)] : [100, 100];
+        node.pos = center;
+        (app.graph || rootGraph())?.add(node);
+      }
+      const widget = (node.widgets || []).find((w) => w?.name === (answer.input || "resume_request_id"));
+      if (!widget) return { ok: false, text: "That node has no resume_request_id input." };
+      widget.value = answer.request_id;
+      widget.callback?.(widget.value);
+      node.setDirtyCanvas?.(true, true);
+      redraw();
+      return { ok: true, text: `Request ${answer.request_id} set on node #${node.id}: press Run to fetch its result (no new charge).` };
+    },
+  };
+}
+
 // --- registration -------------------------------------------------------------------------
 
 app.registerExtension({
   name: EXTENSION,
+  commands: [{ id: HISTORY_COMMAND, label: "RunComfy: requests and spend", icon: "pi pi-dollar", function: () => openHistoryDialog(historyDeps()) }],
+  menuCommands: [{ path: ["Extensions"], commands: [HISTORY_COMMAND] }],
   settings: [
     {
       id: SETTING_TOKEN,
@@ -561,9 +609,31 @@ app.registerExtension({
       defaultValue: true,
       onChange: () => { updateAllPanels(); redraw(); },
     },
+    {
+      id: "RunComfy.Spending.Limits",
+      category: ["RunComfy", "Spending", "Limits"],
+      name: "Daily and monthly spending limits (USD)",
+      tooltip: "A RunComfy submit whose estimate would cross a limit is refused before anything is sent. Kept on the "
+        + "ComfyUI server and shared by every node, ComfyUI process and batch run using the same config folder. "
+        + "Off by default; RUNCOMFY_DAILY_LIMIT_USD / RUNCOMFY_MONTHLY_LIMIT_USD win over these.",
+      type: () => renderLimitsRow(callJson),
+      defaultValue: "",
+    },
+    {
+      id: SETTING_CONFIRM_ABOVE,
+      category: ["RunComfy", "Spending", "Confirm above"],
+      name: "Ask before a Run whose RunComfy estimate is above (USD; 0 = never ask)",
+      tooltip: "On Run, the RunComfy nodes that will send a paid request are added up (variations included; reused "
+        + "results, resume_request_id and dry_run cost nothing). Above this amount a dialog lists them. API /prompt is never asked.",
+      type: "number",
+      attrs: { min: 0, step: 0.5 },
+      defaultValue: DEFAULT_CONFIRM_ABOVE_USD,
+    },
   ],
 
   setup() {
+    registerHistory(app, historyDeps());
+    installRunConfirm(app, { call: callJson, threshold: () => setting(SETTING_CONFIRM_ABOVE, DEFAULT_CONFIRM_ABOVE_USD) });
     api.addEventListener("runcomfy.status", onStatusEvent);
     api.addEventListener("execution_error", onExecutionError);
     api.addEventListener("execution_interrupted", onExecutionInterrupted);

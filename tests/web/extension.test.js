@@ -132,7 +132,7 @@ test("settings: a custom token row, the catalog refresh and two display toggles 
   assert.equal(ext.name, "RunComfy.ModelAPI");
   const ids = ext.settings.map((s) => s.id);
   assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Catalog.Refresh", "RunComfy.Display.ShowPrice",
-    "RunComfy.Display.ShowStatus"]);
+    "RunComfy.Display.ShowStatus", "RunComfy.Spending.Limits", "RunComfy.Spending.ConfirmAboveUSD"]);
   assert.equal(typeof ext.settings[1].type, "function");
   for (const s of ext.settings) assert.equal(s.category[0], "RunComfy");
   assert.equal(typeof ext.settings[0].type, "function");

@@ -1,0 +1,83 @@
+// Pure logic of the RunComfy request history, limits and Run confirmation (issue 20).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { actionButtons, costLabel, historyQuery, mediaKind, safeHttpUrl, stateLabel, totalsLines } from "../../web/lib/history.js";
+import { confirmSummary, needsConfirm, previewNodes } from "../../web/lib/confirm.js";
+import { limitsPayload, limitsStatusText } from "../../web/lib/limits.js";
+
+test("costs are marked reported, estimated or unknown", () => {
+  assert.equal(costLabel({ usd: 0.06, kind: "reported" }).text, "$0.06 (reported)");
+  assert.equal(costLabel({ usd: 0.5, kind: "estimated" }).text, "≈$0.50 (estimated)");
+  assert.equal(costLabel({ usd: null, kind: "none" }).text, "cost unknown");
+  assert.equal(costLabel({ usd: 0.06, kind: "bogus" }).kind, "none");
+});
+
+test("the listing query carries only filled filters, a bounded limit and the cursor", () => {
+  assert.equal(historyQuery({}), "/runcomfy/history?limit=50");
+  assert.equal(historyQuery({ state: "failed,rejected", model: " a/b ", day: "2026-12-03" }, "c1", 999),
+    "/runcomfy/history?state=failed%2Crejected&model=a%2Fb&day=2026-12-03&limit=200&cursor=c1");
+  assert.equal(historyQuery({ day: "12/03/2026" }), "/runcomfy/history?limit=50");
+});
+
+test("only http(s) URLs become src/href; media kind from the path", () => {
+  assert.equal(safeHttpUrl("javascript:alert(1)"), null);
+  assert.equal(safeHttpUrl("data:text/html,<b>x</b>"), null);
+  assert.equal(safeHttpUrl("https://x.test/a.png"), "https://x.test/a.png");
+  assert.equal(mediaKind("https://x.test/out/a.PNG?sig=1"), "image");
+  assert.equal(mediaKind("https://x.test/a.mp4"), "video");
+  assert.equal(mediaKind("https://x.test/a.wav"), "audio");
+  assert.equal(mediaKind("https://x.test/a.zip"), "file");
+  assert.equal(stateLabel("submitted"), "queued / running");
+});
+
+test("totals keep reported and estimated apart, per period and per model", () => {
+  const lines = totalsLines({
+    today: { reported_usd: 0.12, estimated_usd: 0.5, unknown: 1, requests: 3,
+      by_model: { "a/b": { display_name: "<img src=x>", reported_usd: 0.12, estimated_usd: 0, unknown: 0, requests: 2 } } },
+    month: { reported_usd: 1, estimated_usd: 0, unknown: 0, requests: 9, by_model: {} },
+  });
+  assert.equal(lines[0].text, "Today: $0.12 reported, $0.50 estimated, 1 of unknown cost · 3 request(s)");
+  assert.equal(lines[0].models[0].text, "<img src=x> (a/b): $0.12 reported, $0.00 estimated · 2 request(s)");
+  assert.deepEqual(lines.map((l) => l.period), ["today", "month"]);
+});
+
+test("actions map to buttons; none of them is a submit", () => {
+  assert.deepEqual(actionButtons(["fetch_into_node", "redownload", "cancel", "uncertain"]).map((a) => a[0]),
+    ["fetch_new", "fetch_selected", "redownload", "cancel", "uncertain"]);
+  assert.deepEqual(actionButtons(undefined), []);
+});
+
+const PREVIEW = { ok: true, nodes: [
+  { id: "1", display_name: "Pic", new_requests: 2, reused: 1, estimate_usd: 0.12, reason: "request 1: already ran" },
+  { id: "2", display_name: "Vid", new_requests: 3, reused: 0, estimate_usd: 1.5 },
+  { id: "3", display_name: "Dry", new_requests: 0, reused: 0, estimate_usd: null, reason: "dry_run is on" },
+] };
+
+test("the confirmation adds the new requests' estimates, times the batch count", () => {
+  const s = confirmSummary(PREVIEW);
+  assert.equal(s.total, 1.62);
+  assert.equal(s.totalText, "$1.62");
+  assert.equal(s.requests, 5);
+  assert.equal(s.lines[2].submits, false);
+  assert.match(s.lines[0].text, /#1 Pic: 2 new request\(s\), 1 reused: ≈\$0.12/);
+  assert.equal(confirmSummary(PREVIEW, 2).total, 3.24);
+  assert.equal(needsConfirm(s, 1), true);
+  assert.equal(needsConfirm(s, 2), false);
+  assert.equal(needsConfirm(s, 0), false);
+  const unknown = confirmSummary({ nodes: [{ id: "9", new_requests: 1, estimate_usd: null }] });
+  assert.equal(unknown.unknown, 1);
+  assert.equal(needsConfirm(unknown, 5), true);
+});
+
+test("only RunComfy nodes of the prompt go to the preview", () => {
+  assert.deepEqual(previewNodes({ 3: { class_type: "KSampler", inputs: {} }, 4: { class_type: "RunComfy_x", inputs: { a: 1 } } }),
+    [{ id: "4", class_type: "RunComfy_x", inputs: { a: 1 } }]);
+});
+
+test("limits: empty or 0 is off, anything else must be an amount", () => {
+  assert.deepEqual(limitsPayload("", "0").body, { daily_usd: null, monthly_usd: null });
+  assert.deepEqual(limitsPayload("$5", "50.5").body, { daily_usd: 5, monthly_usd: 50.5 });
+  assert.match(limitsPayload("five", "").error, /Daily limit must be an amount/);
+  assert.equal(limitsStatusText({ ok: true, daily_usd: 5, daily_source: "RUNCOMFY_DAILY_LIMIT_USD", monthly_usd: null,
+    spent: { today: { usd: 1.2 } } }), "Today: $5.00 (from RUNCOMFY_DAILY_LIMIT_USD), $1.20 counted · This month: off");
+});
