@@ -39,13 +39,19 @@ import {
   wrapText,
 } from "./lib/format.js";
 import { PANEL_LINE_PX, button, column, createPanel, note, row, showMessage, textInput } from "./lib/dom.js";
+import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/history.js";
+import { DEFAULT_CONFIRM_ABOVE_USD, SETTING_CONFIRM_ABOVE, installRunConfirm } from "./lib/confirm.js";
+import { renderLimitsRow } from "./lib/limits.js";
 import { resolveMissingRunComfyNodes } from "./lib/missing.js";
+import { originAdviceBox } from "./lib/settings_origin.js";
+import { renderProxyRow } from "./lib/network.js";
 
 const EXTENSION = "RunComfy.ModelAPI";
 const SETTING_TOKEN = "RunComfy.Account.APIToken";
 const SETTING_SHOW_PRICE = "RunComfy.Display.ShowPrice";
 const SETTING_SHOW_STATUS = "RunComfy.Display.ShowStatus";
 const SETTING_CATALOG = "RunComfy.Catalog.Refresh";
+const SETTING_PROXY = "RunComfy.Network.Proxy";
 const VUE_NODES = "Comfy.VueNodes.Enabled";
 const PANEL_WIDGET = "runcomfy_status";
 const PANEL_REFRESH_MS = 1000;
@@ -437,6 +443,7 @@ function renderTokenRow() {
   input.setAttribute("data-lpignore", "true");
   input.setAttribute("aria-label", "RunComfy API token");
   const message = note({ dataset: { runcomfyTokenMessage: "1" } });
+  const advice = originAdviceBox();      // issue 19.4: a refused write names RUNCOMFY_PUBLIC_ORIGIN=<this page>
   const save = button("Save", "Check the token with RunComfy and keep it on the ComfyUI server");
   const test = button("Test", "Check the configured token with RunComfy");
   const clear = button("Clear", "Remove the token saved on the ComfyUI server");
@@ -457,6 +464,7 @@ function renderTokenRow() {
       const { status: code, body } = await callJson(path, options);
       const result = tokenActionResult(action, code, body);
       showMessage(message, result.message, result.ok);
+      advice.update(code, body);
       if (result.info) showInfo(result.info);
       else await loadStatus();
       if (result.ok && action === "save") input.value = "";
@@ -485,7 +493,7 @@ function renderTokenRow() {
   clear.addEventListener("click", () => run("clear", "/runcomfy/token", { method: "DELETE" }));
 
   loadStatus();
-  return column([status, row([input, ...buttons]), message]);
+  return column([status, row([input, ...buttons]), message, advice.root]);
 }
 
 /** New node definitions into the open page, through the frontend's own reload where it has one. */
@@ -498,6 +506,7 @@ async function reloadNodeDefinitions() {
 
 function renderCatalogRow() {
   const message = note({ dataset: { runcomfyCatalogMessage: "1" } });
+  const advice = originAdviceBox();
   const refresh = button("Refresh model catalog", "Ask RunComfy for its current model list and update the nodes");
   refresh.addEventListener("click", async () => {
     refresh.disabled = true;
@@ -505,6 +514,7 @@ function renderCatalogRow() {
     try {
       const { status, body } = await callJson("/runcomfy/catalog/refresh", { method: "POST" });
       const result = catalogRefreshResult(status, body);
+      advice.update(status, body);
       let text = result.message;
       if (result.reload && !(await reloadNodeDefinitions().catch(() => false))) {
         text += " Reload this page to see them.";
@@ -515,7 +525,7 @@ function renderCatalogRow() {
       refresh.disabled = false;
     }
   });
-  return column([refresh, message]);
+  return column([refresh, message, advice.root]);
 }
 
 // --- issue 20: the request history (./lib/history.js), limits (./lib/limits.js), Run confirmation (./lib/confirm.js)
@@ -587,6 +597,15 @@ app.registerExtension({
       tooltip: "Reads RunComfy's current model list: new models become nodes, changed ones are updated. "
         + "Says which were added, changed or removed, and whether ComfyUI needs a restart.",
       type: () => renderCatalogRow(),
+      defaultValue: "",
+    },
+    {
+      id: SETTING_PROXY,
+      category: ["RunComfy", "Proxy", "Proxy"],
+      name: "Proxy for RunComfy API calls",
+      tooltip: "An HTTP proxy (http://host:port, with user:password@ if it needs them) or \"direct\" for none. Kept on "
+        + "the ComfyUI server; wins over RUNCOMFY_PROXY and HTTPS_PROXY. Clear it to use the environment's settings.",
+      type: () => renderProxyRow(callJson),
       defaultValue: "",
     },
     {
