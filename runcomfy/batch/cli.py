@@ -10,7 +10,7 @@ from pathlib import Path
 from ..api import RetryPolicy, RunComfyClient
 from ..errors import ConfigError
 from ..media.imageformats import CHOICES
-from .jobsfile import parse_jobs
+from .jobsfile import JobStream
 from .runner import DEFAULT_CONCURRENCY, BatchOptions, run_batch, summary_text
 
 FORMATS = sorted({v for v in CHOICES.values()})
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runcomfy batch: jobs file not found: {jobs_path}", file=sys.stderr)
         return 2
     try:
-        specs, problems = parse_jobs(jobs_path, schema)
+        # Read as the jobs start (a first pass counts the lines and finds duplicated keys).
+        specs = JobStream(jobs_path, schema)
     except (OSError, MemoryError) as exc:
         print(f"runcomfy batch: cannot read the jobs file {jobs_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                         report=Path(args.report) if args.report else None, timeout=args.timeout,
                         submit_anyway=args.submit_anyway, spend_dir=Path(config_dir))
     try:
-        res = asyncio.run(run_batch(client, schema, specs, opts, problems))
+        res = asyncio.run(run_batch(client, schema, specs, opts))
     finally:
         client.close()
     print(summary_text(res, dry_run=args.dry_run))

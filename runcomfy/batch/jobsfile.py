@@ -98,31 +98,113 @@ def _file_digest(paths: list[Path]) -> str:
 
 def parse_jobs(path: str | Path, schema: ModelSchema) -> tuple[list[JobSpec], list[LineProblem]]:
     """Every job of the file and every problem found (a line with a problem is not a job)."""
-    path = Path(path)
-    base = path.parent
-    media = {f.name: f for f in schema.media_fields}
-    known = {f.name for f in schema.fields}
-    specs: list[JobSpec] = []
-    problems: list[LineProblem] = []
-    seen: dict[str, int] = {}
-    with open(path, "rb") as fh:
-        raw_lines = fh.read().splitlines()
-    for n, raw in enumerate(raw_lines, start=1):
+    stream = JobStream(path, schema)
+    specs = list(stream)
+    return specs, stream.problems
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+class _Problems(list):
+    """The problems found so far; each one also handed to ``on_problem`` as it is found."""
+
+    def __init__(self, owner: "JobStream"):
+        super().__init__()
+        self.owner = owner
+
+    def append(self, p: LineProblem) -> None:
+        super().append(p)
+        if self.owner.on_problem is not None:
+            self.owner.on_problem(p)
+
+
+class _SeenKeys(dict):
+    """The keys seen so far, kept only for keys that occur more than once in the file (found by
+    the first pass): a 100,000-line file does not hold 100,000 keys."""
+
+    def __init__(self, duplicated: set[int]):
+        super().__init__()
+        self.duplicated = duplicated
+
+    def __setitem__(self, key: str, line: int) -> None:
+        if self.duplicated and _key_hash(key) in self.duplicated:
+            super().__setitem__(key, line)
+
+
+class JobStream:
+    """The jobs of a JOBS file, parsed as they are taken (one pass, once): memory does not grow
+    with the file. ``len()`` is the number of job lines (valid or not, from a first pass that
+    also finds duplicated keys, 8 bytes a line); ``problems`` fills as the lines are read, each
+    also passed to ``on_problem``."""
+
+    def __init__(self, path: str | Path, schema: ModelSchema):
+        self.path = Path(path)
+        self.schema = schema
+        self.problems: list[LineProblem] = _Problems(self)
+        self.on_problem = None
+        self._total, self._duplicated = self._first_pass()
+
+    def __len__(self) -> int:
+        return self._total
+
+    def _lines(self):
+        with open(self.path, "rb") as fh:
+            for n, raw in enumerate(fh, start=1):
+                yield n, raw.rstrip(b"\n").rstrip(b"\r")
+
+    def _first_pass(self) -> tuple[int, set[int]]:
+        from array import array
+        hashes = array("Q")
+        total = 0
+        known = {f.name for f in self.schema.fields}
+        for n, raw in self._lines():
+            text = raw.decode("utf-8-sig" if n == 1 else "utf-8", errors="replace").strip()
+            if not text or text.startswith("#"):
+                continue
+            total += 1
+            if KEY_FIELD in known or '"key"' not in text:
+                continue
+            try:
+                key = json.loads(text).get(KEY_FIELD)
+            except (ValueError, AttributeError, RecursionError):
+                continue
+            if isinstance(key, str):
+                hashes.append(_key_hash(key))
+        if len(hashes) < 2:
+            return total, set()
         try:
-            text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(LineProblem(n, None, f"is not UTF-8 text (byte {exc.start + 1})"))
-            continue
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        try:
-            spec = _parse_line(n, text, base, schema, media, known, seen, problems)
-        except Exception as exc:       # MemoryError, RecursionError...: this line alone fails
-            problems.append(LineProblem(n, None, f"could not be read ({type(exc).__name__})"))
-            continue
-        if spec is not None:
-            specs.append(spec)
-    return specs, problems
+            import numpy as np
+            h = np.sort(np.frombuffer(hashes, dtype=np.uint64))
+            dup = h[1:][h[1:] == h[:-1]]
+            return total, {int(x) for x in dup}
+        except ImportError:
+            ordered = sorted(hashes)
+            return total, {a for a, b in zip(ordered, ordered[1:]) if a == b}
+
+    def __iter__(self):
+        base = self.path.parent
+        schema = self.schema
+        media = {f.name: f for f in schema.media_fields}
+        known = {f.name for f in schema.fields}
+        seen = _SeenKeys(self._duplicated)
+        problems = self.problems
+        for n, raw in self._lines():
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(LineProblem(n, None, f"is not UTF-8 text (byte {exc.start + 1})"))
+                continue
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            try:
+                spec = _parse_line(n, text, base, schema, media, known, seen, problems)
+            except Exception as exc:       # MemoryError, RecursionError...: this line alone fails
+                problems.append(LineProblem(n, None, f"could not be read ({type(exc).__name__})"))
+                continue
+            if spec is not None:
+                yield spec
 
 
 def _parse_line(n: int, text: str, base: Path, schema: ModelSchema, media: dict, known: set, seen: dict,

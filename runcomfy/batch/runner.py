@@ -781,7 +781,10 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs, opts: Ba
                                               "error": p.message}) + "\n")
     streamed = getattr(specs, "problems", None)
     if hasattr(specs, "on_problem"):
-        specs.on_problem = invalid
+        def met(p: LineProblem) -> None:
+            batch.bar.total -= 1            # counted as a job line by the stream's first pass
+            invalid(p)
+        specs.on_problem = met
     try:
         for p in problems or []:
             invalid(p)
