@@ -131,7 +131,7 @@ class FakeCtx {
 test("settings: a custom token row, the catalog refresh and two display toggles under the RunComfy category", () => {
   assert.equal(ext.name, "RunComfy.ModelAPI");
   const ids = ext.settings.map((s) => s.id);
-  assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Catalog.Refresh", "RunComfy.Display.ShowPrice",
+  assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Catalog.Refresh", "RunComfy.Network.Proxy", "RunComfy.Display.ShowPrice",
     "RunComfy.Display.ShowStatus", "RunComfy.Spending.Limits", "RunComfy.Spending.ConfirmAboveUSD"]);
   assert.equal(typeof ext.settings[1].type, "function");
   for (const s of ext.settings) assert.equal(s.category[0], "RunComfy");
