@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { actionButtons, costLabel, historyQuery, mediaKind, safeHttpUrl, stateLabel, totalsLines } from "../../web/lib/history.js";
-import { confirmSummary, needsConfirm, previewNodes } from "../../web/lib/confirm.js";
+import { confirmSummary, executedNodeIds, needsConfirm, previewNodes } from "../../web/lib/confirm.js";
 import { limitsPayload, limitsStatusText } from "../../web/lib/limits.js";
 
 test("costs are marked reported, estimated or unknown", () => {
@@ -80,4 +80,14 @@ test("limits: empty or 0 is off, anything else must be an amount", () => {
   assert.match(limitsPayload("five", "").error, /Daily limit must be an amount/);
   assert.equal(limitsStatusText({ ok: true, daily_usd: 5, daily_source: "RUNCOMFY_DAILY_LIMIT_USD", monthly_usd: null,
     spent: { today: { usd: 1.2 } } }), "Today: $5.00 (from RUNCOMFY_DAILY_LIMIT_USD), $1.20 counted · This month: off");
+});
+
+test("only nodes that feed an output node run, so only they are counted", () => {
+  const output = {
+    1: { class_type: "RunComfy_a", inputs: {} },
+    2: { class_type: "RunComfy_b", inputs: {} },
+    3: { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    4: { class_type: "RunComfy_c", inputs: { x: ["2", 0] } },
+  };
+  assert.deepEqual([...executedNodeIds(output, (t) => t === "PreviewImage")].sort(), ["1", "3"]);
 });

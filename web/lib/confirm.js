@@ -24,6 +24,20 @@ export function previewNodes(output) {
   return nodes;
 }
 
+/** Ids of the prompt's nodes that ComfyUI will execute: the output nodes and everything they take
+ *  inputs from (links are [id, slot] pairs). A RunComfy node that feeds no output never runs. */
+export function executedNodeIds(output, isOutputClass) {
+  const seen = new Set();
+  const stack = Object.entries(output || {}).filter(([, n]) => n && isOutputClass(n.class_type)).map(([id]) => String(id));
+  while (stack.length) {
+    const id = stack.pop();
+    if (seen.has(id) || !output[id]) continue;
+    seen.add(id);
+    for (const v of Object.values(output[id].inputs || {})) if (Array.isArray(v) && v.length === 2) stack.push(String(v[0]));
+  }
+  return seen;
+}
+
 /** The confirmation's numbers from the route's answer: the known total of the new requests (times
  *  the batch count: every queued copy of the prompt is a run), requests of unknown price, and one
  *  line per node. */
@@ -107,7 +121,10 @@ export function installRunConfirm(app, deps) {
     if (Number(threshold) > 0) {
       try {
         const { output } = await app.graphToPrompt();
-        const nodes = previewNodes(output);
+        const types = globalThis.LiteGraph?.registered_node_types || {};
+        const runs = executedNodeIds(output, (t) => types[t]?.nodeData?.output_node === true);
+        // No output node known (a frontend without nodeData on its classes): count them all.
+        const nodes = previewNodes(output).filter((n) => !runs.size || runs.has(n.id));
         if (nodes.length) {
           const { status, body } = await deps.call("/runcomfy/prompt/preview", {
             method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ nodes }),
