@@ -56,8 +56,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--batch-jobs", type=int, default=1000, help="jobs in section 9 (default 1000)")
     ap.add_argument("--batch-concurrency", type=int, default=64, help="batch concurrency in section 9 (default 64)")
     ap.add_argument("--batch-workers", type=int, default=16, help="emulator workers in section 9 (default 16)")
-    ap.add_argument("--batch-job-seconds", type=float, default=2.0,
-                    help="emulated seconds per job in section 9 (default 2; smaller scales time down)")
+    ap.add_argument("--batch-job-seconds", type=float, default=1.0,
+                    help="emulated seconds per job in section 9's real-time runs (default 1)")
+    ap.add_argument("--batch-large", type=int, default=100_000,
+                    help="jobs in section 9's large scaled run (0 s jobs; default 100000)")
+    ap.add_argument("--batch-media", choices=("text", "image"), default="text",
+                    help="section 9's jobs: text-only (default) or one 384x384 input image each")
 
 
 def sections_of(args) -> set[str]:
