@@ -175,6 +175,8 @@ class BatchResult:
 
 
 _NO_COST = object()
+# A job polls /result, not /status: a finished job is then submit + result + its files.
+_BATCH_POLL = PollPolicy(via_result=True)
 
 
 class ClientObserver:
@@ -497,7 +499,7 @@ class _Batch:
             tag = batch_tag(self.opts.spend_dir, self.schema, spec.key, est, self.opts.max_cost_unknown)
         journal = self.journal.job_view(identity, spec.key, tag, on_claim, lambda: state["charge"])
         runner = Runner(self.client, journal=journal, timeout=self.opts.timeout,
-                        poll=self.opts.poll, submit_anyway=self.opts.submit_anyway)
+                        poll=self.opts.poll or _BATCH_POLL, submit_anyway=self.opts.submit_anyway)
 
         def on_update(u) -> None:
             if u.state == "submitting" and not state["submitting"]:

@@ -27,6 +27,9 @@ class PollPolicy:
     per_queue_position: float = 0.5
     jitter: float = 0.1          # +/- fraction
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    # Poll /result instead of /status: it answers an unfinished request with its state (API README),
+    # so a finished job costs one call less (no queue position, though). The batch sets it.
+    via_result: bool = False
 
     def base(self, running_for: float) -> float:
         t = max(0.0, running_for)

@@ -181,9 +181,16 @@ async def _wait_and_fetch(ctx, rid, started, update, notes) -> JobOutcome:
     running_since = None
     timings: dict = {}
     state, status = QUEUED, None
+    result = None
+    via_result = getattr(ctx.poll, "via_result", False)
     while True:
         try:
-            status = await _thread(client.status, rid, until=deadline)
+            if via_result:
+                # /result answers with the state until the job ends, then with its outputs.
+                result = await _result_or_gone(ctx, rid, deadline)
+                status = result
+            else:
+                status = await _thread(client.status, rid, until=deadline)
         except Interrupted:
             # Stop arrived during the call (its connection was closed) or between retries.
             await _cancel_and_raise(ctx, rid, update)
@@ -202,7 +209,7 @@ async def _wait_and_fetch(ctx, rid, started, update, notes) -> JobOutcome:
         now = time.monotonic()
         if state == RUNNING and running_since is None:
             running_since = now
-        update(state, queue_position=status.queue_position)
+        update(state, queue_position=getattr(status, "queue_position", None))
         if state in TERMINAL:
             timings["noticed_at"] = now
             break
@@ -211,7 +218,7 @@ async def _wait_and_fetch(ctx, rid, started, update, notes) -> JobOutcome:
         if now >= deadline:
             raise _timeout_error(ctx, rid, state)
         running_for = now - (running_since if running_since is not None else started)
-        await _interruptible_sleep(ctx.poll.interval(state, running_for, status.queue_position),
+        await _interruptible_sleep(ctx.poll.interval(state, running_for, getattr(status, "queue_position", None)),
                                    hooks, deadline)
     journal = ctx.journal
     if state == CANCELLED:
@@ -220,7 +227,8 @@ async def _wait_and_fetch(ctx, rid, started, update, notes) -> JobOutcome:
         raise JobCancelledError("The remote job was cancelled; nothing to fetch.", request_id=rid)
     # The job has ended: fetching its result is worth a full call even past the wait limit.
     fetch_until = max(deadline, time.monotonic() + client.call_deadline)
-    result = await _result_or_gone(ctx, rid, fetch_until)
+    if result is None or result.state not in TERMINAL:
+        result = await _result_or_gone(ctx, rid, fetch_until)
     for _ in range(20):
         # /result can trail /status by a moment; it answers with the live state until then.
         if result.state in TERMINAL or time.monotonic() >= deadline:
