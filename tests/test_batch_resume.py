@@ -108,3 +108,52 @@ def test_ctrl_c_stops_new_submits_and_the_rerun_finishes(start_emulator, tmp_pat
     per_prompt = _accepted_per_prompt(emu)
     assert len(per_prompt) == 5 and set(per_prompt.values()) == {1}
     assert all((out / f"shot-{i:03d}.png").is_file() for i in range(5))
+
+
+def test_a_large_batch_killed_then_rerun_pays_nothing_twice_and_keeps_the_cap(start_emulator, tmp_path):
+    # Issue 21 at size: 1,500 text jobs of 0 s in one append-only journal, SIGKILL at about half,
+    # the same command again: every prompt accepted at most once, the cap exact across both runs
+    # (the journal's claims and request ids were on disk before each submit left / job went on).
+    from tests.test_batch_cost import _catalog, _entry, _prompt_jobs, billed
+    n, price = 1500, 0.01
+    cap = price * (n - 100)
+    model = "acme/text/flat"
+    emu = start_emulator(TOKEN, processing_time=0.0, workers=32, price_usd=price)
+    cfg = tmp_path / "cfg"
+    _catalog(emu, cfg, _entry(model, price, "image"))
+    jobs = _prompt_jobs(tmp_path, n)
+    out = tmp_path / "out"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "runcomfy", "batch", model, str(jobs), "--out", str(out),
+                                 "--report", str(tmp_path / "report.jsonl"), "--config-dir", str(cfg),
+                                 "--concurrency", "64", "--max-cost", f"{cap:.2f}"],
+                                cwd=ROOT, env=_env(emu, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    proc = start()
+    try:
+        _wait_for(lambda: emu.submits_accepted >= n // 2, timeout=240)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    first = emu.submits_accepted
+    assert n // 2 <= first < n - 100
+    again = start()
+    stdout, stderr = again.communicate(timeout=300)
+    per_prompt = _accepted_per_prompt(emu)
+    assert set(per_prompt.values()) == {1}, [p for p, k in per_prompt.items() if k > 1][:5]    # 0 duplicates
+    rows = _report(tmp_path)
+    assert len(rows) == n, stdout + stderr                                    # every line accounted for
+    uncertain = [k for k, r in rows.items() if "may have been accepted" in (r.get("error") or "")]
+    assert billed(emu) <= cap + 1e-9                                          # the cap, across both runs
+    # Counted at its estimate, a submit killed on the wire may not have reached the service:
+    # only those can leave the cap short of the jobs it allows.
+    assert n - 100 - len(uncertain) <= emu.submits_accepted <= n - 100, (emu.submits_accepted, len(uncertain))
+    done = [k for k, r in rows.items() if r["state"] in ("done", "skipped")]
+    assert len(done) >= emu.submits_accepted - len(uncertain)
+    assert all((out / f"{k}.png").is_file() for k in done)
+    assert "--max-cost" in stdout and "reached" in stdout
