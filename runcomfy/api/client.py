@@ -223,12 +223,12 @@ class RunComfyClient(ApiSession):
         return sink.value()
 
     def download_to_file(self, url: str, path, *, max_bytes: int | None = None, window: float | None = None,
-                         until: float | None = None) -> int:
+                         until: float | None = None, durable: bool = True) -> int:
         """Stream one result file to ``path`` (a temp file next to it, renamed when complete), with
         the same host rules, retries, deadline and cap as ``download``. Returns the byte count."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        sink = downloads.FileSink(target)
+        sink = downloads.FileSink(target, durable)
         try:
             downloads.fetch(self, url, sink, max_bytes or self.max_download_bytes, window, until)
             return sink.commit()

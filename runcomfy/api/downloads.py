@@ -38,8 +38,9 @@ class MemorySink:
 class FileSink:
     """A temp file next to ``target``, renamed onto it only when complete."""
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, durable: bool = True):
         self.target = target
+        self.durable = durable          # fsync before the rename (not for a file read back at once)
         fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
         self.tmp = Path(tmp)
         self.fh = os.fdopen(fd, "wb")
@@ -56,7 +57,8 @@ class FileSink:
 
     def commit(self) -> int:
         self.fh.flush()
-        os.fsync(self.fh.fileno())
+        if self.durable:
+            os.fsync(self.fh.fileno())
         self.fh.close()
         os.replace(self.tmp, self.target)
         return self.size

@@ -45,9 +45,18 @@ def spill_folder() -> str:
     return os.path.join(default_folder(), "images")
 
 
+_PRUNED_AT = [0.0]          # when this process last looked (a batch fetches hundreds a second)
+PRUNE_EVERY_S = 60.0
+
+
 def _prune_spill(folder: str) -> None:
     """Spilled images older than SPILL_KEEP_S: their job's URLs are in the journal and the
-    error, so a re-run downloads them again; the disk is not kept filling up."""
+    error, so a re-run downloads them again; the disk is not kept filling up. At most once a
+    minute per process: the folder is not scanned for every result."""
+    now = time.monotonic()
+    if now - _PRUNED_AT[0] < PRUNE_EVERY_S:
+        return
+    _PRUNED_AT[0] = now
     cutoff = time.time() - SPILL_KEEP_S
     try:
         entries = list(os.scandir(folder))
@@ -80,7 +89,9 @@ def fetch(client, url: str, *, request_id: str, n: int, kinds: dict, output_kind
         _prune_spill(spill_folder())
         # Unique: two nodes may fetch the same paid result at once (a resume).
         path = target_path(spill_folder(), f"{request_id}_{uuid.uuid4().hex[:8]}", n, url, "image")
-        size = client.download_to_file(url, path)
+        # Not fsynced: read back and removed at once, or decoded soon; a crash loses nothing paid
+        # (the journal has the URLs).
+        size = client.download_to_file(url, path, durable=False)
         if size > IMAGE_IN_MEMORY_BYTES:
             return path
         try:
