@@ -42,7 +42,7 @@ REOPEN = "then open the workflow again (its saved values are kept)"
 
 def _fix(reason: str) -> str:
     return {
-        "offline": f"check this computer's network (and the proxy in Settings › RunComfy › Network), "
+        "offline": f"check this computer's network (and the proxy in Settings › RunComfy › Proxy), "
                    f"then {REFRESH_HOWTO}, {REOPEN}.",
         "no_token": f"set your RunComfy API token in Settings › RunComfy › Account (or RUNCOMFY_API_TOKEN), "
                     f"then {REFRESH_HOWTO}, {REOPEN}.",
@@ -60,9 +60,9 @@ def _fix(reason: str) -> str:
 
 def _why(reason: str, detail: str) -> str:
     return {
-        "offline": f"RunComfy could not be reached ({detail})",
+        "offline": f"RunComfy could not be reached ({detail.rstrip('. ')})",
         "no_token": "RunComfy wants an API token to look it up and none is set",
-        "token_rejected": f"RunComfy refused the API token ({detail})",
+        "token_rejected": f"RunComfy refused the API token ({detail.rstrip('. ')})",
         "not_listed": "RunComfy does not list it",
         "not_runnable": "RunComfy lists it, but not as a runnable model",
         "unknown_class": "no model in RunComfy's catalog makes this node class",
