@@ -1,0 +1,234 @@
+"""Opt-in real-browser check of issue 20's web side: the RunComfy sidebar tab (the dialog opened by
+the command 'RunComfy.History.Open' on every frontend), its actions, and the Run confirmation.
+Two ComfyUI processes share one RUNCOMFY_CONFIG_DIR, against the emulator, driven in headless
+Chromium by Playwright in both renderers (frontend 1.27: canvas only). Same variables and
+commands as tests/test_browser.py, e.g.::
+
+    COMFYUI_DIR=/work/comfy/c033/ComfyUI COMFYUI_PYTHON=/work/comfy/c033/venv/bin/python \\
+    COMFYUI_FRONTEND_ROOT=/work/comfy/c033/frontend-1.58.1/comfyui_frontend_package/static \\
+        .venv/bin/python -m pytest -q tests/test_browser_history.py
+
+What it checks: a request made (headless /prompt) by ComfyUI A is listed in ComfyUI B's tab with
+its model, state, reported cost and request id; "Fetch into new node" puts the request id into a
+new node of the model's class and running it sends no new submit (the emulator counts); "Re-download"
+sends none either and its file opens through /view; the Run confirmation of a graph with three
+RunComfy nodes (variations, one request already run) shows the right total and list, and Cancel
+queues nothing. ``RUNCOMFY_SCREENSHOTS=<dir>`` keeps the screenshots.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+
+from comfyui_harness import _wait_until, launch
+from test_browser import CHROMIUM, CHROMIUM_ARGS, Page, _set_renderer, pytestmark, sync_playwright  # noqa: F401
+
+MODEL = "emulator-samples/image-gen/text-to-image"      # $0.02 per output (the emulator's price)
+CLASS = "RunComfy_emulator_samples_image_gen_text_to_image"
+TAB = "runcomfy-history"
+RUN_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    from runcomfy.emulator import Emulator
+    from runcomfy.emulator.catalog import sample_entries
+
+    token = "rc-history-" + secrets.token_hex(12)
+    emu = Emulator(token=token, processing_time=0.4, workers=2).start()
+    emu.serve_catalog([e for e in sample_entries() if e["model_id"] == MODEL], replace=False)
+    shared = tmp_path_factory.mktemp("shared_config")
+    comfys = []
+    try:
+        for name in ("a", "b"):
+            base = tmp_path_factory.mktemp("comfy_" + name)
+            comfys.append(launch(base, emu, token, ready_path="/object_info/" + CLASS,
+                                 env_extra={"RUNCOMFY_CONFIG_DIR": str(shared)}))
+        a, b = comfys
+        cls = CLASS
+        assert b.get("/object_info/" + cls).status_code == 200
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                yield {"a": a, "b": b, "comfy": b, "browser": browser, "emu": emu, "cls": cls, "token": token}
+            finally:
+                browser.close()
+    finally:
+        for c in comfys:
+            c.stop()
+        emu.stop()
+
+
+def _defaults(comfy, cls: str) -> dict:
+    info = comfy.get("/object_info/" + cls).json()[cls]["input"]
+    out = {}
+    for group in ("required", "optional"):
+        for name, spec in info.get(group, {}).items():
+            opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            if "default" in opts:
+                out[name] = opts["default"]
+            elif isinstance(spec[0], list) and spec[0]:
+                out[name] = spec[0][0]
+    return out
+
+
+def _api_prompt(comfy, cls: str, prompt: str, seed: int, variations: int = 1) -> dict:
+    return {
+        "1": {"class_type": cls, "inputs": {**_defaults(comfy, cls), "prompt": prompt, "seed": seed,
+                                            "variations": variations, "num_images": 1}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+
+
+def _run_headless(comfy, prompt: dict) -> dict:
+    pid = comfy.queue(prompt, str(uuid.uuid4()))
+    entry = comfy.wait_done(pid, RUN_TIMEOUT_S)
+    assert entry["status"]["status_str"] == "success", comfy.log_tail(40)
+    return entry
+
+
+def _open_tab(page: Page) -> None:
+    page.js("""(id) => {
+        const st = app.extensionManager.sidebarTab;
+        if (st?.activeSidebarTabId !== id) st.toggleSidebarTab(id);
+    }""", TAB)
+    page.wait_for("() => !!document.querySelector('[data-runcomfy-history] [data-runcomfy-history-list]')",
+                  timeout_s=20, what="the RunComfy tab")
+
+
+def _item(page: Page, rid: str) -> str:
+    sel = f"[data-runcomfy-history] [data-runcomfy-item]"
+    page.wait_for("([sel, rid]) => [...document.querySelectorAll(sel)].some((e) => e.innerText.includes(rid))",
+                  [sel, rid], timeout_s=20, what=f"request {rid} in the tab")
+    return page.js("([sel, rid]) => [...document.querySelectorAll(sel)].find((e) => e.innerText.includes(rid)).innerText",
+                   [sel, rid])
+
+
+def _click_action(page: Page, rid: str, action: str) -> None:
+    page.js("""([rid, action]) => {
+        const box = [...document.querySelectorAll('[data-runcomfy-history] [data-runcomfy-item]')]
+            .find((e) => e.innerText.includes(rid));
+        box.querySelector(`[data-runcomfy-action="${action}"]`).click();
+    }""", [rid, action])
+
+
+def _action_result(page: Page, rid: str) -> str:
+    return page.js("""(rid) => [...document.querySelectorAll('[data-runcomfy-history] [data-runcomfy-item]')]
+        .find((e) => e.innerText.includes(rid)).querySelector('[data-runcomfy-action-result]').innerText""", rid)
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_tab_lists_another_process_request_and_fetches_without_a_new_charge(pair, renderer):
+    a, b, emu, cls = pair["a"], pair["b"], pair["emu"], pair["cls"]
+    before_ids = set(emu.jobs)
+    _run_headless(a, _api_prompt(a, cls, f"tab {renderer} {secrets.token_hex(4)}", secrets.randbelow(10**6)))
+    [rid] = list(set(emu.jobs) - before_ids)
+
+    page = Page(pair, "history-" + renderer)
+    try:
+        if not _set_renderer(page, renderer == "vue") and renderer == "vue":
+            pytest.skip(f"frontend {page.frontend} has no Vue node renderer")
+        _open_tab(page)
+        text = _item(page, rid)
+        assert "succeeded" in text and "$0.02 (reported)" in text and MODEL in text, text
+        totals = page.js("() => document.querySelector('[data-runcomfy-totals]').innerText")
+        assert "Today:" in totals and "reported" in totals and "estimated" in totals, totals
+        page.shot("tab")
+
+        # Fetch into a new node of the model's class; running it resumes: no new submit.
+        submits = emu.submits_accepted
+        page.js("() => app.graph.clear()")
+        _click_action(page, rid, "fetch_new")
+        page.wait_for("(rid) => /press Run to fetch/.test([...document.querySelectorAll('[data-runcomfy-item]')]"
+                      ".find((e) => e.innerText.includes(rid)).querySelector('[data-runcomfy-action-result]').innerText)",
+                      rid, timeout_s=20, what="the fetch into a new node")
+        node = page.js(f"""() => {{ const n = app.graph.findNodesByType('{cls}')[0];
+            return n && n.widgets.find((w) => w.name === 'resume_request_id').value; }}""")
+        assert node == rid
+        done_before = len(b.get("/history").json())
+        page.js(f"""async () => {{ const n = app.graph.findNodesByType('{cls}')[0];
+            const p = LiteGraph.createNode('PreviewImage'); app.graph.add(p); n.connect(0, p, 0);
+            await app.queuePrompt(0, 1); }}""")
+        _wait_until(lambda: not b.get("/queue").json()["queue_running"] and not b.get("/queue").json()["queue_pending"]
+                    and len(b.get("/history").json()) > done_before,
+                    RUN_TIMEOUT_S, what="the fetch run to finish")
+        assert emu.submits_accepted == submits, "fetching into a node sent a new paid request"
+
+        # Re-download the result files into this ComfyUI's output: no submit; the file opens.
+        _click_action(page, rid, "redownload")
+        page.wait_for("(rid) => /Downloaded \\d+ file/.test([...document.querySelectorAll('[data-runcomfy-item]')]"
+                      ".find((e) => e.innerText.includes(rid)).querySelector('[data-runcomfy-action-result]').innerText)",
+                      rid, timeout_s=30, what="the re-download")
+        assert emu.submits_accepted == submits
+        href = page.js("""(rid) => [...document.querySelectorAll('[data-runcomfy-item]')].find((e) => e.innerText.includes(rid))
+            .querySelector('[data-runcomfy-action-result] a')?.href""", rid)
+        assert href and "/view?" in href
+        assert page.js("async (u) => (await fetch(u)).status", href) == 200
+
+        # The dialog (the fallback where no sidebar-tab API exists) lists the same request.
+        page.js("async () => { await app.extensionManager.command.execute('RunComfy.History.Open'); }")
+        page.wait_for("(rid) => [...document.querySelectorAll('[data-runcomfy-history-dialog] [data-runcomfy-item]')]"
+                      ".some((e) => e.innerText.includes(rid))", rid, timeout_s=20, what="the history dialog")
+        page.shot("dialog")
+        assert page.pack_errors() == []
+    finally:
+        page.close()
+
+
+def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
+    a, b, emu, cls = pair["a"], pair["b"], pair["emu"], pair["cls"]
+    page = Page(pair, "confirm")
+    try:
+        # Three RunComfy nodes, each feeding a preview; seeds fixed so a Run is the same request.
+        page.js(f"""() => {{
+            app.graph.clear();
+            const mk = (prompt, seed, variations, nImages, x) => {{
+                const n = LiteGraph.createNode('{cls}'); n.pos = [x, 80]; app.graph.add(n);
+                const set = (name, v) => {{ const w = n.widgets.find((w) => w.name === name); if (w) w.value = v; }};
+                set('prompt', prompt); set('seed', seed); set('variations', variations); set('num_images', nImages);
+                for (const w of n.widgets) if (w.name === 'control_after_generate' || (w.options?.values || []).includes?.('fixed')
+                    && ['fixed', 'increment', 'decrement', 'randomize'].includes(w.value)) w.value = 'fixed';
+                const p = LiteGraph.createNode('PreviewImage'); p.pos = [x, 520]; app.graph.add(p); n.connect(0, p, 0);
+                return [n.id, p.id];
+            }};
+            window.__ids = [mk('confirm one', 11, 1, 1, 40), mk('confirm two', 5, 3, 4, 460), mk('confirm three', 7, 1, 1, 880)];
+        }}""")
+        # Node one runs once first (threshold 0: no dialog), so one of its two variations is reused later.
+        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 0); }")
+        submits = emu.submits_accepted
+        page.js("""async () => { const keep = new Set(window.__ids[0]);
+            for (const n of [...app.graph._nodes]) if (!keep.has(n.id)) n.mode = 2;
+            await app.queuePrompt(0, 1);
+            for (const n of app.graph._nodes) n.mode = 0; }""")
+        _wait_until(lambda: emu.submits_accepted == submits + 1 and not b.get("/queue").json()["queue_running"],
+                    RUN_TIMEOUT_S, what="node one's first run")
+        page.js("""() => { const n = app.graph.getNodeById(window.__ids[0][0]);
+            n.widgets.find((w) => w.name === 'variations').value = 2; }""")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 0.25); }")
+        submits = emu.submits_accepted
+
+        page.js("() => { window.__queued = app.queuePrompt(0, 1); }")
+        page.wait_for("() => !!document.querySelector('[data-runcomfy-confirm]')", timeout_s=20,
+                      what="the Run confirmation")
+        total = page.js("() => document.querySelector('[data-runcomfy-confirm-total]').innerText")
+        lines = page.js("() => [...document.querySelectorAll('[data-runcomfy-confirm-list] li')].map((e) => e.innerText)")
+        page.shot("run-confirmation")
+        # one: 2 variations, 1 reused -> 1 x $0.02; two: 3 x 4 images x $0.02 = $0.24; three: $0.02.
+        assert "Estimated total: $0.28" in total and "for 5 new request(s)" in total, total
+        assert len(lines) == 3, lines
+        assert any("1 new request(s), 1 reused" in ln and "$0.02" in ln for ln in lines), lines
+        assert any("3 new request(s)" in ln and "$0.24" in ln for ln in lines), lines
+        page.page.click("[data-runcomfy-confirm-cancel]")
+        assert page.js("async () => await window.__queued") is False
+        assert b.get("/queue").json()["queue_pending"] == [] and emu.submits_accepted == submits
+        # Below the threshold no dialog: queued straight away.
+        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 5); }")
+        page.js("async () => { await app.queuePrompt(0, 1); }")
+        assert not page.js("() => !!document.querySelector('[data-runcomfy-confirm]')")
+        _wait_until(lambda: emu.submits_accepted == submits + 5, RUN_TIMEOUT_S, what="the five new requests")
+        assert page.pack_errors() == []
+    finally:
+        page.close()
