@@ -96,6 +96,15 @@ def reverse_proxy(folder: Path, public_port: int, backend_port: int):
                        cwd=folder, check=True, capture_output=True, timeout=60)
     (folder / "nginx.conf").write_text(NGINX_CONF.format(d=folder, name=PUBLIC_NAME, public_port=public_port,
                                                          backend_port=backend_port))
+    import socket
+
+    def port_taken():
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            return s.connect_ex(("127.0.0.1", public_port)) == 0
+    # One proxy at a time on the public port: a second nginx would fail to bind while the first
+    # kept answering, for the wrong ComfyUI.
+    _wait_until(lambda: not port_taken(), 15, 0.1, f"port {public_port} to be free")
     proc = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
                             stdout=subprocess.DEVNULL, stderr=open(folder / "stderr.log", "ab"),
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -104,21 +113,21 @@ def reverse_proxy(folder: Path, public_port: int, backend_port: int):
         if proc.poll() is not None:
             raise AssertionError(f"nginx exited ({proc.returncode}): {(folder / 'stderr.log').read_text()[-2000:]}"
                                  f"{(folder / 'error.log').read_text()[-2000:] if (folder / 'error.log').exists() else ''}")
-        import socket
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            return s.connect_ex(("127.0.0.1", public_port)) == 0
-    try:
-        _wait_until(listening, 20, 0.1, "nginx to listen")
-        yield SimpleNamespace(access_log=folder / "access.log")
-    finally:
+        return port_taken()
+
+    def stop():
         if proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)        # graceful stop
+            proc.send_signal(signal.SIGTERM)        # fast stop: open websockets need not finish
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+    try:
+        _wait_until(listening, 20, 0.1, "nginx to listen")
+        yield SimpleNamespace(access_log=folder / "access.log", stop=stop)
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +281,7 @@ def test_save_draws_the_exact_origin_line_and_that_line_lets_save_through(world,
     finally:
         page.close()
     shown_value = line.split("=", 1)[1]
+    unset.proxy.stop()          # the same public address now leads to the next ComfyUIs
 
     # 2. Set to another address: still refused, and the page says it is set to another value.
     with world.serve(OTHER_ORIGIN) as other:
