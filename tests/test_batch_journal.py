@@ -144,3 +144,37 @@ def test_an_earlier_versions_per_job_journal_and_spend_ledger_are_read(tmp_path)
         assert j.resumable("id-old")["request_id"] == "r-old"
     finally:
         j.close()
+
+
+def test_a_large_journal_is_compacted_to_what_it_still_means(tmp_path, monkeypatch):
+    from runcomfy.batch import journal as jmod
+    monkeypatch.setattr(jmod, "COMPACT_BYTES", 2000)
+    state = tmp_path / "state"
+    (state).mkdir()
+    (state / "spend.jsonl").write_text(json.dumps({"op": "reserve", "charge": "c1", "job": "old", "key": "o",
+                                                   "usd": 0.2, "basis": "b"}) + "\n")
+    j = BatchJournal(state)
+    for i in range(30):
+        view, claim, _ = _submit(j, f"id-{i}", f"k{i}", 0.10, f"r-{i}")
+        view.record_submitted(claim, f"r-{i}")
+        if i < 29:
+            view.record_succeeded(f"r-{i}", [f"http://x/{i}.png"], 0.05)
+            j.ledger.settle_request(f"r-{i}", 0.05, "reported", durable=False)
+            view.record_delivered([f"r-{i}"])
+    j.close()
+    size = j.path.stat().st_size
+    before = (j.ledger.spent()[0], set(j.live))
+    j = BatchJournal(state)
+    try:
+        assert j.path.stat().st_size < size and any("compacted" in n for n in j.notes)
+        assert (j.ledger.spent()[0], set(j.live)) == (pytest.approx(before[0]), before[1]) == \
+               (pytest.approx(0.2 + 29 * 0.05 + 0.10), {"id-29"})
+        assert j.resumable("id-29")["request_id"] == "r-29" and j.ledger.knows_request("r-3")
+        assert not (state / "spend.jsonl").exists()
+    finally:
+        j.close()
+    j = BatchJournal(state)                  # and reopened: the same, nothing counted twice
+    try:
+        assert j.ledger.spent()[0] == pytest.approx(0.2 + 29 * 0.05 + 0.10)
+    finally:
+        j.close()

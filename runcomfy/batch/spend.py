@@ -23,6 +23,7 @@ reads running sums.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -101,13 +102,19 @@ class SpendLedger:
     def apply_line(self, line: bytes) -> None:
         try:
             rec = json.loads(line)
-            if rec.get("op") in ("reserve", "request", "settle", "release"):
+            if rec.get("op") in ("reserve", "request", "settle", "release", "totals"):
                 self.apply(rec)
         except (ValueError, KeyError, TypeError, AttributeError):
             # A line torn by a kill mid-write: ignore it (at most the one being written).
             self.unreadable_lines += 1
 
     def apply(self, rec: dict) -> None:
+        if rec["op"] == "totals":            # a compacted journal's folded charges (snapshot)
+            self._settled_total += float(rec["settled_usd"])
+            digests = array("Q", base64.b64decode(rec["folded"]))
+            self._folded.extend(digests)
+            self._folded_set.update(digests)
+            return
         op, cid = rec["op"], str(rec["charge"])
         if op == "reserve":
             usd = rec["usd"]
@@ -175,6 +182,19 @@ class SpendLedger:
 
     def _known_folded(self, rid: str) -> bool:
         return _digest(rid) in self._folded_set
+
+    def snapshot(self) -> list[dict]:
+        """Records that rebuild this ledger (a compacted journal): the folded totals, then every
+        open charge."""
+        with self._lock:
+            out = [{"op": "totals", "settled_usd": self._settled_total,
+                    "folded": base64.b64encode(self._folded.tobytes()).decode()}]
+            for c in self.open.values():
+                out.append({"op": "reserve", "charge": c.id, "job": c.job, "key": c.key, "usd": c.usd,
+                            "basis": c.basis})
+                if c.request_id is not None:
+                    out.append({"op": "request", "charge": c.id, "request_id": c.request_id})
+        return out
 
     # --- the total --------------------------------------------------------------------------
 
