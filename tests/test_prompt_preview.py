@@ -54,3 +54,33 @@ def test_a_bad_body_names_the_shape(pack, env):
     _, _, h, _ = env
     status, body = h.preview({"nodes": "x"}, {})
     assert status == 400 and "nodes" in body["error"]
+
+
+def test_a_new_node_made_to_fetch_a_result_resumes_with_empty_inputs(env):
+    """The tab's "fetch into new node": a fresh node has an empty prompt; with resume_request_id set
+    it fetches the request (no submit) instead of being refused for the empty input."""
+    import asyncio
+
+    from runcomfy.api import RunComfyClient
+    from runcomfy.errors import ValidationError
+    from runcomfy.journal import Journal
+    from runcomfy.run import GenerationRequest, Runner
+    from runcomfy.run.polling import PollPolicy
+    from tests.test_history import TOKEN
+
+    emu, cfg, _, _ = env
+    rid = run_node_job(emu, cfg, PER_IMAGE, {"prompt": "a fox", "num_images": 2, "seed": 5}).request_id
+    before = emu.submits_accepted
+    schema = _schema(cfg, PER_IMAGE)
+    runner = Runner(RunComfyClient(TOKEN, emu.base_url), journal=Journal(cfg / "journal.json"),
+                    poll=PollPolicy(first=0.05, cap=0.1), timeout=30)
+    gen = asyncio.run(runner.run(GenerationRequest(schema, {"prompt": ""}, resume_request_id=rid)))
+    assert gen.request_ids == [rid] and gen.outputs and emu.submits_accepted == before
+    # Without a request id to fetch, the empty prompt is still refused before anything is sent.
+    try:
+        asyncio.run(runner.run(GenerationRequest(schema, {"prompt": ""})))
+    except ValidationError as exc:
+        assert "prompt" in str(exc)
+    else:
+        raise AssertionError("an empty required prompt was sent")
+    assert emu.submits_accepted == before

@@ -311,7 +311,9 @@ class Runner:
                 f"inline media must total at most {kinds.REQUEST_CAP_BYTES / (1 << 20):g} MiB per request "
                 f"(RunComfy's cap), got {inline / (1 << 20):.1f} MiB of inline media "
                 f"({RequestTooLargeError.parts(payload)}); send large files as https URLs instead")))
-        if problems:
+        # Fetching one request by its id sends no payload: a node made only to fetch a result (the
+        # history tab's "fetch into new node") has empty inputs, and must not be refused for them.
+        if problems and not (req.resume_request_id and variations == 1 and not req.dry_run):
             raise ValidationError(problems)
 
         payloads = [payload]
