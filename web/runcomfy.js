@@ -24,8 +24,8 @@ import {
   catalogRefreshResult,
   durationField,
   isRunComfyType,
+  BUSY_STATES,
   mergeStatus,
-  panelLines,
   parseStatusEvent,
   priceQuery,
   priceText,
@@ -38,7 +38,10 @@ import {
   tokenStatusLabel,
   wrapText,
 } from "./lib/format.js";
-import { PANEL_LINE_PX, button, column, createPanel, note, row, showMessage, textInput } from "./lib/dom.js";
+import { button, column, el, note, row, showMessage, textInput } from "./lib/dom.js";
+// Issue 18: the panel's content and layout (./lib/panel.js), per-frontend sizing and defaults (./lib/compat.js).
+import { createPanel, panelContent, rerunInfo, statusExtras } from "./lib/panel.js";
+import { applyInputOptions, fixControlDefaults, frontendVersion, growNodeToFit, panelWidgetOptions } from "./lib/compat.js";
 import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/history.js";
 import { DEFAULT_CONFIRM_ABOVE_USD, SETTING_CONFIRM_ABOVE, installRunConfirm } from "./lib/confirm.js";
 import { renderLimitsRow } from "./lib/limits.js";
@@ -280,42 +283,56 @@ function refreshAllPrices() {
 // --- the panel (status, last outcome, price) ----------------------------------------------------
 
 function panelModel(node) {
-  return panelLines({
+  const status = statusForNode(node);
+  return panelContent({
     price: node.__runcomfyPrice === undefined ? null : currentPriceText(node),
     priceInPanel: priceInPanel(node),
     showPrice: setting(SETTING_SHOW_PRICE, true),
-    status: statusForNode(node),
+    status,
     showStatus: setting(SETTING_SHOW_STATUS, true),
+    rerun: rerunInfo(node.widgets, status?.rerunWidget),
+    fetchArmed: node.__runcomfyFetchArmed || null,
+    requestOpen: !!node.__runcomfyRequestOpen,
   });
 }
 
-/** Lines the panel reserves on the canvas: a fixed height (price line + three status lines) so
- *  the node does not change size, and so the saved workflow, when a run starts or ends. */
-function panelReservedLines(node) {
-  let n = 0;
-  if (priceInPanel(node) && setting(SETTING_SHOW_PRICE, true)) n += 1;
-  if (setting(SETTING_SHOW_STATUS, true)) n += 3;
-  return n;
+function widgetNamed(node, name) {
+  return (node?.widgets || []).find((w) => w?.name === name) || null;
+}
+
+/** A panel button: put the paid request into resume_request_id (the next Run fetches it, no new
+ *  charge, whatever the seed control does), or show/hide the dry run's whole request. */
+function onPanelAction(node, action) {
+  if (action.kind === "request") node.__runcomfyRequestOpen = !node.__runcomfyRequestOpen;
+  if (action.kind === "fetch" && action.requestId) {
+    const widget = widgetNamed(node, statusForNode(node)?.fetchInput || "resume_request_id");
+    if (!widget) return;
+    widget.value = action.requestId;
+    widget.callback?.(widget.value);
+    node.__runcomfyFetchArmed = action.requestId;
+    node.setDirtyCanvas?.(true, true);
+  }
+  updateNode(node);
+}
+
+/** The panel's width as laid out (the element once in the page, the node's width before). */
+function panelWidth(node, panel) {
+  const measured = panel.root.clientWidth;
+  return measured > 0 ? measured : Math.max(120, (node.size?.[0] || 300) - 20);
 }
 
 function attachPanel(node) {
   if (node.__runcomfyPanel !== undefined) return node.__runcomfyPanel;
   node.__runcomfyPanel = null;
   if (typeof node.addDOMWidget !== "function") return null; // canvas fallback: drawStatus
-  const panel = createPanel();
-  const height = () => {
-    const lines = panelReservedLines(node);
-    return lines ? lines * PANEL_LINE_PX + 8 : 0;
-  };
+  const panel = createPanel({ el, onAction: (action) => onPanelAction(node, action) });
   try {
     const widget = node.addDOMWidget(PANEL_WIDGET, "runcomfy-status", panel.root, {
       serialize: false,
       hideOnZoom: false,
       getValue: () => "",
       setValue: () => {},
-      getMinHeight: height,
-      getMaxHeight: height,
-      getHeight: height,
+      ...panelWidgetOptions(() => panel.height()),
     });
     if (widget) {
       widget.serialize = false; // not in widgets_values: saved workflows keep their positions
@@ -330,15 +347,29 @@ function attachPanel(node) {
   return node.__runcomfyPanel;
 }
 
-function updateNode(node) {
+/** Renders the panel; when it needs more room than the node has, the node grows (never shrinks). */
+function renderPanel(node) {
   const panel = node?.__runcomfyPanel;
-  if (panel) panel.render(panelModel(node));
+  if (!panel) return;
+  const before = panel.height();
+  const after = panel.render(panelModel(node), panelWidth(node, panel));
+  if (after !== before || after > 0) {
+    try {
+      if (growNodeToFit(node) || after !== before) node.setDirtyCanvas?.(true, true);
+    } catch (err) {
+      console.debug("[RunComfy] could not resize the node", err);
+    }
+  }
+}
+
+function updateNode(node) {
+  renderPanel(node);
   redraw();
 }
 
 function updateAllPanels() {
   for (const node of allNodes()) {
-    if (node.__runcomfyPanel) node.__runcomfyPanel.render(panelModel(node));
+    if (node.__runcomfyPanel) renderPanel(node);
   }
 }
 
@@ -407,7 +438,70 @@ function onStatusEvent(event) {
   if (!parsed) return;
   const node = nodeForExecutionId(parsed.node);
   if (!node) return;
-  recordStatus(mergeStatus(statusForNode(node), parsed));
+  if (parsed.state === "started") {
+    // A new run of this node: the last outcome (and a fetch already set up) is replaced.
+    node.__runcomfyRequestOpen = false;
+    recordStatus({ ...parsed, ...statusExtras(event.detail), at: Date.now() });
+    return;
+  }
+  const merged = mergeStatus(statusForNode(node), parsed);
+  const extras = parsed.state ? statusExtras(event.detail) : {};
+  recordStatus({ ...merged, ...extras });
+  if (parsed.state === "done" && node.__runcomfyFetchArmed) {
+    // The fetch ran: clear resume_request_id, or every later Run would fetch the same result again.
+    const widget = widgetNamed(node, "resume_request_id");
+    if (widget && widget.value === node.__runcomfyFetchArmed) widget.value = "";
+    node.__runcomfyFetchArmed = null;
+    updateNode(node);
+  }
+}
+
+/** A new prompt: the last outcomes of idle RunComfy nodes are cleared (a running node keeps its
+ *  live status). */
+function clearOutcomes() {
+  for (const node of allNodes()) {
+    const status = node.__runcomfyStatus;
+    if (status && !BUSY_STATES.has(status.state)) {
+      node.__runcomfyStatus = null;
+      node.__runcomfyRequestOpen = false;
+      updateNode(node);
+    }
+  }
+}
+
+/** ComfyUI refused the prompt before it ran (a missing input, a bad value): shown on our nodes
+ *  instead of a stale outcome. */
+function onPromptRefused(error) {
+  const body = error?.response ?? error;
+  const nodeErrors = body && typeof body === "object" ? body.node_errors : null;
+  if (!nodeErrors || typeof nodeErrors !== "object") return;
+  for (const [id, info] of Object.entries(nodeErrors)) {
+    const node = nodeForExecutionId(id);
+    if (!node || !isRunComfyType(nodeClassOf(node))) continue;
+    const messages = (info?.errors || []).map((e) => [e?.message, e?.details].filter(Boolean).join(": ")).filter(Boolean);
+    recordStatus({ node: id, state: "error", text: `ComfyUI refused the prompt: ${messages.join("; ") || "invalid"}`,
+      requestId: null, elapsed: null, queuePosition: null, cost: null, at: Date.now() });
+  }
+}
+
+function watchQueue() {
+  const original = api.queuePrompt;
+  if (typeof original !== "function" || original.__runcomfyWrapped) return;
+  const wrapped = async function (...args) {
+    clearOutcomes();
+    try {
+      return await original.apply(this, args);
+    } catch (err) {
+      try {
+        onPromptRefused(err);
+      } catch (e) {
+        console.debug("[RunComfy] could not show the refusal", e);
+      }
+      throw err;
+    }
+  };
+  wrapped.__runcomfyWrapped = true;
+  api.queuePrompt = wrapped;
 }
 
 function onExecutionError(event) {
@@ -656,6 +750,8 @@ app.registerExtension({
     api.addEventListener("runcomfy.status", onStatusEvent);
     api.addEventListener("execution_error", onExecutionError);
     api.addEventListener("execution_interrupted", onExecutionInterrupted);
+    api.addEventListener("execution_start", clearOutcomes);
+    watchQueue();
     // Picks up a renderer switch, a duration widget edited (per-second estimate), a setting.
     if (typeof setInterval === "function") {
       const timer = setInterval(() => {
@@ -685,6 +781,10 @@ app.registerExtension({
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
       stampModelId(this, modelId);
+      // 1.27 ignores the input options newer frontends apply (controls' "fixed" default, labels, hidden);
+      // a loaded node's saved values overwrite these defaults in configure().
+      fixControlDefaults(this, frontendVersion());
+      applyInputOptions(this, nodeData, frontendVersion());
       attachPriceBadge(this);
       attachPanel(this);
       // comfyClass is set by the time the node exists; type may be set only afterwards.

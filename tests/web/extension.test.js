@@ -329,7 +329,7 @@ test("panel: a non-serialized DOM widget with the live status, then the last out
   node.widgets.push({ name: "$$node-text-preview", type: "progressText", value: "running" });
   const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
   send({ node: "21", text: "queued", request_id: "r-21", state: "queued", elapsed: 2, queue_position: 3 });
-  assert.ok(panelTexts(node)[0].includes("queued") && panelTexts(node)[0].includes("queue #3"), panelTexts(node).join(" | "));
+  assert.ok(panelTexts(node)[0].includes("queued") && panelTexts(node)[0].includes("queue position 3"), panelTexts(node).join(" | "));
   assert.ok(panelTexts(node).includes("request r-21"));
   assert.ok(!node.widgets.some((w) => w.name === "$$node-text-preview"), "no duplicate progress text");
   send({ node: "21", text: "running", request_id: "r-21", state: "running", elapsed: 9, note: "sending 7.3 MB" });
@@ -342,7 +342,7 @@ test("panel: a non-serialized DOM widget with the live status, then the last out
       exception_message: "The remote job failed. Server said: moderation\nsecond line" },
   }));
   assert.deepEqual(panelTexts(node), ["RunComfy: error · 9s · cost $0.0025", "request r-21",
-    "The remote job failed. Server said: moderation"], "the first line of the error, request and cost kept");
+    "The remote job failed. Server said: moderation", "second line"], "every line of the error (issue 18.4), request and cost kept");
 
   settingValues.set("RunComfy.Display.ShowStatus", false);
   node.getExtraMenuOptions({}, []); // any later update re-renders

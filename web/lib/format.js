@@ -227,6 +227,7 @@ export function tokenActionResult(action, status, body) {
 // Every state the Python side sends is defined once in tests/contracts/status_event.json, which
 // the Python and the Node tests both read: a state missing here would show as grey "idle".
 const STATE_LABELS = {
+  started: "starting",
   waiting: "waiting",
   submitting: "submitting",
   submitted: "submitted",
@@ -246,7 +247,7 @@ const STATE_LABELS = {
   dry_run: "dry run",
 };
 
-export const BUSY_STATES = new Set(["waiting", "submitting", "submitted", "resuming", "queued", "running",
+export const BUSY_STATES = new Set(["started", "waiting", "submitting", "submitted", "resuming", "queued", "running",
   "in_progress", "downloading", "cancelling"]);
 // A dry run ended as asked: nothing was sent or charged.
 const OK_STATES = new Set(["done", "succeeded", "dry_run"]);

@@ -1,0 +1,108 @@
+// What differs between the supported frontends (1.27.10, 1.49.6, 1.58.1), in one place.
+// Read from ComfyUI_frontend's built bundles of each version:
+//  - DOM widgets (all three): LGraphNode.computeSize adds a layout widget's minHeight (options.getMinHeight),
+//    #arrangeWidgets gives it at least that much (distributeSpace) and grows the node when the widgets
+//    do not fit; DomWidgets then sizes the element to computedHeight - 2 * widget.margin, where
+//    widget.margin = options.margin ?? 10. A widget asking 56 px for 56 px of content therefore got 36 px:
+//    the height asked must include both margins.
+//  - Vue nodes (1.49, 1.58): the element is mounted in a grid row of height `auto` (hasLayoutSize) inside
+//    a node whose height comes from node.size; the element's own min-height keeps its content whole.
+//  - control_after_generate: "fixed" as an input option is the control's default on 1.49 and 1.58;
+//    1.27 ignores it and starts every fresh control at "randomize".
+//  - Input options display_name / hidden / advanced: applied by 1.49 and 1.58; 1.27 keeps them only in
+//    widget.options.
+
+/** Margin the DOM widget keeps around the panel on the canvas (px, each side). */
+export const PANEL_MARGIN_PX = 4;
+
+/** (major, minor, patch) of a version string; [0, 0, 0] when unknown. */
+export function parseVersion(text) {
+  const parts = String(text || "").match(/\d+/g) || [];
+  const nums = parts.slice(0, 3).map(Number);
+  while (nums.length < 3) nums.push(0);
+  return nums;
+}
+
+export function atLeast(version, want) {
+  const a = parseVersion(version);
+  const b = parseVersion(want);
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return true;
+}
+
+/** The frontend's version as it announces itself (every supported frontend sets this global). */
+export function frontendVersion(win = globalThis) {
+  return String(win?.__COMFYUI_FRONTEND_VERSION__ || "");
+}
+
+/** Whether fresh nodes' control widgets ignore control_after_generate: "fixed" (1.27). */
+export function controlDefaultIgnored(version) {
+  return !!version && !atLeast(version, "1.28.0");
+}
+
+/** Whether the input options display_name / hidden / advanced must be applied by the extension. */
+export function inputOptionsIgnored(version) {
+  return !!version && !atLeast(version, "1.28.0");
+}
+
+/** The addDOMWidget options that give the panel exactly `contentHeight()` px on every frontend:
+ *  the frontend takes both margins off the height it gives the widget. */
+export function panelWidgetOptions(contentHeight) {
+  const asked = () => {
+    const h = contentHeight();
+    return h > 0 ? Math.ceil(h) + 2 * PANEL_MARGIN_PX : 0;
+  };
+  return {
+    margin: PANEL_MARGIN_PX,
+    getMinHeight: asked,
+    getMaxHeight: asked,
+    getHeight: asked,
+  };
+}
+
+/** Grows (never shrinks) a node so that all its widgets fit: a saved workflow's size may be smaller than
+ *  what the panel needs now. computeSize() counts a DOM widget's minHeight on every supported frontend. */
+export function growNodeToFit(node) {
+  if (!node || typeof node.computeSize !== "function" || !Array.isArray(node.size) && !node.size) return false;
+  let want;
+  try {
+    want = node.computeSize();
+  } catch {
+    return false;
+  }
+  const height = Number(want?.[1]);
+  const width = Number(node.size[0]);
+  if (!Number.isFinite(height) || !(height > Number(node.size[1]) + 0.5)) return false;
+  if (typeof node.setSize === "function") node.setSize([width, height]);
+  else node.size[1] = height;
+  return true;
+}
+
+/** Fresh nodes on 1.27: every seed/generation control starts at "fixed", as the input option says. */
+export function fixControlDefaults(node, version) {
+  if (!controlDefaultIgnored(version)) return 0;
+  let n = 0;
+  for (const w of node?.widgets || []) {
+    if (w?.options?.control_after_generate === undefined && !w?.linkedWidgets) continue;
+    for (const control of w.linkedWidgets || []) {
+      if (control && control.value !== "fixed" && (control.options?.values || []).includes("fixed")) {
+        control.value = "fixed";
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+/** 1.27: labels, hidden and advanced flags from the input options the newer frontends apply themselves. */
+export function applyInputOptions(node, nodeData, version) {
+  if (!inputOptionsIgnored(version)) return;
+  const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
+  for (const w of node?.widgets || []) {
+    const spec = inputs[w?.name];
+    const opts = Array.isArray(spec) ? spec[1] || {} : {};
+    if (typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
+    if (opts.hidden === true || w.options?.hidden === true) w.hidden = true;
+    if (opts.advanced === true || w.options?.advanced === true) w.advanced = true;
+  }
+}
