@@ -156,6 +156,9 @@ def test_tab_lists_another_process_request_and_fetches_without_a_new_charge(pair
                     and len(b.get("/history").json()) > done_before,
                     RUN_TIMEOUT_S, what="the fetch run to finish")
         assert emu.submits_accepted == submits, "fetching into a node sent a new paid request"
+        newest = [v for v in b.get("/history").json().values()][-1]
+        assert newest["status"]["status_str"] == "success", newest["status"]
+        assert page.js(f"""() => (app.graph.findNodesByType('{cls}')[0].__runcomfyStatus?.requestId)""") == rid
 
         # Re-download the result files into this ComfyUI's output: no submit; the file opens.
         _click_action(page, rid, "redownload")
