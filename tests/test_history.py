@@ -284,7 +284,7 @@ def test_every_route_is_guarded_reads_like_the_network_settings(pack, monkeypatc
     assert {(m, p) for m, p, _ in table} == {
         ("GET", "/runcomfy/history"), ("GET", "/runcomfy/history/totals"), ("GET", "/runcomfy/history/export"),
         ("POST", "/runcomfy/history/action"), ("POST", "/runcomfy/history/clear"), ("GET", "/runcomfy/limits"),
-        ("POST", "/runcomfy/limits")}
+        ("POST", "/runcomfy/limits"), ("POST", "/runcomfy/prompt/preview")}
     for method, path, name in table:
         assert marks[name] == ("read" if method == "GET" else "write"), path
 

@@ -43,7 +43,7 @@ import { button, column, el, note, row, showMessage, textInput } from "./lib/dom
 import { createPanel, panelContent, rerunInfo, statusExtras } from "./lib/panel.js";
 import { applyInputOptions, fixControlDefaults, frontendVersion, growNodeToFit, panelWidgetOptions } from "./lib/compat.js";
 import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/history.js";
-import { DEFAULT_CONFIRM_ABOVE_USD, SETTING_CONFIRM_ABOVE, installRunConfirm } from "./lib/confirm.js";
+import { DEFAULT_CONFIRM_ABOVE_USD, installRunConfirm } from "./lib/confirm.js";
 import { renderLimitsRow } from "./lib/limits.js";
 import { resolveMissingRunComfyNodes } from "./lib/missing.js";
 import { originAdviceBox } from "./lib/settings_origin.js";
@@ -51,6 +51,8 @@ import { renderProxyRow } from "./lib/network.js";
 
 const EXTENSION = "RunComfy.ModelAPI";
 const SETTING_TOKEN = "RunComfy.Account.APIToken";
+const SETTING_LIMITS = "RunComfy.Spending.Limits";
+const SETTING_CONFIRM_ABOVE = "RunComfy.Spending.ConfirmAboveUSD";
 const SETTING_SHOW_PRICE = "RunComfy.Display.ShowPrice";
 const SETTING_SHOW_STATUS = "RunComfy.Display.ShowStatus";
 const SETTING_CATALOG = "RunComfy.Catalog.Refresh";
@@ -723,7 +725,7 @@ app.registerExtension({
       onChange: () => { updateAllPanels(); redraw(); },
     },
     {
-      id: "RunComfy.Spending.Limits",
+      id: SETTING_LIMITS,
       category: ["RunComfy", "Spending", "Limits"],
       name: "Daily and monthly spending limits (USD)",
       tooltip: "A RunComfy submit whose estimate would cross a limit is refused before anything is sent. Kept on the "

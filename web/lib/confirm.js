@@ -10,7 +10,6 @@
 import { formatUsd, isRunComfyType } from "./format.js";
 import { button, el } from "./dom.js";
 
-export const SETTING_CONFIRM_ABOVE = "RunComfy.Spending.ConfirmAboveUSD";
 // $1.00: one image request costs cents, so image users are not asked on every Run; a video run
 // with variations, or several nodes, crosses it, which is where a surprise on the bill comes from.
 export const DEFAULT_CONFIRM_ABOVE_USD = 1;
