@@ -506,3 +506,8 @@ class JobJournal:
     def entries(self) -> list[dict]:
         e = self.j.lookup(self.identity)
         return [e] if e else []
+
+    # Appends the writer thread makes durable later: run/jobs calls them without a thread hop.
+    record_state.nonblocking = True
+    record_succeeded.nonblocking = True
+    record_delivered.nonblocking = True

@@ -56,7 +56,10 @@ async def _journal(note_to: list, fn, *args, **kwargs) -> None:
     """A journal write after the submit: a failure is reported, never raised (the entry is kept
     in memory by the journal, the request id is in the note, the log and every later error)."""
     try:
-        await _thread(fn, *args, **kwargs)
+        if getattr(fn, "nonblocking", False):     # an append handed to a writer thread: no hop needed
+            fn(*args, **kwargs)
+        else:
+            await _thread(fn, *args, **kwargs)
     except JournalWriteError as exc:
         log.warning("runcomfy: %s", exc)
         note_to.append(f"journal not writable: request {exc.request_id} is kept in memory only")
@@ -71,7 +74,9 @@ async def run_job(ctx, model_id: str, payload: dict, *,
     timings: dict = {}
     notes: list[str] = []
     journal = ctx.journal
-    fp = await _thread(fingerprint, model_id, payload)      # hashes megabytes of inline images
+    # Hashes megabytes of inline images in a thread; a small payload (text) in place.
+    fp = (fingerprint(model_id, payload) if _inline_bytes(payload) < SMALL_PAYLOAD
+          else await _thread(fingerprint, model_id, payload))
     rid = resume_request_id
     resumed = bool(rid)
 
@@ -150,6 +155,9 @@ async def run_job(ctx, model_id: str, payload: dict, *,
     outcome.timings.update(timings)
     outcome.notes.extend(notes)
     return outcome
+
+
+SMALL_PAYLOAD = 64 * 1024
 
 
 def _inline_bytes(payload: dict) -> int:
