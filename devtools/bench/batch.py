@@ -65,6 +65,31 @@ def _cpu_stat() -> list[int]:
         return [int(x) for x in fh.readline().split()[1:]]
 
 
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each live thread of this process, by native id (name from threading)."""
+    import threading
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for t in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            out[t.native_id] = (t.name, (int(f[11]) + int(f[12])) / tick)
+        except (OSError, TypeError):
+            pass
+    return out
+
+
+def _group(name: str) -> str:
+    if name == "MainThread":
+        return "event loop (main thread)"
+    if name.startswith("runcomfy-batch-journal"):
+        return "journal writer"
+    if name.startswith("runcomfy-batch"):
+        return "worker threads (HTTP, files)"
+    return "other threads"
+
+
 def _load(before: list[int], after: list[int]) -> dict:
     d = [b - a for a, b in zip(before, after)]
     total = sum(d) or 1
@@ -145,11 +170,13 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             stat0 = _cpu_stat()
             emu_cpu0 = emu.cpu_seconds()
             ru0 = resource.getrusage(resource.RUSAGE_SELF)
+            tc0 = _thread_cpu()
             t0 = time.monotonic()
             res = await run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
                 out=tmp / "out", concurrency=concurrency, progress_stream=io.StringIO(),
                 install_signal_handlers=False))
             wall = time.monotonic() - t0
+            tc1 = _thread_cpu()
             ru1 = resource.getrusage(resource.RUSAGE_SELF)
             emu_cpu = emu.cpu_seconds() - emu_cpu0
             stat1 = _cpu_stat()
@@ -167,13 +194,17 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
         ep = k.split(":")[0]
         per_endpoint[ep] = per_endpoint.get(ep, 0) + v / n
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    by_thread: dict[str, float] = {}
+    for tid, (name, c) in tc1.items():
+        g = _group(name)
+        by_thread[g] = by_thread.get(g, 0.0) + (c - tc0.get(tid, (name, 0.0))[1]) * 1000 / n
     return {"jobs": n, "concurrency": concurrency, "workers": workers, "job_seconds": job_s, "media": media,
             "storm": storm, "done": res.count("done"), "failed": res.count("failed"),
             "failures": [r.error for r in (getattr(res, "failures", None)
                                            or [r for r in res.reports if r.state == "failed"])][:3],
             "wall": wall, "ideal": ideal, "wall_vs_ideal": wall / ideal if ideal else None,
             "jobs_per_s": n / wall if wall else None,
-            "cpu_per_job": cpu / n, "user_per_job": (ru1.ru_utime - ru0.ru_utime) / n,
+            "cpu_per_job": cpu / n, "thread_cpu_ms_per_job": {k: round(v, 2) for k, v in sorted(by_thread.items())}, "user_per_job": (ru1.ru_utime - ru0.ru_utime) / n,
             "sys_per_job": (ru1.ru_stime - ru0.ru_stime) / n,
             "vol_ctx_per_job": (ru1.ru_nvcsw - ru0.ru_nvcsw) / n,
             "emulator_cpu_per_job": emu_cpu / n,
