@@ -198,6 +198,8 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
     for tid, (name, c) in tc1.items():
         g = _group(name)
         by_thread[g] = by_thread.get(g, 0.0) + (c - tc0.get(tid, (name, 0.0))[1]) * 1000 / n
+    # The journal's writer thread has ended (joined when the run closes its journal): the rest.
+    by_thread["threads ended by the run's end (journal writer)"] = max(0.0, cpu * 1000 / n - sum(by_thread.values()))
     return {"jobs": n, "concurrency": concurrency, "workers": workers, "job_seconds": job_s, "media": media,
             "storm": storm, "done": res.count("done"), "failed": res.count("failed"),
             "failures": [r.error for r in (getattr(res, "failures", None)
