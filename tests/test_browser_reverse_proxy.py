@@ -35,7 +35,7 @@ from types import SimpleNamespace
 import pytest
 
 from comfyui_harness import _free_port, _wait_until, launch, NEEDS_COMFYUI
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, NODE_CLASS, PRICE_TEXT, Page, _load_example, _price_shown,
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, NODE_CLASS, PRICE_TEXT, Page, _load_example, _price_shown,
                           _set_renderer, sync_playwright)
 
 PUBLIC_NAME = "abc-comfyui.example.test"
@@ -179,8 +179,21 @@ def unset(world):
         yield served
 
 
+class _SlowLoadBrowser:
+    """The browser as Page uses it, with a longer first load: frontend 1.27's bundle through TLS
+    and the proxy took 36 s on a busy 2-core machine (Page.goto's default is 30 s)."""
+
+    def __init__(self, browser):
+        self.browser = browser
+
+    def new_page(self, **kw):
+        page = self.browser.new_page(**kw)
+        page.set_default_navigation_timeout(LOAD_TIMEOUT_MS)
+        return page
+
+
 def _page(world, served, label: str) -> Page:
-    page = Page({"comfy": served.front, "browser": world.browser}, label)
+    page = Page({"comfy": served.front, "browser": _SlowLoadBrowser(world.browser)}, label)
     assert page.js("() => location.origin") == world.public_origin
     return page
 
