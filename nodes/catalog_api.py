@@ -1,4 +1,4 @@
-"""Settings › RunComfy › "Refresh model catalog" (POST /runcomfy/catalog/refresh) as a plain
+"""Settings › RunComfy Model API › "Refresh model catalog" (POST /runcomfy-model-api/catalog/refresh) as a plain
 function, and the registration of new nodes on a running ComfyUI.
 
 ComfyUI looks node classes up in ``nodes.NODE_CLASS_MAPPINGS`` for every /object_info and every

@@ -151,7 +151,7 @@ class Progress:
             if send is not None:
                 send(message, self.node_id)
             # The pack's extension keeps the last outcome on the node, with structured fields.
-            srv.send_sync("runcomfy.status", {"node": self.node_id, "text": message, **(detail or {})},
+            srv.send_sync("runcomfy_model_api.status", {"node": self.node_id, "text": message, **(detail or {})},
                           getattr(srv, "client_id", None))
         except Exception as exc:
             log.debug("runcomfy: could not send progress text: %s", exc)

@@ -3,7 +3,7 @@
 
 Origin rules: every route here is guarded. Writes (actions, limits, clear) use the pack's write
 guard (same_origin_write: own Host, same or no Origin, X-RunComfy-Request: 1, JSON). Reads use
-same_origin_read, like /runcomfy/network, not public_read like the price: the listing reveals
+same_origin_read, like /runcomfy-model-api/network, not public_read like the price: the listing reveals
 what was spent, which models were used and when, request ids and the result files' URLs (which
 open the results without a token), none of which a foreign page or a rebinding host may read.
 No answer ever carries the token; prompts and inputs are never stored, so never shown.
@@ -79,7 +79,7 @@ def _live_check(entries: list[dict]):
 # --- reads ----------------------------------------------------------------------------------------
 
 def listing(query) -> tuple[int, dict]:
-    """GET /runcomfy/history: ?state=a,b&model=ID&day=YYYY-MM-DD&cursor=...&limit=50"""
+    """GET /runcomfy-model-api/history: ?state=a,b&model=ID&day=YYYY-MM-DD&cursor=...&limit=50"""
     states = [s for s in (query.get("state") or "").split(",") if s]
     bad = [s for s in states if s not in spend_report.STATES]
     if bad:
@@ -117,7 +117,7 @@ def _actions(it: dict) -> list[str]:
 
 
 def limits_status() -> tuple[int, dict]:
-    """GET /runcomfy/limits: the limits in force, where each comes from, and the spend they count."""
+    """GET /runcomfy-model-api/limits: the limits in force, where each comes from, and the spend they count."""
     folder = _folder()
     try:
         lim = current_limits(folder)
@@ -139,7 +139,7 @@ def totals() -> tuple[int, dict]:
 
 
 def export(query) -> tuple[int, str, str]:
-    """(status, content type, text) for GET /runcomfy/history/export?format=csv|jsonl&since=YYYY-MM-DD"""
+    """(status, content type, text) for GET /runcomfy-model-api/history/export?format=csv|jsonl&since=YYYY-MM-DD"""
     fmt = query.get("format") or "csv"
     since = query.get("since") or None
     t = None
@@ -157,7 +157,7 @@ def export(query) -> tuple[int, str, str]:
 # --- writes ---------------------------------------------------------------------------------------
 
 def save_limits_from(body) -> tuple[int, dict]:
-    """POST /runcomfy/limits {"daily_usd": number|null, "monthly_usd": number|null} (null/0: off)."""
+    """POST /runcomfy-model-api/limits {"daily_usd": number|null, "monthly_usd": number|null} (null/0: off)."""
     if not isinstance(body, dict) or not {"daily_usd", "monthly_usd"} & set(body):
         return 400, {"ok": False, "error": 'Send JSON: {"daily_usd": 5, "monthly_usd": 50} (null or 0 turns one off)'}
     folder = _folder()
@@ -174,7 +174,7 @@ def save_limits_from(body) -> tuple[int, dict]:
 
 
 def clear(body) -> tuple[int, dict]:
-    """POST /runcomfy/history/clear {"all": false}: deletes the months before this one; with
+    """POST /runcomfy-model-api/history/clear {"all": false}: deletes the months before this one; with
     "all": true also this month's (the spending limits then count from zero)."""
     everything = bool(isinstance(body, dict) and body.get("all") is True)
     gone = HistoryLog(_folder()).clear(keep_current_month=not everything)
@@ -193,7 +193,7 @@ def _find(charge_id: str) -> Charge | None:
 
 
 def action(body, node_classes: dict | None = None) -> tuple[int, dict]:
-    """POST /runcomfy/history/action {"action": ..., "id": <item id or request id>}."""
+    """POST /runcomfy-model-api/history/action {"action": ..., "id": <item id or request id>}."""
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not _SAFE_ID.match(body["id"]):
         return 400, {"ok": False, "error": 'Send JSON: {"action": "fetch_into_node", "id": "<id from the listing>"}'}
     name = body.get("action")
@@ -319,7 +319,7 @@ _MAX_PREVIEW_NODES = 500
 
 
 def preview(body, node_classes: dict | None = None) -> tuple[int, dict]:
-    """POST /runcomfy/prompt/preview {"nodes": [{"id", "class_type", "inputs"}]} (the API prompt's
+    """POST /runcomfy-model-api/prompt/preview {"nodes": [{"id", "class_type", "inputs"}]} (the API prompt's
     RunComfy nodes): per node what a Run would send, read-only. A request whose exact inputs this
     journal can resume (or that ``resume_request_id`` names) is not a new charge; a node fed by
     other nodes cannot be fingerprinted before it runs, so its requests count as new."""
@@ -427,19 +427,19 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
         except Exception:  # noqa: BLE001 - any unparsable body
             return None
 
-    @routes.get("/runcomfy/history")
+    @routes.get("/runcomfy-model-api/history")
     @same_origin_read
     @json_errors
     async def get_history(request):
         return reply(await asyncio.to_thread(listing, request.query))
 
-    @routes.get("/runcomfy/history/totals")
+    @routes.get("/runcomfy-model-api/history/totals")
     @same_origin_read
     @json_errors
     async def get_totals(request):
         return reply(await asyncio.to_thread(totals))
 
-    @routes.get("/runcomfy/history/export")
+    @routes.get("/runcomfy-model-api/history/export")
     @same_origin_read
     @json_errors
     async def get_export(request):
@@ -451,31 +451,31 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
             headers["Content-Disposition"] = f'attachment; filename="runcomfy-history.{ext}"'
         return web.Response(text=text, status=status, content_type=ctype, charset="utf-8", headers=headers)
 
-    @routes.post("/runcomfy/history/action")
+    @routes.post("/runcomfy-model-api/history/action")
     @same_origin_write
     @json_errors
     async def post_action(request):
         return reply(await asyncio.to_thread(action, await body_of(request), node_classes))
 
-    @routes.post("/runcomfy/history/clear")
+    @routes.post("/runcomfy-model-api/history/clear")
     @same_origin_write
     @json_errors
     async def post_clear(request):
         return reply(await asyncio.to_thread(clear, await body_of(request)))
 
-    @routes.get("/runcomfy/limits")
+    @routes.get("/runcomfy-model-api/limits")
     @same_origin_read
     @json_errors
     async def get_limits(request):
         return reply(await asyncio.to_thread(limits_status))
 
-    @routes.post("/runcomfy/prompt/preview")
+    @routes.post("/runcomfy-model-api/prompt/preview")
     @same_origin_write
     @json_errors
     async def post_preview(request):
         return reply(await asyncio.to_thread(preview, await body_of(request), node_classes))
 
-    @routes.post("/runcomfy/limits")
+    @routes.post("/runcomfy-model-api/limits")
     @same_origin_write
     @json_errors
     async def post_limits(request):

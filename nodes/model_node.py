@@ -98,7 +98,7 @@ def named_classes(built: dict, class_names=None):
 MODEL_ID_PROPERTY = "runcomfy_model_id"     # node.properties key the web extension keeps (board)
 RELOAD_HOWTO = ("Reload the node: reload the browser page (or press R in the graph) so ComfyUI has the new "
                 "definition, then replace this node with a new one from the node library (search for its name) "
-                "and set its inputs again. If Settings › RunComfy said to restart ComfyUI, restart it first.")
+                "and set its inputs again. If Settings › RunComfy Model API said to restart ComfyUI, restart it first.")
 
 
 class NodeMismatchError(ConfigError):
@@ -150,7 +150,7 @@ def check_recorded_model(cls: type, extra_pnginfo, unique_id) -> None:
     wanted = sorted(recorded)[0]
     other = _class_running(wanted)
     where = (f"On this ComfyUI that model's node is '{other}': replace this node with it." if other else
-             "That model has no node on this ComfyUI (Settings › RunComfy › Refresh model catalog may add it).")
+             "That model has no node on this ComfyUI (Settings › RunComfy Model API › Refresh model catalog may add it).")
     raise NodeMismatchError(
         f"This node was made for model '{wanted}', but its node class {cls.__name__} runs model "
         f"'{cls.MODEL_ID}' on this ComfyUI (their ids differ only in punctuation or case). Nothing was sent. "

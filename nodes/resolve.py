@@ -36,17 +36,17 @@ RESYNC_AFTER_S = 60.0        # at most one whole-catalog read per minute for cla
 _last_name_sync = -RESYNC_AFTER_S
 LOOKUP_RETRY = dict(max_attempts=2, base_delay=0.3, max_delay=1.0, max_elapsed=10.0)
 
-REFRESH_HOWTO = "Settings › RunComfy › Catalog › Refresh model catalog"
+REFRESH_HOWTO = "Settings › RunComfy Model API › Catalog › Refresh model catalog"
 REOPEN = "then open the workflow again (its saved values are kept)"
 
 
 def _fix(reason: str) -> str:
     return {
-        "offline": f"check this computer's network (and the proxy in Settings › RunComfy › Proxy), "
+        "offline": f"check this computer's network (and the proxy in Settings › RunComfy Model API › Proxy), "
                    f"then {REFRESH_HOWTO}, {REOPEN}.",
-        "no_token": f"set your RunComfy API token in Settings › RunComfy › Account (or RUNCOMFY_API_TOKEN), "
+        "no_token": f"set your RunComfy API token in Settings › RunComfy Model API › Account (or RUNCOMFY_API_TOKEN), "
                     f"then {REFRESH_HOWTO}, {REOPEN}.",
-        "token_rejected": f"check the RunComfy API token in Settings › RunComfy › Account (Test), then "
+        "token_rejected": f"check the RunComfy API token in Settings › RunComfy Model API › Account (Test), then "
                           f"{REFRESH_HOWTO}, {REOPEN}.",
         "not_listed": "RunComfy does not offer this model (any more): replace the node with a current model "
                       f"of the same family from the node library; if it was just added, {REFRESH_HOWTO}.",

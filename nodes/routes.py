@@ -56,13 +56,13 @@ def register(node_classes: dict | None = None) -> bool:
         status, body = status_body
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
-    @routes.get("/runcomfy/token")
+    @routes.get("/runcomfy-model-api/token")
     @public_read
     @_json_errors
     async def get_token(request):
         return reply((200, await asyncio.to_thread(settings_api.token_status)))
 
-    @routes.post("/runcomfy/token")
+    @routes.post("/runcomfy-model-api/token")
     @same_origin_write
     @_json_errors
     async def post_token(request):
@@ -73,19 +73,19 @@ def register(node_classes: dict | None = None) -> bool:
         token = body.get("token") if isinstance(body, dict) else None
         return reply(await asyncio.to_thread(settings_api.save_token, token if isinstance(token, str) else ""))
 
-    @routes.delete("/runcomfy/token")
+    @routes.delete("/runcomfy-model-api/token")
     @same_origin_write
     @_json_errors
     async def delete_token(request):
         return reply(await asyncio.to_thread(settings_api.clear_token))
 
-    @routes.post("/runcomfy/token/test")
+    @routes.post("/runcomfy-model-api/token/test")
     @same_origin_write
     @_json_errors
     async def test_token(request):
         return reply(await asyncio.to_thread(settings_api.check_token))
 
-    @routes.get("/runcomfy/price")
+    @routes.get("/runcomfy-model-api/price")
     @public_read
     @_json_errors
     async def get_price(request):
@@ -99,20 +99,20 @@ def register(node_classes: dict | None = None) -> bool:
             return reply((200, {"model_id": None, "available": False, "text": "price unavailable"}))
         return reply(await asyncio.to_thread(settings_api.price_answer, model_id, doc))
 
-    @routes.post("/runcomfy/catalog/refresh")
+    @routes.post("/runcomfy-model-api/catalog/refresh")
     @same_origin_write
     @_json_errors
     async def refresh_catalog(request):
         from . import catalog_api
         return reply(await catalog_api.refresh_async())
 
-    @routes.get("/runcomfy/network")
+    @routes.get("/runcomfy-model-api/network")
     @same_origin_read
     @_json_errors
     async def get_network(request):
         return reply((200, await asyncio.to_thread(settings_api.network_status)))
 
-    @routes.post("/runcomfy/network")
+    @routes.post("/runcomfy-model-api/network")
     @same_origin_write
     @_json_errors
     async def post_network(request):
@@ -125,7 +125,7 @@ def register(node_classes: dict | None = None) -> bool:
             return reply((400, {"ok": False, "error": "Send JSON: {\"proxy\": \"http://host:port\"}"}))
         return reply(await asyncio.to_thread(settings_api.save_proxy, value))
 
-    @routes.delete("/runcomfy/network")
+    @routes.delete("/runcomfy-model-api/network")
     @same_origin_write
     @_json_errors
     async def delete_network(request):
@@ -136,7 +136,7 @@ def register(node_classes: dict | None = None) -> bool:
 
     from . import resolve            # nodes for models a loaded workflow names (issue 19.1)
 
-    @routes.post("/runcomfy/resolve")
+    @routes.post("/runcomfy-model-api/resolve")
     @same_origin_write
     @_json_errors
     async def resolve_models(request):

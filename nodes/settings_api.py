@@ -105,7 +105,7 @@ def clear_token() -> tuple[int, dict]:
 
 
 def price_answer(model_id: str, doc: dict | None = None) -> tuple[int, dict]:
-    """(HTTP status, body) for GET /runcomfy/price: 400 for a model id that may not go into a URL.
+    """(HTTP status, body) for GET /runcomfy-model-api/price: 400 for a model id that may not go into a URL.
     ``doc`` is the node's catalog document: its stated price answers without any network call;
     only a model whose catalog entry states no price is asked live (GET /models/{id})."""
     try:

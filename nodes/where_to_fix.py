@@ -8,9 +8,9 @@ from ..runcomfy.api.proxies import CertificateFailure, ProxyFailure
 from ..runcomfy.errors import AuthError, EarlierSubmitUncertainError, RunComfyError, SubmitOutcomeUnknownError
 from .inputs import RESUME_INPUT, SUBMIT_ANYWAY_INPUT
 
-TOKEN = ("Set the token in ComfyUI Settings > RunComfy > API token, or in the RUNCOMFY_API_TOKEN environment "
+TOKEN = ("Set the token in ComfyUI Settings > RunComfy Model API > API token, or in the RUNCOMFY_API_TOKEN environment "
          "variable before starting ComfyUI.")
-PROXY = ("The proxy comes from ComfyUI Settings > RunComfy > Proxy, else RUNCOMFY_PROXY or HTTPS_PROXY; change it "
+PROXY = ("The proxy comes from ComfyUI Settings > RunComfy Model API > Proxy, else RUNCOMFY_PROXY or HTTPS_PROXY; change it "
          "there (NO_PROXY exempts a host).")
 CERTIFICATE = "Restart ComfyUI after setting REQUESTS_CA_BUNDLE or SSL_CERT_FILE."
 UNKNOWN_SUBMIT = (f"If it is in your RunComfy request history, put its request id into '{RESUME_INPUT}' to fetch "

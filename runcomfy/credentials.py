@@ -18,7 +18,7 @@ from .journal import atomic_write
 from .api import proxies
 
 CREDENTIALS_FILE = "credentials.json"
-# The proxy setting of Settings > RunComfy (its URL may hold the proxy's password: also 0600).
+# The proxy setting of Settings > RunComfy Model API (its URL may hold the proxy's password: also 0600).
 NETWORK_FILE = "network.json"
 SAVED, ENVIRONMENT, NONE = "saved", "environment", "none"
 
@@ -52,7 +52,7 @@ def read_saved(config_dir: Path | str | None) -> str | None:
     problem = token_problem(token) if token else None
     if problem:
         raise ConfigError(f"The saved RunComfy token in {credentials_path(config_dir)} is unusable: {problem} "
-                          "Save it again in Settings > RunComfy, or delete that file.")
+                          "Save it again in Settings > RunComfy Model API, or delete that file.")
     return token
 
 
@@ -67,7 +67,7 @@ def resolve_token(config_dir: Path | str | None = None) -> TokenInfo:
         problem = token_problem(env)
         if problem:
             raise ConfigError(f"The environment variable {TOKEN_ENV} is unusable: {problem} "
-                              "Fix it and restart ComfyUI, or save a token in Settings > RunComfy.")
+                              "Fix it and restart ComfyUI, or save a token in Settings > RunComfy Model API.")
         return TokenInfo(env, ENVIRONMENT)
     return TokenInfo(None, NONE)
 

@@ -35,10 +35,10 @@ EXAMPLES = ROOT / "example_workflows"
 PACK_ID = "comfyui-runcomfy-model-api"          # pyproject's project name: the registry id (cnr_id)
 EMULATOR_RUN = ("```\npython -m runcomfy emulator --port 8765 --token my-test-token --samples\n"
                 "RUNCOMFY_MODEL_API_BASE=http://127.0.0.1:8765/v1 RUNCOMFY_API_TOKEN=my-test-token python main.py\n```")
-TOKEN_STEP = ("Set your RunComfy API token once: **Settings \u203a RunComfy \u203a Account** (or the "
+TOKEN_STEP = ("Set your RunComfy API token once: **Settings \u203a RunComfy Model API \u203a Account** (or the "
               "`RUNCOMFY_API_TOKEN` environment variable). It stays on the ComfyUI server, never in this workflow.")
 CATALOG_STEP = ("The model's node comes from RunComfy's model catalog. On a ComfyUI that has not fetched this "
-                "model yet, the pack looks it up when the workflow opens (or use **Settings \u203a RunComfy \u203a "
+                "model yet, the pack looks it up when the workflow opens (or use **Settings \u203a RunComfy Model API \u203a "
                 "Refresh model catalog**).")
 FIXED_SEED = ("The seed's *control after generate* is *fixed*: running again with the same inputs fetches the "
               "earlier request instead of paying again. For a new result, change the seed (or set the control to "

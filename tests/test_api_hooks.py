@@ -111,8 +111,8 @@ def test_library_messages_name_no_comfyui_page_or_node_input(where):
 
 def test_the_scan_sees_a_comfyui_message(tmp_path):
     (tmp_path / "x.py").write_text('"""ComfyUI in a docstring is fine."""\n'
-                                   'def f():\n    raise ValueError("set it in ComfyUI Settings > RunComfy")\n')
-    assert _front_end_words(tmp_path, tmp_path) == [("x.py", "set it in ComfyUI Settings > RunComfy")]
+                                   'def f():\n    raise ValueError("set it in ComfyUI Settings > RunComfy Model API")\n')
+    assert _front_end_words(tmp_path, tmp_path) == [("x.py", "set it in ComfyUI Settings > RunComfy Model API")]
 
 
 def test_a_rejected_token_says_what_in_the_library_and_where_in_each_front_end(emu, tmp_path):
@@ -138,7 +138,7 @@ def test_the_node_adds_where_to_fix_it_in_comfyui(pack):
     raised = errors.AuthError("Submit: the API token was rejected.", http_status=401, error_code=400004)
     shown = where.add(raised)
     assert isinstance(shown, errors.AuthError) and shown is not raised
-    assert str(shown).startswith(str(raised)) and "ComfyUI Settings > RunComfy > API token" in str(shown)
+    assert str(shown).startswith(str(raised)) and "ComfyUI Settings > RunComfy Model API > API token" in str(shown)
     assert "ComfyUI" not in str(raised)
     unknown = errors.SubmitOutcomeUnknownError("The submit may have reached RunComfy, but its answer was lost.")
     assert "'resume_request_id'" in str(where.add(unknown))

@@ -25,14 +25,14 @@ What it checks, as a user would see it: the example workflow from the template l
 shows its price (the badge the canvas draws, or the panel line on Vue nodes); while it runs the
 node shows the live status (state, elapsed, request id); after it the last outcome (state, cost,
 request id), and after a failed run the first line of the error; none of that goes into the
-saved workflow; a token is saved and cleared through Settings › RunComfy and never reaches the
+saved workflow; a token is saved and cleared through Settings › RunComfy Model API and never reaches the
 browser; and no console error or uncaught exception comes from the pack's scripts.
 
 Catalog text is data, never markup: the emulator's catalog also lists a hostile model whose display
 name, description, enum values, enum default, field titles and tooltips carry
 ``<img src=x onerror=...>`` payloads (each sets a window flag, calls alert() and tries to delete the
 saved token through the pack's route). The user searches for it, adds it, opens its combo menu,
-hovers its tooltips, runs it and opens Settings › RunComfy: no payload may run, on 1.27 included,
+hovers its tooltips, runs it and opens Settings › RunComfy Model API: no payload may run, on 1.27 included,
 and the run sends the catalog's own enum value.
 ``RUNCOMFY_SCREENSHOTS=<dir>`` keeps the screenshots (docs/screenshots/ holds a few).
 """
@@ -134,8 +134,8 @@ class Page:
         for m in self.messages:
             if m["type"] not in ("error", "pageerror"):
                 continue
-            # The pack's scripts, and failed calls to its routes (/api/runcomfy/...).
-            ours = (PACK_NAME in m["url"] or "/runcomfy/" in m["url"] or PACK_NAME in m["text"]
+            # The pack's scripts, and failed calls to its routes (/api/runcomfy-model-api/...).
+            ours = (PACK_NAME in m["url"] or "/runcomfy-model-api/" in m["url"] or PACK_NAME in m["text"]
                     or "[RunComfy]" in m["text"])
             line = f"{m['type']}: {m['text'][:500]} ({m['url']})"
             if ours and not any(re.search(a, line) for a in allow):
@@ -290,16 +290,16 @@ def test_price_live_status_and_last_outcome(stack, renderer):
         assert not any("Traceback" in ln for ln in lines)
 
         # The display setting hides the status (and keeps working after a renderer switch).
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowStatus', false); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Display.ShowStatus', false); }")
         page.wait_for("() => !(document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('RunComfy:')",
                       timeout_s=10, what="the status to hide with the setting off")
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowStatus', true); }")
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowPrice', false); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Display.ShowStatus', true); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Display.ShowPrice', false); }")
         hidden = ("() => !document.querySelector('[data-runcomfy-line=\"price\"]')" if vue else
                   _our_node_js("return (node.badges || []).map((b) => typeof b === 'function' ? b() : b)"
                                ".every((b) => !b || !String(b.text || '').includes('$'));"))
         page.wait_for(hidden, timeout_s=10, what="the price to hide with its setting off")
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Display.ShowPrice', true); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Display.ShowPrice', true); }")
         _price_shown(page, vue)
 
         assert page.pack_errors() == []
@@ -309,7 +309,7 @@ def test_price_live_status_and_last_outcome(stack, renderer):
 
 def _open_runcomfy_settings(page: Page):
     page.js("async () => { await app.extensionManager.command.execute('Comfy.ShowSettingsDialog'); }")
-    page.page.get_by_text("RunComfy", exact=True).first.click(timeout=15_000)
+    page.page.get_by_text("RunComfy Model API", exact=True).first.click(timeout=15_000)
     field = page.page.locator("input[aria-label='RunComfy API token']")
     field.wait_for(state="visible", timeout=15_000)
     return field
@@ -348,7 +348,7 @@ def test_settings_save_and_clear_the_token(stack):
         assert token in json.dumps(saved)
 
         # The browser never sees the token: not in what the page can read back, nor in settings.
-        assert token not in comfy.get("/api/runcomfy/token").text
+        assert token not in comfy.get("/api/runcomfy-model-api/token").text
         assert token not in comfy.get("/api/settings").text
         assert token not in page.page.content()
         page.shot("settings-saved")
@@ -359,7 +359,7 @@ def test_settings_save_and_clear_the_token(stack):
         assert not (comfy.base / "runcomfy_config" / "credentials.json").exists() or \
             token not in (comfy.base / "runcomfy_config" / "credentials.json").read_text()
         # The one failed call is the wrong token's Save, answered 400 on purpose.
-        rejected = r"status of 400 .*/api/runcomfy/token\)$"
+        rejected = r"status of 400 .*/api/runcomfy-model-api/token\)$"
         assert len([m for m in page.messages if re.search(rejected, f"{m['text']} ({m['url']})")]) <= 1
         assert page.pack_errors(allow=(rejected,)) == []
     finally:
@@ -445,7 +445,7 @@ def test_socket_and_widget_tooltips_in_every_locale(stack, renderer):
 
 
 def test_settings_refresh_model_catalog_registers_new_nodes(stack):
-    """Settings › RunComfy › Catalog: the button reports what changed and, since the server
+    """Settings › RunComfy Model API › Catalog: the button reports what changed and, since the server
     registers new nodes without a restart, the open page can place the new node at once."""
     import copy
     from runcomfy.emulator.catalog import sample_entries
@@ -480,7 +480,7 @@ HOSTILE_ID = "hostile/xss-probe"
 HOSTILE_CLASS = "RunComfy_hostile_xss_probe"
 # What a payload does when it runs: marks the page, opens a dialog, deletes the saved token.
 _SCRIPT = ("window.__xss=(window.__xss||[]).concat('%s');alert('xss %s');"
-           "fetch('/api/runcomfy/token',{method:'DELETE',headers:{'X-RunComfy-Request':'1'}})")
+           "fetch('/api/runcomfy-model-api/token',{method:'DELETE',headers:{'X-RunComfy-Request':'1'}})")
 
 
 def _payload(tag: str) -> str:
@@ -562,7 +562,7 @@ def _search(page: Page, query: str, expect: str, attempts: int = 3) -> None:
 
 
 def _token_status(comfy) -> dict:
-    return comfy.get("/api/runcomfy/token").json()
+    return comfy.get("/api/runcomfy-model-api/token").json()
 
 
 @pytest.mark.parametrize("renderer", ["canvas", "vue"])
@@ -576,7 +576,7 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
     token_writes: list[str] = []
     page.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.page.on("request", lambda r: token_writes.append(f"{r.method} {r.url}")
-                 if "/runcomfy/token" in r.url and r.method != "GET" else None)
+                 if "/runcomfy-model-api/token" in r.url and r.method != "GET" else None)
 
     def no_script(where: str) -> None:
         """Checked right after each surface showed the text, before how it looks is checked."""
@@ -586,7 +586,7 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
             f"catalog text ran as script in {where} on {page.frontend}/{renderer}: payloads {ran}, "
             f"dialogs {dialogs}, token requests {token_writes}")
     # A saved token: a payload that ran would delete it.
-    saved = comfy.post("/api/runcomfy/token", json={"token": stack["token"]}, headers={"X-RunComfy-Request": "1"})
+    saved = comfy.post("/api/runcomfy-model-api/token", json={"token": stack["token"]}, headers={"X-RunComfy-Request": "1"})
     assert saved.status_code == 200, saved.text
     before = _token_status(comfy)
     assert before.get("source") == "saved", before
@@ -686,7 +686,7 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         assert payload["aspect_ratio"] == HOSTILE["enum"], payload
         assert payload["negative_prompt"] == HOSTILE["string_default"], payload
 
-        # 5. Settings › RunComfy, the catalog refresh report.
+        # 5. Settings › RunComfy Model API, the catalog refresh report.
         _open_runcomfy_settings(page)
         page.page.get_by_role("button", name="Refresh model catalog", exact=True).click()
         message = page.page.locator("[data-runcomfy-catalog-message]")
@@ -699,5 +699,5 @@ def test_catalog_text_runs_no_script_anywhere(stack, renderer):
         assert _token_status(comfy) == before, "the saved token is unchanged"
         assert page.pack_errors() == []
     finally:
-        comfy.http.delete(comfy.url + "/api/runcomfy/token", headers={"X-RunComfy-Request": "1"}, timeout=15)
+        comfy.http.delete(comfy.url + "/api/runcomfy-model-api/token", headers={"X-RunComfy-Request": "1"}, timeout=15)
         page.close()

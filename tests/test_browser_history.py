@@ -1,5 +1,5 @@
 """Opt-in real-browser check of issue 20's web side: the RunComfy sidebar tab (the dialog opened by
-the command 'RunComfy.History.Open' on every frontend), its actions, and the Run confirmation.
+the command 'RunComfyModelAPI.History.Open' on every frontend), its actions, and the Run confirmation.
 Two ComfyUI processes share one RUNCOMFY_CONFIG_DIR, against the emulator, driven in headless
 Chromium by Playwright in both renderers (frontend 1.27: canvas only). Same variables and
 commands as tests/test_browser.py, e.g.::
@@ -172,7 +172,7 @@ def test_tab_lists_another_process_request_and_fetches_without_a_new_charge(pair
         assert page.js("async (u) => (await fetch(u)).status", href) == 200
 
         # The dialog (the fallback where no sidebar-tab API exists) lists the same request.
-        page.js("async () => { await app.extensionManager.command.execute('RunComfy.History.Open'); }")
+        page.js("async () => { await app.extensionManager.command.execute('RunComfyModelAPI.History.Open'); }")
         page.wait_for("(rid) => [...document.querySelectorAll('[data-runcomfy-history-dialog] [data-runcomfy-item]')]"
                       ".some((e) => e.innerText.includes(rid))", rid, timeout_s=20, what="the history dialog")
         page.shot("dialog")
@@ -200,7 +200,7 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
             window.__ids = [mk('confirm one', 11, 1, 1, 40), mk('confirm two', 5, 3, 4, 460), mk('confirm three', 7, 1, 1, 880)];
         }}""")
         # Node one runs once first (threshold 0: no dialog), so one of its two variations is reused later.
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 0); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Spending.ConfirmAboveUSD', 0); }")
         submits = emu.submits_accepted
         page.js("""async () => { const keep = new Set(window.__ids[0]);
             for (const n of [...app.graph._nodes]) if (!keep.has(n.id)) n.mode = 2;
@@ -210,7 +210,7 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
                     RUN_TIMEOUT_S, what="node one's first run")
         page.js("""() => { const n = app.graph.getNodeById(window.__ids[0][0]);
             n.widgets.find((w) => w.name === 'variations').value = 2; }""")
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 0.25); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Spending.ConfirmAboveUSD', 0.25); }")
         submits = emu.submits_accepted
 
         page.js("() => { window.__queued = app.queuePrompt(0, 1); }")
@@ -228,7 +228,7 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
         assert page.js("async () => await window.__queued") is False
         assert b.get("/queue").json()["queue_pending"] == [] and emu.submits_accepted == submits
         # Below the threshold no dialog: queued straight away.
-        page.js("async () => { await app.extensionManager.setting.set('RunComfy.Spending.ConfirmAboveUSD', 5); }")
+        page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Spending.ConfirmAboveUSD', 5); }")
         page.js("async () => { await app.queuePrompt(0, 1); }")
         assert not page.js("() => !!document.querySelector('[data-runcomfy-confirm]')")
         _wait_until(lambda: emu.submits_accepted == submits + 5, RUN_TIMEOUT_S, what="the five new requests")

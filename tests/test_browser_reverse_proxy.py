@@ -200,7 +200,7 @@ def _page(world, served, label: str) -> Page:
 
 def _open_settings(page: Page):
     page.js("async () => { await app.extensionManager.command.execute('Comfy.ShowSettingsDialog'); }")
-    page.page.get_by_text("RunComfy", exact=True).first.click(timeout=15_000)
+    page.page.get_by_text("RunComfy Model API", exact=True).first.click(timeout=15_000)
     field = page.page.locator("input[aria-label='RunComfy API token']")
     field.wait_for(state="visible", timeout=15_000)
     return field
@@ -242,7 +242,7 @@ def test_the_price_badge_shows_through_a_reverse_proxy_under_another_name(world,
         price = _price_shown(page, vue)
         assert PRICE_TEXT in price, price
         shot = page.shot("price")
-        assert any(" 200 " in ln for ln in _proxied_calls(unset, "/api/runcomfy/price")), \
+        assert any(" 200 " in ln for ln in _proxied_calls(unset, "/api/runcomfy-model-api/price")), \
             "the price came through the reverse proxy"
         print(f"\nscreenshot: {shot}")
         assert page.pack_errors() == []
@@ -274,7 +274,7 @@ def test_save_draws_the_exact_origin_line_and_that_line_lets_save_through(world,
         advice_text = page.page.locator("[data-runcomfy-token-message] ~ [data-runcomfy-origin-advice]").inner_text()
         assert "restart ComfyUI" in advice_text and "is set on the ComfyUI server" not in advice_text, advice_text
         assert not (unset.comfy.base / "runcomfy_config" / "credentials.json").exists()
-        assert any(" 403 " in ln and "POST /api/runcomfy/token" in ln for ln in _proxied_calls(unset, "/api/runcomfy/token"))
+        assert any(" 403 " in ln and "POST /api/runcomfy-model-api/token" in ln for ln in _proxied_calls(unset, "/api/runcomfy-model-api/token"))
         # Copy puts exactly the line on the clipboard.
         page.page.locator("[data-runcomfy-token-message] ~ [data-runcomfy-origin-advice]").get_by_role(
             "button", name="Copy", exact=True).click()
@@ -287,9 +287,9 @@ def test_save_draws_the_exact_origin_line_and_that_line_lets_save_through(world,
         assert page.page.locator(proxy_advice).inner_text().strip() == line
         assert "status unavailable" in page.page.locator("[data-runcomfy-proxy-status]").inner_text()
         page.shot("proxy-row-refused")
-        # Also refused on purpose through this proxy: the Spending row's read of /runcomfy/limits
+        # Also refused on purpose through this proxy: the Spending row's read of /runcomfy-model-api/limits
         # (not a public read: it shows what was spent).
-        refused = r"status of 403 .*/api/runcomfy/(token|network|limits)\)$"
+        refused = r"status of 403 .*/api/runcomfy-model-api/(token|network|limits)\)$"
         assert page.pack_errors(allow=(refused,)) == []
     finally:
         page.close()
@@ -352,7 +352,7 @@ def test_save_draws_the_exact_origin_line_and_that_line_lets_save_through(world,
             _wait_until(lambda: "Saved proxy" not in proxy_status.inner_text()
                         and "removed" in proxy_message.inner_text(), 20, what="the proxy cleared")
             assert not (fixed.comfy.base / "runcomfy_config" / "network.json").exists()
-            rejected = r"status of 400 .*/api/runcomfy/network"
+            rejected = r"status of 400 .*/api/runcomfy-model-api/network"
             assert page.pack_errors(allow=(rejected,)) == []
         finally:
             page.close()

@@ -145,6 +145,37 @@ def test_a_workflow_with_a_model_this_comfyui_never_synced_opens_and_runs(stack,
         page.close()
 
 
+def test_the_packs_own_ids_and_settings_saved_by_the_earlier_pack_carry_over(stack):
+    """Issue 19.5: settings, section, event and routes are this pack's own (RunComfy's own pack
+    uses RunComfy.* settings, /runcomfy/... routes and the runcomfy.status event); a value saved
+    under an old id reaches the new one."""
+    comfy = stack["comfy"]
+    assert comfy.post("/api/settings/RunComfy.Display.ShowPrice", json=False).status_code == 200
+    page = Page(stack, "own-ids")
+    try:
+        page.wait_for("() => app.extensionManager.setting.get('RunComfyModelAPI.Display.ShowPrice') === false",
+                      timeout_s=20, what="the saved ShowPrice to reach the new id")
+        stored = comfy.get("/api/settings").json()
+        assert stored.get("RunComfyModelAPI.Display.ShowPrice") is False, stored
+        # A stand-in for RunComfy's own pack, registered after this one, keeps its token setting.
+        page.js("""() => app.registerExtension({ name: 'RunComfy.PartnerStandIn', settings: [{
+            id: 'RunComfy.Account.APIToken', name: 'API Token', category: ['RunComfy', 'Account', 'API Token'],
+            type: 'text', defaultValue: '' }] })""")
+        page.page.wait_for_timeout(500)
+        page.js("async () => { await app.extensionManager.command.execute('Comfy.ShowSettingsDialog'); }")
+        # two sections, one per pack; the stand-in's token row is there too
+        page.page.get_by_text("RunComfy", exact=True).first.click(timeout=15_000)
+        page.page.get_by_text("API Token", exact=True).first.wait_for(state="visible", timeout=15_000)
+        page.page.get_by_text("RunComfy Model API", exact=True).first.click(timeout=15_000)
+        page.page.locator("input[aria-label='RunComfy API token']").wait_for(state="visible", timeout=15_000)
+        page.shot("settings-section")
+        assert comfy.get("/api/runcomfy-model-api/token").status_code == 200
+        assert comfy.get("/api/runcomfy/token").status_code == 404
+        assert page.pack_errors() == []
+    finally:
+        page.close()
+
+
 def test_offline_the_runcomfy_message_names_the_model_and_the_workflow_saves_back_unchanged(stack):
     """Last in this module: it stops the emulator (RunComfy unreachable)."""
     stack["emu"].stop()

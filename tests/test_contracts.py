@@ -1,6 +1,6 @@
 """The Python side of the contracts in tests/contracts/ (the web side: tests/web/contracts.test.js).
 
-status_event.json: every state the pack can send in a "runcomfy.status" event is listed (read from
+status_event.json: every state the pack can send in a "runcomfy_model_api.status" event is listed (read from
 the source, so a new state fails here until the fixture and web/lib/format.js know it), every field
 the node sends is declared, and every example is valid and its text is what Python writes.
 money.json: runcomfy/pricing.py gives the fixture's texts."""
@@ -145,6 +145,6 @@ def test_money_texts_of_the_shared_cases():
 
 @pytest.mark.parametrize("case", MONEY["price_text"], ids=lambda c: c["text"])
 def test_price_answers_and_texts_of_the_shared_cases(case):
-    answer = pricing.describe(case["doc"])            # what GET /runcomfy/price answers (without values)
+    answer = pricing.describe(case["doc"])            # what GET /runcomfy-model-api/price answers (without values)
     assert {k: answer.get(k) for k in case["answer"]} == case["answer"]
     assert pricing.describe(case["doc"], case["values"])["text"] == case["text"]

@@ -282,9 +282,9 @@ def test_every_route_is_guarded_reads_like_the_network_settings(pack, monkeypatc
             return lambda fn: table.append(("POST", path, fn.__name__)) or fn
     h.add_routes(Routes(), lambda x: x, lambda fn: fn, {})
     assert {(m, p) for m, p, _ in table} == {
-        ("GET", "/runcomfy/history"), ("GET", "/runcomfy/history/totals"), ("GET", "/runcomfy/history/export"),
-        ("POST", "/runcomfy/history/action"), ("POST", "/runcomfy/history/clear"), ("GET", "/runcomfy/limits"),
-        ("POST", "/runcomfy/limits"), ("POST", "/runcomfy/prompt/preview")}
+        ("GET", "/runcomfy-model-api/history"), ("GET", "/runcomfy-model-api/history/totals"), ("GET", "/runcomfy-model-api/history/export"),
+        ("POST", "/runcomfy-model-api/history/action"), ("POST", "/runcomfy-model-api/history/clear"), ("GET", "/runcomfy-model-api/limits"),
+        ("POST", "/runcomfy-model-api/limits"), ("POST", "/runcomfy-model-api/prompt/preview")}
     for method, path, name in table:
         assert marks[name] == ("read" if method == "GET" else "write"), path
 

@@ -45,18 +45,18 @@ def test_two_comfyuis_share_history_and_limits(tmp_path):
         assert entry["status"]["status_str"] == "success", _error_text(entry)
         [rid] = list(emu.jobs)
 
-        listed = b.get("/runcomfy/history").json()
+        listed = b.get("/runcomfy-model-api/history").json()
         assert listed["ok"] and [it["request_id"] for it in listed["items"]] == [rid]
         it = listed["items"][0]
         assert it["state"] == "succeeded" and it["node_id"] == "2" and "fetch_into_node" in it["actions"]
-        assert token not in b.get("/runcomfy/history").text
-        foreign = b.get("/runcomfy/history", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+        assert token not in b.get("/runcomfy-model-api/history").text
+        foreign = b.get("/runcomfy-model-api/history", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
         assert foreign.status_code == 403 and rid not in foreign.text
 
-        fetch = b.post("/runcomfy/history/action", json={"action": "fetch_into_node", "id": it["id"]}, headers=WRITE)
+        fetch = b.post("/runcomfy-model-api/history/action", json={"action": "fetch_into_node", "id": it["id"]}, headers=WRITE)
         assert fetch.json()["class_name"] == NODE_CLASS and fetch.json()["request_id"] == rid
-        assert b.post("/runcomfy/limits", json={"daily_usd": 0.05}).status_code == 403     # no write header
-        saved = b.post("/runcomfy/limits", json={"daily_usd": 0.05}, headers=WRITE).json()
+        assert b.post("/runcomfy-model-api/limits", json={"daily_usd": 0.05}).status_code == 403     # no write header
+        saved = b.post("/runcomfy-model-api/limits", json={"daily_usd": 0.05}, headers=WRITE).json()
         assert saved["daily_usd"] == 0.05 and saved["daily_source"] == "settings"
         assert saved["spent"]["today"]["reported_usd"] == 0.03
 
@@ -65,11 +65,11 @@ def test_two_comfyuis_share_history_and_limits(tmp_path):
         entry = a.wait_done(a.queue(p, str(uuid.uuid4())), RUN_TIMEOUT)
         text = _error_text(entry)
         assert entry["status"]["status_str"] == "error"
-        assert "the daily spending limit is $0.05 (Settings › RunComfy); $0.03 is spent or committed today" in text
+        assert "the daily spending limit is $0.05 (Settings › RunComfy Model API); $0.03 is spent or committed today" in text
         assert "this request's estimate is $0.03 ($0.03/image" in text and "Nothing was sent or charged" in text
         assert emu.submits_accepted == 1
 
-        csv_answer = a.get("/runcomfy/history/export?format=csv")
+        csv_answer = a.get("/runcomfy-model-api/history/export?format=csv")
         assert csv_answer.status_code == 200 and "attachment" in csv_answer.headers["Content-Disposition"]
         assert csv_answer.text.splitlines()[0].split(",") == list(REPORT_FIELDS)
     finally:

@@ -79,11 +79,11 @@ def test_registered_with_display_name(pack):
 def test_status_events_say_how_much_a_large_submit_sends(pack, emu, server):
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
     call(cls, **kwargs(image_1=tensor(900, 900, 5)))      # noise: ~2.4 MB of PNG
-    sub = [d for e, d in server.events if e == "runcomfy.status" and d.get("state") == "submitting"]
+    sub = [d for e, d in server.events if e == "runcomfy_model_api.status" and d.get("state") == "submitting"]
     assert sub and re.fullmatch(r"sending \d+\.\d MB", sub[0]["note"]), sub
     assert any(sub[0]["note"] in t for _, t in server.texts)
     assert all(not d.get("note") for e, d in server.events
-               if e == "runcomfy.status" and d.get("state") not in (None, "submitting"))
+               if e == "runcomfy_model_api.status" and d.get("state") not in (None, "submitting"))
 
 
 def test_every_schema_field_is_an_input(pack):

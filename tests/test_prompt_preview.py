@@ -1,4 +1,4 @@
-"""The price of a prompt before it is queued (issue 20.5, server side): POST /runcomfy/prompt/preview
+"""The price of a prompt before it is queued (issue 20.5, server side): POST /runcomfy-model-api/prompt/preview
 says per RunComfy node how many requests a Run would send, which of them the journal will resume
 instead (same inputs already ran: no new charge), and the estimate of the new ones. Read-only:
 the emulator sees no submit while it answers. Real sockets against the emulator."""

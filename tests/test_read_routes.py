@@ -230,17 +230,17 @@ def test_a_reverse_proxied_comfyui_reads_for_any_host_and_a_refused_save_says_wh
             front = f"http://127.0.0.1:{proxy.server_address[1]}"
             browser = {"Host": PUBLIC_NAME, "Sec-Fetch-Site": "same-origin"}
             try:
-                r = s.get(f"{front}/runcomfy/price", params={"node_class": node_class}, headers=browser, timeout=30)
+                r = s.get(f"{front}/runcomfy-model-api/price", params={"node_class": node_class}, headers=browser, timeout=30)
                 assert r.status_code == 200 and r.json()["available"] is True, r.text
                 assert "0.07" in r.json()["text"]
-                r = s.get(f"{front}/runcomfy/token", headers=browser, timeout=30)
+                r = s.get(f"{front}/runcomfy-model-api/token", headers=browser, timeout=30)
                 assert r.status_code == 200 and r.json() == {"configured": True, "source": "environment"}
                 # The network settings show a proxy's host: not a public read.
-                r = s.get(f"{front}/runcomfy/network", headers=browser, timeout=30)
+                r = s.get(f"{front}/runcomfy-model-api/network", headers=browser, timeout=30)
                 assert r.status_code == (200 if public_env else 403)
                 save = {**browser, "Origin": public_origin, "X-RunComfy-Request": "1",
                         "Content-Type": "application/json"}
-                r = s.post(f"{front}/runcomfy/token", data=json.dumps({"token": TOKEN}), headers=save, timeout=30)
+                r = s.post(f"{front}/runcomfy-model-api/token", data=json.dumps({"token": TOKEN}), headers=save, timeout=30)
                 if public_env is None:
                     assert r.status_code == 403
                     body = r.json()

@@ -203,12 +203,12 @@ def test_workflow_template_is_listed(comfy):
 
 
 def test_token_route_reports_environment_without_the_token(comfy):
-    for path in ("/api/runcomfy/token", "/runcomfy/token"):
+    for path in ("/api/runcomfy-model-api/token", "/runcomfy-model-api/token"):
         r = comfy.get(path)
         assert r.status_code == 200, path
         assert r.json() == {"configured": True, "source": "environment"}, r.text
         assert comfy.token not in r.text
-    r = comfy.post("/api/runcomfy/token/test", headers={"X-RunComfy-Request": "1"})
+    r = comfy.post("/api/runcomfy-model-api/token/test", headers={"X-RunComfy-Request": "1"})
     assert r.status_code == 200 and r.json().get("ok") is True, r.text
     assert comfy.token not in r.text
 
@@ -267,7 +267,7 @@ def test_example_workflow_runs_and_leaks_no_token(comfy):
     hist = comfy.get(f"/history/{prompt_id}").text
     assert comfy.token not in hist, "token in /history"
     assert comfy.token not in comfy.get("/history").text
-    assert comfy.token not in comfy.get("/api/runcomfy/token").text
+    assert comfy.token not in comfy.get("/api/runcomfy-model-api/token").text
     log = comfy.log()
     assert comfy.token not in log, "token in ComfyUI's log"
     # The pack's journal (RUNCOMFY_CONFIG_DIR) and ComfyUI's user dir hold no copy of an env token.

@@ -113,9 +113,9 @@ def test_settings_refresh_adds_a_new_model_without_restart(setup):
     emu.serve_catalog([newcomer], replace=False)
     new_class = "RunComfy_emulator_samples_upscale_v2"
     assert new_class not in comfy.get("/object_info").json()
-    refused = comfy.post("/runcomfy/catalog/refresh")                 # no X-RunComfy-Request header
+    refused = comfy.post("/runcomfy-model-api/catalog/refresh")                 # no X-RunComfy-Request header
     assert refused.status_code == 403
-    r = comfy.post("/runcomfy/catalog/refresh", headers={"X-RunComfy-Request": "1"})
+    r = comfy.post("/runcomfy-model-api/catalog/refresh", headers={"X-RunComfy-Request": "1"})
     body = r.json()
     assert r.status_code == 200 and body["ok"], body
     assert body["added"] == 1 and body["added_ids"] == ["emulator-samples/upscale/v2"]

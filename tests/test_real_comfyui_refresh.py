@@ -59,7 +59,7 @@ def run(comfy, p: dict, workflow: dict | None = None) -> dict:
 
 
 def refresh(comfy) -> dict:
-    r = comfy.post("/runcomfy/catalog/refresh", headers={"X-RunComfy-Request": "1"})
+    r = comfy.post("/runcomfy-model-api/catalog/refresh", headers={"X-RunComfy-Request": "1"})
     body = r.json()
     assert r.status_code == 200 and body["ok"] and body["restart_required"] is False, body
     return body

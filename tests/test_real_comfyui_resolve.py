@@ -6,7 +6,7 @@ RunComfy models it has no node for, the emulator standing in for RunComfy's cata
   before ComfyUI validates the prompt, and the prompt runs to a saved file;
 - ``/prompt`` with an API prompt only (no ids) resolves by class name and runs;
 - a model RunComfy does not list is refused at ``/prompt`` naming the model and the fix;
-- ``POST /runcomfy/resolve`` registers a model's class so ``/object_info/<class>`` has it.
+- ``POST /runcomfy-model-api/resolve`` registers a model's class so ``/object_info/<class>`` has it.
 
     COMFYUI_DIR=/work/comfy/c033/ComfyUI COMFYUI_PYTHON=/work/comfy/c033/venv/bin/python \\
         .venv/bin/python -m pytest -q tests/test_real_comfyui_resolve.py
@@ -100,7 +100,7 @@ def test_a_model_runcomfy_does_not_list_is_refused_naming_it(comfy):
 def test_the_resolve_route_registers_a_class_for_object_info(comfy):
     model_id = "emulator-samples/image-gen/text-to-image"
     assert comfy.get("/object_info/RunComfy_emulator_samples_image_gen_text_to_image").json() == {}
-    r = comfy.post("/runcomfy/resolve", headers=HEADERS, data=json.dumps({"model_ids": [model_id]}))
+    r = comfy.post("/runcomfy-model-api/resolve", headers=HEADERS, data=json.dumps({"model_ids": [model_id]}))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["ok"] and list(body["nodes"]) == [model_id], body
@@ -108,4 +108,4 @@ def test_the_resolve_route_registers_a_class_for_object_info(comfy):
     info = comfy.get("/object_info/" + cls).json()
     assert info[cls]["input"]["hidden"]["runcomfy_model_id"] == model_id
     # a write: refused without the pack's header, like every other write route
-    assert comfy.post("/runcomfy/resolve", json={"model_ids": [model_id]}).status_code == 403
+    assert comfy.post("/runcomfy-model-api/resolve", json={"model_ids": [model_id]}).status_code == 403

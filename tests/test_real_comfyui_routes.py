@@ -73,15 +73,15 @@ def _attacks(comfy, body: str | None):
 
 
 def test_legit_save_then_every_cross_site_write_is_refused(comfy):
-    r = _send(comfy, "POST", "/api/runcomfy/token", {**_legit(comfy), "Content-Type": "application/json"},
+    r = _send(comfy, "POST", "/api/runcomfy-model-api/token", {**_legit(comfy), "Content-Type": "application/json"},
               json.dumps({"token": OWN_TOKEN}))
     assert r.status_code == 200 and r.json()["source"] == "saved", r.text
     assert _saved(comfy) == OWN_TOKEN
 
-    writes = [("POST", "/api/runcomfy/token", json.dumps({"token": ATTACKER_TOKEN})),
-              ("POST", "/runcomfy/token", json.dumps({"token": ATTACKER_TOKEN})),
-              ("DELETE", "/api/runcomfy/token", None),
-              ("POST", "/api/runcomfy/token/test", None)]
+    writes = [("POST", "/api/runcomfy-model-api/token", json.dumps({"token": ATTACKER_TOKEN})),
+              ("POST", "/runcomfy-model-api/token", json.dumps({"token": ATTACKER_TOKEN})),
+              ("DELETE", "/api/runcomfy-model-api/token", None),
+              ("POST", "/api/runcomfy-model-api/token/test", None)]
     by_pack = set()
     for method, path, body in writes:
         for name, headers, data in _attacks(comfy, body):
@@ -100,7 +100,7 @@ def test_legit_save_then_every_cross_site_write_is_refused(comfy):
 def test_reads_refuse_foreign_origins_and_public_reads_answer_any_host(comfy):
     rebind = {"Host": f"attacker.example:{comfy.port}"}
     # Reads that reveal no secret answer for any Host (hosted / reverse-proxied ComfyUIs, issue 19).
-    for path in ("/api/runcomfy/token", f"/api/runcomfy/price?node_class={NODE_CLASS}"):
+    for path in ("/api/runcomfy-model-api/token", f"/api/runcomfy-model-api/price?node_class={NODE_CLASS}"):
         assert comfy.get(path).status_code == 200, path
         r = _send(comfy, "GET", path, rebind)
         assert r.status_code == 200 and OWN_TOKEN not in r.text, (path, r.text)
@@ -109,19 +109,19 @@ def test_reads_refuse_foreign_origins_and_public_reads_answer_any_host(comfy):
             r = _send(comfy, "GET", path, headers)
             assert r.status_code == 403 and (not r.text or r.json()["ok"] is False), (path, headers, r.text)
     # The network settings (a proxy's host) are not a public read.
-    assert comfy.get("/api/runcomfy/network").status_code == 200
-    r = _send(comfy, "GET", "/api/runcomfy/network", rebind)
+    assert comfy.get("/api/runcomfy-model-api/network").status_code == 200
+    r = _send(comfy, "GET", "/api/runcomfy-model-api/network", rebind)
     assert r.status_code == 403 and r.json()["reason"] == "host" and r.json()["fix"] == "public_origin"
 
 
 def test_the_legit_request_still_works_with_the_attackers_token(comfy):
     """The control: the same request from the ComfyUI page would have saved it."""
-    r = _send(comfy, "POST", "/api/runcomfy/token", {**_legit(comfy), "Content-Type": "application/json"},
+    r = _send(comfy, "POST", "/api/runcomfy-model-api/token", {**_legit(comfy), "Content-Type": "application/json"},
               json.dumps({"token": ATTACKER_TOKEN}))
     assert r.status_code == 200 and _saved(comfy) == ATTACKER_TOKEN, r.text
-    r = _send(comfy, "POST", "/api/runcomfy/token/test", _legit(comfy))
+    r = _send(comfy, "POST", "/api/runcomfy-model-api/token/test", _legit(comfy))
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
-    r = _send(comfy, "DELETE", "/api/runcomfy/token", _legit(comfy))
+    r = _send(comfy, "DELETE", "/api/runcomfy-model-api/token", _legit(comfy))
     assert r.status_code == 200 and _saved(comfy) is None, r.text
 
 
@@ -141,21 +141,21 @@ def broken(tmp_path_factory):
 
 def test_a_broken_configuration_is_a_json_error_on_every_route(broken):
     legit = _legit(broken)
-    r = broken.get("/api/runcomfy/token")
+    r = broken.get("/api/runcomfy-model-api/token")
     assert r.status_code == 200 and r.json()["configured"] is False and "RUNCOMFY_API_TOKEN" in r.json()["error"]
-    r = _send(broken, "POST", "/api/runcomfy/token/test", legit)
+    r = _send(broken, "POST", "/api/runcomfy-model-api/token/test", legit)
     assert r.status_code == 200 and r.json()["ok"] is False and "U+00E9" in r.json()["error"], r.text
-    r = broken.get("/api/runcomfy/price?model_id=wan-ai/wan-2-6/image-to-image")
+    r = broken.get("/api/runcomfy-model-api/price?model_id=wan-ai/wan-2-6/image-to-image")
     assert r.status_code == 200 and r.json()["available"] is False and "error" in r.json(), r.text
     # Saving a good token: the base URL's port is named, nothing is saved.
-    r = _send(broken, "POST", "/api/runcomfy/token", {**legit, "Content-Type": "application/json"},
+    r = _send(broken, "POST", "/api/runcomfy-model-api/token", {**legit, "Content-Type": "application/json"},
               json.dumps({"token": OWN_TOKEN}))
     assert r.status_code == 400 and "RUNCOMFY_MODEL_API_BASE" in r.json()["error"] and "99999" in r.json()["error"]
     # A token a header cannot carry: refused at once with the reason.
-    r = _send(broken, "POST", "/api/runcomfy/token", {**legit, "Content-Type": "application/json"},
+    r = _send(broken, "POST", "/api/runcomfy-model-api/token", {**legit, "Content-Type": "application/json"},
               json.dumps({"token": "abc\ndef"}))
     assert r.status_code == 400 and "line break" in r.json()["error"], r.text
-    r = broken.get("/api/runcomfy/price?model_id=wan-ai/../../requests/x")
+    r = broken.get("/api/runcomfy-model-api/price?model_id=wan-ai/../../requests/x")
     assert r.status_code == 400 and "Model id" in r.json()["error"], r.text
     assert _saved(broken) is None
     assert broken.emu.calls == []

@@ -131,7 +131,7 @@ def _env(cfg: Path) -> dict:
 def test_a_daily_limit_holds_across_two_processes_and_a_batch_started_at_once(per_second, tmp_path):
     emu, cfg = per_second
     limit = 3.5
-    save_limits(cfg, limit, None)            # Settings › RunComfy: shared through the config folder
+    save_limits(cfg, limit, None)            # Settings › RunComfy Model API: shared through the config folder
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("".join(json.dumps({"key": f"b{i}", "prompt": f"batch job {i}", "seed": i}) + "\n"
                             for i in range(6)))

@@ -38,7 +38,7 @@ def test_a_node_run_is_in_the_history_and_a_limit_refuses_the_next_submit(pack, 
     with pytest.raises(Exception) as ei:
         call(cls, **kwargs(seed=32))
     assert type(ei.value).__name__ == "SpendLimitError"
-    assert "daily spending limit of $100.00 is on (Settings › RunComfy)" in str(ei.value)
+    assert "daily spending limit of $100.00 is on (Settings › RunComfy Model API)" in str(ei.value)
     assert "cannot be estimated" in str(ei.value) and "Nothing was sent or charged" in server.texts[-1][1]
     assert emu.submits_accepted == 1
     # The same inputs again, and its request id put into resume_request_id: no new charge, never refused.

@@ -1,7 +1,7 @@
 // RunComfy Model API: the ComfyUI frontend extension of this node pack.
-//  - Settings › RunComfy › Account: API token row (password field, Save / Test / Clear). The token
+//  - Settings › RunComfy Model API › Account: API token row (password field, Save / Test / Clear). The token
 //    goes straight to the pack's server route and is never put in ComfyUI's settings or a workflow.
-//  - Settings › RunComfy › Catalog: "Refresh model catalog" (added / changed / removed models).
+//  - Settings › RunComfy Model API › Catalog: "Refresh model catalog" (added / changed / removed models).
 //  - On every RunComfy_ node, one set of mechanisms that frontends 1.27 to 1.58 render in both the
 //    classic canvas and Vue nodes (Comfy.VueNodes.Enabled):
 //      * a panel, a DOM widget (node.addDOMWidget, not serialized): the live status while running
@@ -46,17 +46,18 @@ import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/histo
 import { DEFAULT_CONFIRM_ABOVE_USD, installRunConfirm } from "./lib/confirm.js";
 import { renderLimitsRow } from "./lib/limits.js";
 import { resolveMissingRunComfyNodes } from "./lib/missing.js";
+import { migrateSettings } from "./lib/migrate.js";
 import { originAdviceBox } from "./lib/settings_origin.js";
 import { renderProxyRow } from "./lib/network.js";
 
-const EXTENSION = "RunComfy.ModelAPI";
-const SETTING_TOKEN = "RunComfy.Account.APIToken";
-const SETTING_LIMITS = "RunComfy.Spending.Limits";
-const SETTING_CONFIRM_ABOVE = "RunComfy.Spending.ConfirmAboveUSD";
-const SETTING_SHOW_PRICE = "RunComfy.Display.ShowPrice";
-const SETTING_SHOW_STATUS = "RunComfy.Display.ShowStatus";
-const SETTING_CATALOG = "RunComfy.Catalog.Refresh";
-const SETTING_PROXY = "RunComfy.Network.Proxy";
+const EXTENSION = "RunComfyModelAPI";
+const SETTING_TOKEN = "RunComfyModelAPI.Account.APIToken";
+const SETTING_LIMITS = "RunComfyModelAPI.Spending.Limits";
+const SETTING_CONFIRM_ABOVE = "RunComfyModelAPI.Spending.ConfirmAboveUSD";
+const SETTING_SHOW_PRICE = "RunComfyModelAPI.Display.ShowPrice";
+const SETTING_SHOW_STATUS = "RunComfyModelAPI.Display.ShowStatus";
+const SETTING_CATALOG = "RunComfyModelAPI.Catalog.Refresh";
+const SETTING_PROXY = "RunComfyModelAPI.Network.Proxy";
 const VUE_NODES = "Comfy.VueNodes.Enabled";
 const PANEL_WIDGET = "runcomfy_status";
 const PANEL_REFRESH_MS = 1000;
@@ -549,7 +550,7 @@ function renderTokenRow() {
   const busy = (on) => buttons.forEach((b) => { b.disabled = on; });
 
   async function loadStatus() {
-    const { status: code, body } = await callJson("/runcomfy/token");
+    const { status: code, body } = await callJson("/runcomfy-model-api/token");
     showInfo(code === 200 ? body : null);
   }
 
@@ -576,7 +577,7 @@ function renderTokenRow() {
       showMessage(message, "Paste a token first.", false);
       return;
     }
-    run("save", "/runcomfy/token", {
+    run("save", "/runcomfy-model-api/token", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ token }),
@@ -585,8 +586,8 @@ function renderTokenRow() {
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter") save.click();
   });
-  test.addEventListener("click", () => run("test", "/runcomfy/token/test", { method: "POST" }));
-  clear.addEventListener("click", () => run("clear", "/runcomfy/token", { method: "DELETE" }));
+  test.addEventListener("click", () => run("test", "/runcomfy-model-api/token/test", { method: "POST" }));
+  clear.addEventListener("click", () => run("clear", "/runcomfy-model-api/token", { method: "DELETE" }));
 
   loadStatus();
   return column([status, row([input, ...buttons]), message, advice.root]);
@@ -608,7 +609,7 @@ function renderCatalogRow() {
     refresh.disabled = true;
     showMessage(message, "Asking RunComfy for its model list…", true);
     try {
-      const { status, body } = await callJson("/runcomfy/catalog/refresh", { method: "POST" });
+      const { status, body } = await callJson("/runcomfy-model-api/catalog/refresh", { method: "POST" });
       const result = catalogRefreshResult(status, body);
       advice.update(status, body);
       let text = result.message;
@@ -679,7 +680,7 @@ app.registerExtension({
   settings: [
     {
       id: SETTING_TOKEN,
-      category: ["RunComfy", "Account", "API token"],
+      category: ["RunComfy Model API", "Account", "API token"],
       name: "RunComfy API token",
       tooltip: "Kept on the ComfyUI server (user directory), never in the workflow or browser settings. "
         + "The RUNCOMFY_API_TOKEN environment variable is used when no token is saved.",
@@ -688,7 +689,7 @@ app.registerExtension({
     },
     {
       id: SETTING_CATALOG,
-      category: ["RunComfy", "Catalog", "Refresh model catalog"],
+      category: ["RunComfy Model API", "Catalog", "Refresh model catalog"],
       name: "Refresh model catalog",
       tooltip: "Reads RunComfy's current model list: new models become nodes, changed ones are updated. "
         + "Says which were added, changed or removed, and whether ComfyUI needs a restart.",
@@ -697,7 +698,7 @@ app.registerExtension({
     },
     {
       id: SETTING_PROXY,
-      category: ["RunComfy", "Proxy", "Proxy"],
+      category: ["RunComfy Model API", "Proxy", "Proxy"],
       name: "Proxy for RunComfy API calls",
       tooltip: "An HTTP proxy (http://host:port, with user:password@ if it needs them) or \"direct\" for none. Kept on "
         + "the ComfyUI server; wins over RUNCOMFY_PROXY and HTTPS_PROXY. Clear it to use the environment's settings.",
@@ -706,7 +707,7 @@ app.registerExtension({
     },
     {
       id: SETTING_SHOW_PRICE,
-      category: ["RunComfy", "Display", "Price badge"],
+      category: ["RunComfy Model API", "Display", "Price badge"],
       name: "Show the price on RunComfy nodes",
       tooltip: "The model's list price from RunComfy, as a badge on the classic canvas and a line on Vue nodes; "
         + "the actual cost of a run is shown after it.",
@@ -716,7 +717,7 @@ app.registerExtension({
     },
     {
       id: SETTING_SHOW_STATUS,
-      category: ["RunComfy", "Display", "Last status"],
+      category: ["RunComfy Model API", "Display", "Last status"],
       name: "Show the RunComfy status on the node",
       tooltip: "While running: state, queue position, elapsed time and request id. After the run: state, cost, "
         + "request id and the first line of an error. Kept in memory, never saved in the workflow.",
@@ -726,7 +727,7 @@ app.registerExtension({
     },
     {
       id: SETTING_LIMITS,
-      category: ["RunComfy", "Spending", "Limits"],
+      category: ["RunComfy Model API", "Spending", "Limits"],
       name: "Daily and monthly spending limits (USD)",
       tooltip: "A RunComfy submit whose estimate would cross a limit is refused before anything is sent. Kept on the "
         + "ComfyUI server and shared by every node, ComfyUI process and batch run using the same config folder. "
@@ -736,7 +737,7 @@ app.registerExtension({
     },
     {
       id: SETTING_CONFIRM_ABOVE,
-      category: ["RunComfy", "Spending", "Confirm above"],
+      category: ["RunComfy Model API", "Spending", "Confirm above"],
       name: "Ask before a Run whose RunComfy estimate is above (USD; 0 = never ask)",
       tooltip: "On Run, the RunComfy nodes that will send a paid request are added up (variations included; reused "
         + "results, resume_request_id and dry_run cost nothing). Above this amount a dialog lists them. API /prompt is never asked.",
@@ -747,9 +748,12 @@ app.registerExtension({
   ],
 
   setup() {
+    // Issue 19.5: values saved under the pack's earlier "RunComfy.*" ids move to its own ids once.
+    api.getSettings?.().then((stored) => migrateSettings(stored, (id, v) => app.extensionManager?.setting?.set(id, v)))
+      .catch((err) => console.debug("[RunComfy] settings migration skipped", err));
     registerHistory(app, historyDeps());
     installRunConfirm(app, { call: callJson, threshold: () => setting(SETTING_CONFIRM_ABOVE, DEFAULT_CONFIRM_ABOVE_USD) });
-    api.addEventListener("runcomfy.status", onStatusEvent);
+    api.addEventListener("runcomfy_model_api.status", onStatusEvent);
     api.addEventListener("execution_error", onExecutionError);
     api.addEventListener("execution_interrupted", onExecutionInterrupted);
     api.addEventListener("execution_start", clearOutcomes);
@@ -771,7 +775,7 @@ app.registerExtension({
   async beforeConfigureGraph(graphData) {
     const types = globalThis.LiteGraph?.registered_node_types || {};
     await resolveMissingRunComfyNodes(graphData, {
-      app, api, call: callJson, path: "/runcomfy/resolve", isRegistered: (t) => t in types,
+      app, api, call: callJson, path: "/runcomfy-model-api/resolve", isRegistered: (t) => t in types,
     });
   },
 

@@ -3,7 +3,7 @@
 The sessions keep ``trust_env = False`` so that ``requests`` never adds ``.netrc`` credentials;
 the proxy is chosen here instead, per URL, from (first wins):
 
-1. the pack's saved setting (Settings > RunComfy > Proxy, set through ``set_saved_proxy``),
+1. the pack's saved setting (Settings > RunComfy Model API > Proxy, set through ``set_saved_proxy``),
 2. ``RUNCOMFY_PROXY``,
 3. the usual ``https_proxy`` / ``HTTPS_PROXY`` / ``all_proxy`` / ``ALL_PROXY`` (lower case first,
    as curl and Python's urllib read them).

@@ -103,7 +103,7 @@ def _cmd_sync(args, cfg: Path, base: str) -> int:
                 n = out["nodes"]
                 print(f"nodes: the pack loaded as ComfyUI loads it has {n['nodes']} node classes for "
                       f"{n['models']} models ({n['seconds']:.2f} s; /object_info {n['object_info_bytes'] / 1e6:.2f} MB)")
-            print("Restart ComfyUI (or use Settings › RunComfy › Refresh model catalog) to get new nodes.")
+            print("Restart ComfyUI (or use Settings › RunComfy Model API › Refresh model catalog) to get new nodes.")
     return 0 if report.ok else 1
 
 

@@ -144,7 +144,7 @@ def sync(config_dir: Path | str, *, token: str | None, base_url: str | None = No
         fetched = fetch_catalog(client)
     except AuthError as exc:
         report.needs_token = True
-        report.error = ("RunComfy wants an API token to list its models: set one in Settings › RunComfy "
+        report.error = ("RunComfy wants an API token to list its models: set one in Settings › RunComfy Model API "
                         "or RUNCOMFY_API_TOKEN." if token is None else
                         f"RunComfy rejected the API token while listing models: {exc.base_message}")
         report.seconds = time.monotonic() - start

@@ -107,7 +107,7 @@ def spent_since(charges, since: float) -> tuple[float, float, float, int]:
 
 
 def _label(source: str) -> str:
-    return "Settings › RunComfy" if source == "settings" else source
+    return "Settings › RunComfy Model API" if source == "settings" else source
 
 
 def reserve(tag: Tag, charge_id: str, model_id: str, now: float) -> None:
@@ -123,7 +123,7 @@ def reserve(tag: Tag, charge_id: str, model_id: str, now: float) -> None:
                 raise JournalError(
                     f"The spend history {log.path_for(now)} holds {size:,} bytes, over its {MAX_MONTH_BYTES:,} "
                     "byte limit for one month; nothing was sent or charged. Move or delete older history "
-                    "(Settings › RunComfy › history › clear) to continue.")
+                    "(Settings › RunComfy Model API › history › clear) to continue.")
             if lim.active:
                 _check(log, lim, est, now)
             log.append("reserve", charge=charge_id, model_id=model_id or tag.model_id, name=tag.name[:300],
@@ -163,7 +163,7 @@ def _check(log: HistoryLog, lim, est: Estimate, now: float) -> None:
                 f"{format_usd(total)} is spent or committed {when} ({parts}), and this request's "
                 f"estimate is {format_usd(est.usd)} ({est.basis}), which would take it to "
                 f"{format_usd(total + est.usd)}. Nothing was sent or charged; running jobs go on. Raise or "
-                "turn off the limit in Settings › RunComfy (or its environment variable), or wait for the "
+                "turn off the limit in Settings › RunComfy Model API (or its environment variable), or wait for the "
                 f"{'next day' if name == 'daily' else 'next month'}.",
                 limit=limit, spent=total, estimate_usd=est.usd, window=name)
 

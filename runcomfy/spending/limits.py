@@ -1,6 +1,6 @@
 """Daily and monthly spending limits (USD), off by default.
 
-Two places set them: ``<config>/limits.json`` (Settings › RunComfy, saved by the pack's route)
+Two places set them: ``<config>/limits.json`` (Settings › RunComfy Model API, saved by the pack's route)
 and the environment (``RUNCOMFY_DAILY_LIMIT_USD`` / ``RUNCOMFY_MONTHLY_LIMIT_USD``, for headless
 use). When both set a limit, the lower one applies: a limit only ever makes spending stricter.
 Every process using the same config folder reads the same file at each submit, so a change in
@@ -85,7 +85,7 @@ def read_saved(folder: Path | str) -> tuple[float | None, float | None]:
             raise ValueError
     except ValueError:
         raise ConfigError(f"The spending limits file {path} is not valid JSON; fix or delete it "
-                          "(Settings › RunComfy saves it again).") from None
+                          "(Settings › RunComfy Model API saves it again).") from None
     return (parse_usd(doc.get("daily_usd"), f"daily_usd in {path}"),
             parse_usd(doc.get("monthly_usd"), f"monthly_usd in {path}"))
 

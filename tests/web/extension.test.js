@@ -128,29 +128,29 @@ class FakeCtx {
 
 // --- tests --------------------------------------------------------------------------------
 
-test("settings: a custom token row, the catalog refresh and two display toggles under the RunComfy category", () => {
-  assert.equal(ext.name, "RunComfy.ModelAPI");
+test("settings: a custom token row, the catalog refresh and two display toggles under the RunComfy Model API section", () => {
+  assert.equal(ext.name, "RunComfyModelAPI");
   const ids = ext.settings.map((s) => s.id);
-  assert.deepEqual(ids, ["RunComfy.Account.APIToken", "RunComfy.Catalog.Refresh", "RunComfy.Network.Proxy", "RunComfy.Display.ShowPrice",
-    "RunComfy.Display.ShowStatus", "RunComfy.Spending.Limits", "RunComfy.Spending.ConfirmAboveUSD"]);
+  assert.deepEqual(ids, ["RunComfyModelAPI.Account.APIToken", "RunComfyModelAPI.Catalog.Refresh", "RunComfyModelAPI.Network.Proxy", "RunComfyModelAPI.Display.ShowPrice",
+    "RunComfyModelAPI.Display.ShowStatus", "RunComfyModelAPI.Spending.Limits", "RunComfyModelAPI.Spending.ConfirmAboveUSD"]);
   assert.equal(typeof ext.settings[1].type, "function");
-  for (const s of ext.settings) assert.equal(s.category[0], "RunComfy");
+  for (const s of ext.settings) assert.equal(s.category[0], "RunComfy Model API");
   assert.equal(typeof ext.settings[0].type, "function");
   assert.equal(ext.settings[0].defaultValue, "");
 });
 
 test("token row: shows the status, sends the token to the server only, shows server errors", async () => {
   routes = {
-    "GET /runcomfy/token": () => [200, { configured: true, source: "environment" }],
-    "POST /runcomfy/token": (route, options) => {
+    "GET /runcomfy-model-api/token": () => [200, { configured: true, source: "environment" }],
+    "POST /runcomfy-model-api/token": (route, options) => {
       const { token } = JSON.parse(options.body);
       return token === "good-token"
         ? [200, { ok: true, configured: true, source: "saved" }]
         : [400, { ok: false, error: "RunComfy rejected this token; it was not saved." }];
     },
-    "POST /runcomfy/token/test": () => [200, { ok: false, configured: true, source: "saved", error: "Could not reach RunComfy: timeout" }],
-    "DELETE /runcomfy/token": () => [200, { ok: true, configured: false, source: "none" }],
-    "GET /runcomfy/price": () => [200, { available: false, text: "price unavailable" }],
+    "POST /runcomfy-model-api/token/test": () => [200, { ok: false, configured: true, source: "saved", error: "Could not reach RunComfy: timeout" }],
+    "DELETE /runcomfy-model-api/token": () => [200, { ok: true, configured: false, source: "none" }],
+    "GET /runcomfy-model-api/price": () => [200, { available: false, text: "price unavailable" }],
   };
   const setterCalls = [];
   const row = ext.settings[0].type("RunComfy API token", (v) => setterCalls.push(v), "");
@@ -173,7 +173,7 @@ test("token row: shows the status, sends the token to the server only, shows ser
   await flush(); await flush();
   assert.ok(texts().includes("Token: saved"));
   assert.equal(input.value, "", "the field is emptied once saved");
-  const post = fetchCalls.filter((c) => c.options.method === "POST" && c.route === "/runcomfy/token").at(-1);
+  const post = fetchCalls.filter((c) => c.options.method === "POST" && c.route === "/runcomfy-model-api/token").at(-1);
   assert.deepEqual(JSON.parse(post.options.body), { token: "good-token" });
   // The routes refuse writes without JSON and the pack's header (nodes/origin_guard.py).
   assert.equal(post.options.headers["Content-Type"], "application/json");
@@ -196,13 +196,13 @@ test("token row: shows the status, sends the token to the server only, shows ser
 
   assert.deepEqual(setterCalls, [], "the setting's setter is never called");
   assert.deepEqual(storedSettings, [], "nothing goes into ComfyUI's settings");
-  const everything = JSON.stringify(fetchCalls.filter((c) => !c.route.startsWith("/runcomfy/token")));
-  assert.ok(!everything.includes("good-token"), "the token goes to /runcomfy/token only");
+  const everything = JSON.stringify(fetchCalls.filter((c) => !c.route.startsWith("/runcomfy-model-api/token")));
+  assert.ok(!everything.includes("good-token"), "the token goes to /runcomfy-model-api/token only");
 });
 
 test("price badge: fetched by node class, cached, 'price unavailable' on failure", async () => {
   let priceCalls = 0;
-  routes["GET /runcomfy/price"] = (route) => {
+  routes["GET /runcomfy-model-api/price"] = (route) => {
     priceCalls++;
     assert.match(route, /node_class=RunComfy_wan_ai_wan_2_6_image_to_image/);
     return [200, { model_id: "wan-ai/wan-2-6/image-to-image", available: true, base_price_usd: 0.03,
@@ -222,11 +222,11 @@ test("price badge: fetched by node class, cached, 'price unavailable' on failure
   badge.draw(ctx, 0, 0);
   assert.deepEqual(ctx.texts, ["$0.03 / image"]);
 
-  settingValues.set("RunComfy.Display.ShowPrice", false);
+  settingValues.set("RunComfyModelAPI.Display.ShowPrice", false);
   assert.equal(a.badges[0]().getWidth(ctx), 0, "hidden by the setting");
-  settingValues.delete("RunComfy.Display.ShowPrice");
+  settingValues.delete("RunComfyModelAPI.Display.ShowPrice");
 
-  routes["GET /runcomfy/price"] = () => [500, "<html>Internal Server Error</html>"];
+  routes["GET /runcomfy-model-api/price"] = () => [500, "<html>Internal Server Error</html>"];
   const Other = await nodeClass("RunComfy_other_model");
   const c = addNode(Other, 103);
   for (let i = 0; i < 5; i++) await flush();
@@ -240,11 +240,11 @@ test("non-RunComfy node classes are left alone", async () => {
   assert.deepEqual(Object.getOwnPropertyNames(Plain.prototype), before);
 });
 
-test("status: runcomfy.status events are kept on the node and drawn under it", async () => {
+test("status: runcomfy_model_api.status events are kept on the node and drawn under it", async () => {
   const Wan = await nodeClass("RunComfy_wan_ai_wan_2_6_image_to_image");
   const node = addNode(Wan, 7);
   const other = addNode(Wan, 8);
-  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
+  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail }));
   send({ node: "7", text: "queued", request_id: "req-123", state: "queued", elapsed: 4, queue_position: 2, cost: null });
   let ctx = new FakeCtx();
   node.onDrawForeground(ctx);
@@ -272,11 +272,11 @@ test("status: runcomfy.status events are kept on the node and drawn under it", a
   const menu = node.getExtraMenuOptions({}, []);
   assert.ok(menu.some((m) => m.content === "Copy last RunComfy request id"));
 
-  settingValues.set("RunComfy.Display.ShowStatus", false);
+  settingValues.set("RunComfyModelAPI.Display.ShowStatus", false);
   const hidden = new FakeCtx();
   node.onDrawForeground(hidden);
   assert.deepEqual(hidden.texts, []);
-  settingValues.delete("RunComfy.Display.ShowStatus");
+  settingValues.delete("RunComfyModelAPI.Display.ShowStatus");
 
   // Events for unknown nodes or without a node id are ignored.
   send({ text: "no node" });
@@ -286,7 +286,7 @@ test("status: runcomfy.status events are kept on the node and drawn under it", a
 test("execution_interrupted marks a still-busy node as stopped", async () => {
   const Wan = await nodeClass("RunComfy_wan_ai_wan_2_6_image_to_image");
   const node = addNode(Wan, 9);
-  api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "9", state: "running", request_id: "r", text: "running" } }));
+  api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail: { node: "9", state: "running", request_id: "r", text: "running" } }));
   api.dispatchEvent(new CustomEvent("execution_interrupted", { detail: { node_id: "9" } }));
   const ctx = new FakeCtx();
   node.onDrawForeground(ctx);
@@ -313,7 +313,7 @@ async function domNodeClass(name) {
 const panelTexts = (node) => node.widgets.find((w) => w.name === "runcomfy_status").element.children.map((c) => c.textContent);
 
 test("panel: a non-serialized DOM widget with the live status, then the last outcome", async () => {
-  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" }];
+  routes["GET /runcomfy-model-api/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" }];
   const Wan = await domNodeClass("RunComfy_wan_ai_wan_2_6_image_to_image");
   const node = addNode(Wan, 21);
   for (let i = 0; i < 5; i++) await flush();
@@ -327,7 +327,7 @@ test("panel: a non-serialized DOM widget with the live status, then the last out
 
   // ComfyUI's own progress text arrives first; the panel's copy replaces it.
   node.widgets.push({ name: "$$node-text-preview", type: "progressText", value: "running" });
-  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
+  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail }));
   send({ node: "21", text: "queued", request_id: "r-21", state: "queued", elapsed: 2, queue_position: 3 });
   assert.ok(panelTexts(node)[0].includes("queued") && panelTexts(node)[0].includes("queue position 3"), panelTexts(node).join(" | "));
   assert.ok(panelTexts(node).includes("request r-21"));
@@ -344,16 +344,16 @@ test("panel: a non-serialized DOM widget with the live status, then the last out
   assert.deepEqual(panelTexts(node), ["RunComfy: error · 9s · cost $0.0025", "request r-21",
     "The remote job failed. Server said: moderation", "second line"], "every line of the error (issue 18.4), request and cost kept");
 
-  settingValues.set("RunComfy.Display.ShowStatus", false);
+  settingValues.set("RunComfyModelAPI.Display.ShowStatus", false);
   node.getExtraMenuOptions({}, []); // any later update re-renders
-  api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "21", text: "x", state: "running" } }));
+  api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail: { node: "21", text: "x", state: "running" } }));
   assert.deepEqual(panelTexts(node), [], "the status setting hides it");
   assert.equal(widget.options.getMinHeight(), 0);
-  settingValues.delete("RunComfy.Display.ShowStatus");
+  settingValues.delete("RunComfyModelAPI.Display.ShowStatus");
 });
 
 test("Vue nodes: the price moves from the badge (read once by that renderer) into the panel", async () => {
-  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.1, price_unit: "second", duration_field: "duration" }];
+  routes["GET /runcomfy-model-api/price"] = () => [200, { available: true, base_price_usd: 0.1, price_unit: "second", duration_field: "duration" }];
   const Video = await domNodeClass("RunComfy_some_video_model");
   const node = addNode(Video, 31);
   node.widgets.unshift({ name: "duration", value: 5 });
@@ -362,24 +362,24 @@ test("Vue nodes: the price moves from the badge (read once by that renderer) int
   settingValues.set("Comfy.VueNodes.Enabled", true);
   try {
     assert.equal(node.badges[0]().text, "", "an empty badge: the Vue renderer skips it");
-    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "queued", state: "queued", request_id: "v1" } }));
+    api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail: { node: "31", text: "queued", state: "queued", request_id: "v1" } }));
     assert.equal(panelTexts(node)[0], "Price: $0.10 / s · ≈ $0.50 for 5 s (estimate)");
     node.widgets[0].value = 8;
-    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1" } }));
+    api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1" } }));
     assert.equal(panelTexts(node)[0], "Price: $0.10 / s · ≈ $0.80 for 8 s (estimate)", "follows the duration widget");
-    settingValues.set("RunComfy.Display.ShowPrice", false);
-    api.dispatchEvent(new CustomEvent("runcomfy.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1", elapsed: 3 } }));
+    settingValues.set("RunComfyModelAPI.Display.ShowPrice", false);
+    api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail: { node: "31", text: "running", state: "running", request_id: "v1", elapsed: 3 } }));
     assert.ok(!panelTexts(node).some((t) => t.startsWith("Price:")), "the price setting hides it");
   } finally {
     settingValues.delete("Comfy.VueNodes.Enabled");
-    settingValues.delete("RunComfy.Display.ShowPrice");
+    settingValues.delete("RunComfyModelAPI.Display.ShowPrice");
   }
 });
 
 test("catalog refresh: POST with the pack's header, reports the change, reloads node definitions when live", async () => {
   let reloads = 0;
   app.reloadNodeDefs = async () => { reloads++; };
-  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: ["a/new-model"], changed: [], removed: [], restart_required: false }];
+  routes["POST /runcomfy-model-api/catalog/refresh"] = () => [200, { ok: true, added: ["a/new-model"], changed: [], removed: [], restart_required: false }];
   const row = ext.settings[1].type("Refresh model catalog", () => {}, "");
   const buttonEl = row.find((e) => e.tagName === "BUTTON");
   buttonEl.click();
@@ -387,17 +387,17 @@ test("catalog refresh: POST with the pack's header, reports the change, reloads 
   const texts = () => [...row.walk()].map((e) => e.textContent).join(" | ");
   assert.match(texts(), /1 added \(a\/new-model\), 0 changed, 0 removed/);
   assert.equal(reloads, 1, "node definitions re-read without a restart");
-  const call = fetchCalls.filter((c) => c.route === "/runcomfy/catalog/refresh").at(-1);
+  const call = fetchCalls.filter((c) => c.route === "/runcomfy-model-api/catalog/refresh").at(-1);
   assert.equal(call.options.method, "POST");
   assert.equal(call.options.headers["X-RunComfy-Request"], "1");
 
-  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: 2, changed: 1, removed: 0, restart_required: true }];
+  routes["POST /runcomfy-model-api/catalog/refresh"] = () => [200, { ok: true, added: 2, changed: 1, removed: 0, restart_required: true }];
   buttonEl.click();
   for (let i = 0; i < 5; i++) await flush();
   assert.match(texts(), /Restart ComfyUI/);
   assert.equal(reloads, 1, "no reload when the server needs a restart");
 
-  routes["POST /runcomfy/catalog/refresh"] = () => [403, { ok: false, error: "Refused: cross-site request" }];
+  routes["POST /runcomfy-model-api/catalog/refresh"] = () => [403, { ok: false, error: "Refused: cross-site request" }];
   buttonEl.click();
   for (let i = 0; i < 5; i++) await flush();
   assert.match(texts(), /Refused: cross-site request/);
@@ -410,12 +410,12 @@ const XSS = '<img src=x onerror="globalThis.__pwned=1">';
 
 test("service text with HTML is only ever text: price, status, error, catalog report, token status", async () => {
   htmlSinks.length = 0;
-  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" + XSS,
+  routes["GET /runcomfy-model-api/price"] = () => [200, { available: true, base_price_usd: 0.03, price_unit: "image" + XSS,
     text: "$0.03 / image" + XSS, model_id: "x/y" }];
   const Node = await domNodeClass("RunComfy_xss_model");
   const node = addNode(Node, 41);
   for (let i = 0; i < 5; i++) await flush();
-  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy.status", { detail }));
+  const send = (detail) => api.dispatchEvent(new CustomEvent("runcomfy_model_api.status", { detail }));
   send({ node: "41", text: "running" + XSS, request_id: "r" + XSS, state: "running", elapsed: 1, note: XSS });
   assert.ok(panelTexts(node).some((t) => t.includes(XSS)), "shown verbatim, as text: " + panelTexts(node).join(" | "));
   api.dispatchEvent(new CustomEvent("execution_error", {
@@ -429,14 +429,14 @@ test("service text with HTML is only ever text: price, status, error, catalog re
     settingValues.delete("Comfy.VueNodes.Enabled");
   }
 
-  routes["POST /runcomfy/catalog/refresh"] = () => [200, { ok: true, added: ["a/" + XSS], changed: [], removed: [],
+  routes["POST /runcomfy-model-api/catalog/refresh"] = () => [200, { ok: true, added: ["a/" + XSS], changed: [], removed: [],
     restart_required: false }];
   const row = ext.settings[1].type("Refresh model catalog", () => {}, "");
   row.find((e) => e.tagName === "BUTTON").click();
   for (let i = 0; i < 5; i++) await flush();
   assert.ok([...row.walk()].some((e) => e.textContent.includes(XSS)), "the report shows the id as text");
 
-  routes["GET /runcomfy/token"] = () => [200, { configured: true, source: XSS, hint: XSS }];
+  routes["GET /runcomfy-model-api/token"] = () => [200, { configured: true, source: XSS, hint: XSS }];
   const tokenRow = ext.settings[0].type("RunComfy API token", () => {}, "");
   for (let i = 0; i < 5; i++) await flush();
   assert.ok(tokenRow.find((e) => e.dataset?.runcomfyTokenStatus));
@@ -475,7 +475,7 @@ async function definedNodeClass(name, modelId) {
 }
 
 test("model id: a new node carries its definition's id; a loaded node keeps the id it was saved with", async () => {
-  routes["GET /runcomfy/price"] = () => [200, { available: false, model_id: null }];
+  routes["GET /runcomfy-model-api/price"] = () => [200, { available: false, model_id: null }];
   const Wan = await definedNodeClass("RunComfy_wan_ai_wan_2_6_image_to_image", "wan-ai/wan-2-6/image-to-image");
   const fresh = addNode(Wan, 51);
   assert.equal(fresh.properties.runcomfy_model_id, "wan-ai/wan-2-6/image-to-image");
@@ -493,7 +493,7 @@ test("model id: a new node carries its definition's id; a loaded node keeps the 
   assert.equal(old.properties.runcomfy_model_id, "wan-ai/wan-2-6/image-to-image", "a null answer changes nothing");
 
   // A definition without the id: the price route's model_id fills it in.
-  routes["GET /runcomfy/price"] = () => [200, { available: true, base_price_usd: 0.02, price_unit: "image", model_id: "a/b" }];
+  routes["GET /runcomfy-model-api/price"] = () => [200, { available: true, base_price_usd: 0.02, price_unit: "image", model_id: "a/b" }];
   const Other = await definedNodeClass("RunComfy_a_b", null);
   const other = addNode(Other, 54);
   assert.equal(other.properties.runcomfy_model_id, undefined);

@@ -75,10 +75,10 @@ test("formatCost and formatElapsed", () => {
 
 test("priceQuery encodes the node class and model id", () => {
   assert.equal(priceQuery({ nodeClass: "RunComfy_wan_ai_wan_2_6_image_to_image" }),
-    "/runcomfy/price?node_class=RunComfy_wan_ai_wan_2_6_image_to_image");
+    "/runcomfy-model-api/price?node_class=RunComfy_wan_ai_wan_2_6_image_to_image");
   assert.equal(priceQuery({ modelId: "wan-ai/wan-2-6/image-to-image" }),
-    "/runcomfy/price?model_id=wan-ai%2Fwan-2-6%2Fimage-to-image");
-  assert.equal(priceQuery({ nodeClass: "A b", modelId: "x/y" }), "/runcomfy/price?node_class=A%20b&model_id=x%2Fy");
+    "/runcomfy-model-api/price?model_id=wan-ai%2Fwan-2-6%2Fimage-to-image");
+  assert.equal(priceQuery({ nodeClass: "A b", modelId: "x/y" }), "/runcomfy-model-api/price?node_class=A%20b&model_id=x%2Fy");
   assert.equal(priceQuery({}), null);
 });
 

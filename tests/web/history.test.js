@@ -13,10 +13,10 @@ test("costs are marked reported, estimated or unknown", () => {
 });
 
 test("the listing query carries only filled filters, a bounded limit and the cursor", () => {
-  assert.equal(historyQuery({}), "/runcomfy/history?limit=50");
+  assert.equal(historyQuery({}), "/runcomfy-model-api/history?limit=50");
   assert.equal(historyQuery({ state: "failed,rejected", model: " a/b ", day: "2026-12-03" }, "c1", 999),
-    "/runcomfy/history?state=failed%2Crejected&model=a%2Fb&day=2026-12-03&limit=200&cursor=c1");
-  assert.equal(historyQuery({ day: "12/03/2026" }), "/runcomfy/history?limit=50");
+    "/runcomfy-model-api/history?state=failed%2Crejected&model=a%2Fb&day=2026-12-03&limit=200&cursor=c1");
+  assert.equal(historyQuery({ day: "12/03/2026" }), "/runcomfy-model-api/history?limit=50");
 });
 
 test("only http(s) URLs become src/href; media kind from the path", () => {

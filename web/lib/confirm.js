@@ -1,8 +1,8 @@
 // The price of a prompt before it is queued (issue 20.5). When the user presses Run, the extension
-// asks the pack (POST /runcomfy/prompt/preview, read-only) which RunComfy nodes of the prompt will
+// asks the pack (POST /runcomfy-model-api/prompt/preview, read-only) which RunComfy nodes of the prompt will
 // submit: variations count one request each; requests the journal will resume (same inputs already
 // ran), a resume_request_id and dry_run nodes cost nothing. Above the threshold set in
-// Settings › RunComfy › Spending it asks to confirm with the total and the list.
+// Settings › RunComfy Model API › Spending it asks to confirm with the total and the list.
 // The hook is app.queuePrompt, which the Run button, its shortcuts and the queue commands call on
 // 1.27, 1.49 and 1.58 alike; headless POST /prompt never passes through it (the spending limits of
 // the server still apply there). The pure helpers are unit-tested with Node (tests/web/confirm.test.js).
@@ -94,7 +94,7 @@ export function askToConfirm(summary, threshold) {
     }, [
       el("div", { textContent: "RunComfy: this Run will be charged", style: { fontWeight: "600", fontSize: "1rem" } }),
       el("div", { dataset: { runcomfyConfirmTotal: "1" }, textContent: `Estimated total: ${summary.totalText}${unknown} for ${summary.requests} new request(s).` }),
-      el("div", { textContent: `You asked to confirm runs above ${formatUsd(Number(threshold))} (Settings › RunComfy › Spending). Estimates come from RunComfy's list prices; the reported cost may differ.`,
+      el("div", { textContent: `You asked to confirm runs above ${formatUsd(Number(threshold))} (Settings › RunComfy Model API › Spending). Estimates come from RunComfy's list prices; the reported cost may differ.`,
         style: { fontSize: "0.8rem", color: "var(--descrip-text, #aaa)" } }),
       el("ul", { dataset: { runcomfyConfirmList: "1" }, style: { margin: "0", paddingLeft: "1.2rem", maxHeight: "40vh", overflowY: "auto" } },
         summary.lines.map((l) => el("li", { textContent: l.text, style: { color: l.submits ? "inherit" : "var(--descrip-text, #aaa)" } }))),
@@ -125,7 +125,7 @@ export function installRunConfirm(app, deps) {
         // No output node known (a frontend without nodeData on its classes): count them all.
         const nodes = previewNodes(output).filter((n) => !runs.size || runs.has(n.id));
         if (nodes.length) {
-          const { status, body } = await deps.call("/runcomfy/prompt/preview", {
+          const { status, body } = await deps.call("/runcomfy-model-api/prompt/preview", {
             method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ nodes }),
           });
           if (status === 200 && body?.ok) {

@@ -63,7 +63,7 @@ export function priceQuery({ nodeClass, modelId } = {}) {
   if (typeof nodeClass === "string" && nodeClass) params.push(`node_class=${encodeURIComponent(nodeClass)}`);
   if (typeof modelId === "string" && modelId) params.push(`model_id=${encodeURIComponent(modelId)}`);
   if (!params.length) return null;
-  return `/runcomfy/price?${params.join("&")}`;
+  return `/runcomfy-model-api/price?${params.join("&")}`;
 }
 
 const PER_SECOND_UNITS = new Set(["second", "seconds", "sec", "s"]);
@@ -108,7 +108,7 @@ export function durationField(answer) {
   return answer && typeof answer.duration_field === "string" && answer.duration_field ? answer.duration_field : null;
 }
 
-/** The price text for an answer of GET /runcomfy/price: "$0.03 / image", "$0.10 / s · ≈ $0.50
+/** The price text for an answer of GET /runcomfy-model-api/price: "$0.03 / image", "$0.10 / s · ≈ $0.50
  *  for 5 s (estimate)" (`values` = the node's current widget values, for the duration), or
  *  "price unavailable". Only the server's numeric price is shown, never an invented one. */
 export function priceText(answer, values = null) {
@@ -184,7 +184,7 @@ export class PriceCache {
 
 // --- token -------------------------------------------------------------------------------
 
-/** The status line for GET /runcomfy/token's {configured, source}; never shows a token. */
+/** The status line for GET /runcomfy-model-api/token's {configured, source}; never shows a token. */
 export function tokenStatusLabel(info) {
   if (!info || typeof info !== "object") return "Token: status unavailable";
   if (info.source === "saved" && info.configured !== false) return "Token: saved";
@@ -275,7 +275,7 @@ function optString(value) {
   return typeof value === "string" && value.trim() ? value.trim() : null;
 }
 
-/** A "runcomfy.status" event's detail -> a clean status object, or null when unusable.
+/** A "runcomfy_model_api.status" event's detail -> a clean status object, or null when unusable.
  *  Detail: {node, text, request_id?, state?, elapsed?, queue_position?, cost?}. */
 export function parseStatusEvent(detail) {
   if (!detail || typeof detail !== "object") return null;
@@ -444,7 +444,7 @@ function namesOf(value, max = 5) {
   return ` (${names.slice(0, max).join(", ")}${more})`;
 }
 
-/** What a POST /runcomfy/catalog/refresh reply means for the settings row:
+/** What a POST /runcomfy-model-api/catalog/refresh reply means for the settings row:
  *  {ok, message, reload}: reload = the server registered the changes without a restart, so the
  *  page should re-read the node definitions. */
 export function catalogRefreshResult(status, body) {

@@ -1,7 +1,7 @@
 // The RunComfy request history (issue 20): a sidebar tab where the frontend has the sidebar-tab API
 // (app.extensionManager.registerSidebarTab: 1.27, 1.49, 1.58), a dialog elsewhere (also opened by the
-// command "RunComfy.History.Open"). It lists this ComfyUI's requests from the pack's routes
-// (/runcomfy/history, /history/totals, /history/export, /history/action), newest first, with
+// command "RunComfyModelAPI.History.Open"). It lists this ComfyUI's requests from the pack's routes
+// (/runcomfy-model-api/history, /history/totals, /history/export, /history/action), newest first, with
 // filters, cursor paging, totals and per-request actions, none of which ever submits a paid request.
 // Everything the service or the journal says (model names, errors, URLs, ids) is set as text or as
 // a checked http(s) URL attribute: never parsed as HTML.
@@ -9,9 +9,10 @@
 
 import { formatUsd } from "./format.js";
 import { button, el, note, row, showMessage, textInput } from "./dom.js";
+import { originAdviceBox } from "./settings_origin.js";
 
 export const HISTORY_TAB_ID = "runcomfy-history";
-export const HISTORY_COMMAND = "RunComfy.History.Open";
+export const HISTORY_COMMAND = "RunComfyModelAPI.History.Open";
 export const PAGE_SIZE = 50;
 
 // The journal's states as the tab names them (the route's own words are kept for the filter).
@@ -62,7 +63,7 @@ export function historyQuery({ state = "", model = "", day = "" } = {}, cursor =
   if (/^\d{4}-\d{2}-\d{2}$/.test(day || "")) q.set("day", day);
   q.set("limit", String(Math.max(1, Math.min(200, Number(limit) || PAGE_SIZE))));
   if (cursor) q.set("cursor", cursor);
-  return `/runcomfy/history?${q.toString()}`;
+  return `/runcomfy-model-api/history?${q.toString()}`;
 }
 
 /** A URL the page may point an <img>/<video>/<a> at: http(s) only, else null. */
@@ -160,6 +161,8 @@ export function buildHistoryView(root, deps) {
 
   const totalsBox = el("div", { dataset: { runcomfyTotals: "1" }, style: { display: "flex", flexDirection: "column", gap: "2px" } });
   const message = note({ dataset: { runcomfyHistoryMessage: "1" }, style: { maxWidth: "none" } });
+  // Behind a proxy under another host name the guarded reads answer 403: say which variable to set.
+  const advice = originAdviceBox();
   const list = el("div", { dataset: { runcomfyHistoryList: "1" }, style: { display: "flex", flexDirection: "column", gap: "6px" } });
   const more = button("Load more", "Older requests (next page)");
   more.dataset.runcomfyMore = "1";
@@ -183,6 +186,7 @@ export function buildHistoryView(root, deps) {
       row([csv, jsonl]),
       row([stateSel, modelIn, dayIn, refresh]),
       message,
+      advice.root,
       list,
       more,
     ]),
@@ -190,7 +194,7 @@ export function buildHistoryView(root, deps) {
   for (const r of root.querySelectorAll("div")) if (r.style.justifyContent === "flex-end") r.style.justifyContent = "flex-start";
 
   async function loadTotals() {
-    const { status, body } = await deps.call("/runcomfy/history/totals");
+    const { status, body } = await deps.call("/runcomfy-model-api/history/totals");
     totalsBox.replaceChildren();
     if (status !== 200 || !body?.ok) {
       totalsBox.append(small(body?.error ? String(body.error) : `Totals unavailable (HTTP ${status}).`));
@@ -208,7 +212,7 @@ export function buildHistoryView(root, deps) {
       const parts = [];
       if (lim.daily_usd) parts.push(`daily ${formatUsd(lim.daily_usd)}`);
       if (lim.monthly_usd) parts.push(`monthly ${formatUsd(lim.monthly_usd)}`);
-      totalsBox.append(small(`Spending limits: ${parts.join(", ")} (Settings › RunComfy)`));
+      totalsBox.append(small(`Spending limits: ${parts.join(", ")} (Settings › RunComfy Model API)`));
     }
   }
 
@@ -280,7 +284,7 @@ export function buildHistoryView(root, deps) {
     const action = key.startsWith("fetch") ? "fetch_into_node" : key;
     b.disabled = true;
     try {
-      const { status, body } = await deps.call("/runcomfy/history/action", {
+      const { status, body } = await deps.call("/runcomfy-model-api/history/action", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ action, id: it.id }),
       });
       if (!body || typeof body !== "object") return showMessage(out, `Failed (HTTP ${status}).`, false);
@@ -316,6 +320,7 @@ export function buildHistoryView(root, deps) {
     try {
       if (reset) { next = null; list.replaceChildren(); }
       const { status, body } = await deps.call(historyQuery(filters, reset ? null : next));
+      advice.update(status, body);
       if (status !== 200 || !body?.ok) {
         showMessage(message, body?.error ? String(body.error) : `Could not load the history (HTTP ${status}).`, false);
         return;
@@ -331,7 +336,7 @@ export function buildHistoryView(root, deps) {
   }
 
   async function exportAs(format) {
-    await deps.download(`/runcomfy/history/export?format=${format}`, `runcomfy-history.${format}`);
+    await deps.download(`/runcomfy-model-api/history/export?format=${format}`, `runcomfy-history.${format}`);
   }
 
   stateSel.addEventListener("change", () => { filters.state = stateSel.value; loadPage(true); });

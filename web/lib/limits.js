@@ -1,5 +1,5 @@
-// Settings › RunComfy › Spending: the daily and monthly USD limits (issue 20.4), kept by the pack
-// on the ComfyUI server (GET/POST /runcomfy/limits, shared with every process and the batch
+// Settings › RunComfy Model API › Spending: the daily and monthly USD limits (issue 20.4), kept by the pack
+// on the ComfyUI server (GET/POST /runcomfy-model-api/limits, shared with every process and the batch
 // runner using the same config folder), never in the browser's settings. Off by default.
 
 import { formatUsd } from "./format.js";
@@ -46,13 +46,13 @@ export function renderLimitsRow(call) {
       monthly.value = body.saved?.monthly_usd ? String(body.saved.monthly_usd) : "";
     }
   };
-  call("/runcomfy/limits").then(({ body }) => show(body)).catch(() => {});
+  call("/runcomfy-model-api/limits").then(({ body }) => show(body)).catch(() => {});
   save.addEventListener("click", async () => {
     const p = limitsPayload(daily.value, monthly.value);
     if (p.error) return showMessage(message, p.error, false);
     save.disabled = true;
     try {
-      const { status: code, body } = await call("/runcomfy/limits", {
+      const { status: code, body } = await call("/runcomfy-model-api/limits", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(p.body),
       });
       if (code === 200 && body?.ok) { show(body); showMessage(message, "Saved.", true); }

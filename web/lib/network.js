@@ -1,13 +1,13 @@
-// Settings › RunComfy › Proxy: the proxy the pack's API calls use (issue 19.3), through the
-// server routes GET/POST/DELETE /runcomfy/network. The server never sends a proxy's password
+// Settings › RunComfy Model API › Proxy: the proxy the pack's API calls use (issue 19.3), through the
+// server routes GET/POST/DELETE /runcomfy-model-api/network. The server never sends a proxy's password
 // (it shows user:password as <user>:<password>); everything it says is set as text only.
 import { button, column, note, row, showMessage, textInput } from "./dom.js";
 import { errorText } from "./format.js";
 import { clear as clearChildren, originAdviceBox } from "./settings_origin.js";
 
-export const NETWORK_PATH = "/runcomfy/network";
+export const NETWORK_PATH = "/runcomfy-model-api/network";
 
-/** The status lines of GET /runcomfy/network's body: [{text, ok}]. */
+/** The status lines of GET /runcomfy-model-api/network's body: [{text, ok}]. */
 export function networkStatusLines(body) {
   if (!body || typeof body !== "object" || !body.proxy || typeof body.proxy !== "object") {
     return [{ text: "Proxy: status unavailable", ok: false }];

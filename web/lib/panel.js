@@ -29,7 +29,7 @@ function str(value) {
   return typeof value === "string" && value.trim() ? value.trim() : null;
 }
 
-/** The issue-18 fields of a 'runcomfy.status' event (format.js's parseStatusEvent keeps the rest). */
+/** The issue-18 fields of a 'runcomfy_model_api.status' event (format.js's parseStatusEvent keeps the rest). */
 export function statusExtras(detail) {
   if (!detail || typeof detail !== "object") return {};
   const out = {};
