@@ -44,10 +44,15 @@ class Update:
         return " · ".join(parts)
 
 
+def never_interrupted() -> bool:
+    return False
+
+
 @dataclass
 class Hooks:
     on_update: Callable[[Update], None] = lambda u: None
-    is_interrupted: Callable[[], bool] = lambda: False
+    # The default: nothing can interrupt, so a wait between polls is one sleep, not 50 ms slices.
+    is_interrupted: Callable[[], bool] = never_interrupted
 
 
 @dataclass

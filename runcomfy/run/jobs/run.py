@@ -22,7 +22,7 @@ from ...errors import (DownloadError, Interrupted, JobCancelledError, JobFailedE
                       RunComfyError, SubmitOutcomeUnknownError, TransportError)
 from ...journal import EXPIRED, STALE_AFTER
 from . import guard
-from .model import Hooks, JobOutcome, Update, fingerprint
+from .model import Hooks, JobOutcome, Update, fingerprint, never_interrupted
 
 log = logging.getLogger("runcomfy")
 
@@ -43,6 +43,9 @@ async def _thread(fn, *args, **kwargs):
 
 async def _interruptible_sleep(seconds: float, hooks: Hooks, deadline: float) -> None:
     end = min(time.monotonic() + seconds, deadline)
+    if hooks.is_interrupted is never_interrupted:      # the batch: its Stop cancels the task
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        return
     while True:
         if hooks.is_interrupted():
             return
