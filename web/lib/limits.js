@@ -4,6 +4,7 @@
 
 import { formatUsd } from "./format.js";
 import { button, column, note, row, showMessage, textInput } from "./dom.js";
+import { originAdviceBox } from "./settings_origin.js";
 
 /** The POST body from the two fields: empty or 0 = off; else a positive amount. {body} or {error}. */
 export function limitsPayload(dailyText, monthlyText) {
@@ -38,6 +39,7 @@ export function renderLimitsRow(call) {
   save.dataset.runcomfyLimitSave = "1";
   const status = note({ dataset: { runcomfyLimitStatus: "1" } });
   const message = note({ dataset: { runcomfyLimitMessage: "1" } });
+  const advice = originAdviceBox();
 
   const show = (body) => {
     status.textContent = limitsStatusText(body);
@@ -46,7 +48,7 @@ export function renderLimitsRow(call) {
       monthly.value = body.saved?.monthly_usd ? String(body.saved.monthly_usd) : "";
     }
   };
-  call("/runcomfy-model-api/limits").then(({ body }) => show(body)).catch(() => {});
+  call("/runcomfy-model-api/limits").then(({ status: code, body }) => { advice.update(code, body); show(body); }).catch(() => {});
   save.addEventListener("click", async () => {
     const p = limitsPayload(daily.value, monthly.value);
     if (p.error) return showMessage(message, p.error, false);
@@ -55,11 +57,12 @@ export function renderLimitsRow(call) {
       const { status: code, body } = await call("/runcomfy-model-api/limits", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(p.body),
       });
+      advice.update(code, body);
       if (code === 200 && body?.ok) { show(body); showMessage(message, "Saved.", true); }
       else showMessage(message, body?.error ? String(body.error) : `Not saved (HTTP ${code}).`, false);
     } finally {
       save.disabled = false;
     }
   });
-  return column([row([daily, monthly, save]), status, message]);
+  return column([row([daily, monthly, save]), status, message, advice.root]);
 }
