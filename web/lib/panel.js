@@ -71,10 +71,14 @@ function textLines(text, max = 6) {
   return String(text || "").split(/\r?\n/).map((l) => l.trim()).filter(Boolean).slice(0, max);
 }
 
-/** Compact JSON of a request body (inline media already shortened by the node). */
+export const SHORT_STRING = 48;
+
+/** The short form of a request body: compact JSON with every key, long strings cut to SHORT_STRING
+ *  characters (inline media is already "data:image/png;base64,<N bytes>" from the node). */
 export function requestShort(payload) {
   try {
-    return JSON.stringify(payload);
+    return JSON.stringify(payload, (_, v) => (typeof v === "string" && v.length > SHORT_STRING
+      ? `${v.slice(0, SHORT_STRING - 1)}…` : v));
   } catch {
     return String(payload);
   }
@@ -160,23 +164,11 @@ export function panelContent({ price = null, priceInPanel = false, showPrice = t
 export function wrapLines(lines, width, measure) {
   const out = [];
   for (const line of lines) {
-    const parts = line.kind === "request-body" ? [line.text] : wrapText(line.text, width, measure, MAX_TEXT_LINES);
-    const shown = line.kind === "request-body" ? [fitOne(line.text, width, measure)] : parts;
+    // The whole request is shown whole: its long strings (a prompt) wrap over as many lines as they need.
+    const shown = wrapText(line.text, width, measure, line.kind === "request-full" ? 200 : MAX_TEXT_LINES);
     shown.forEach((text, i) => out.push({ ...line, text, first: i === 0 }));
   }
   return out;
-}
-
-function fitOne(text, width, measure) {
-  if (measure(text) <= width) return text;
-  let lo = 0;
-  let hi = text.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (measure(`${text.slice(0, mid)}…`) <= width) lo = mid;
-    else hi = mid - 1;
-  }
-  return `${text.slice(0, lo)}…`;
 }
 
 /** The panel's height in px for that many visual lines and buttons. */
@@ -244,7 +236,7 @@ export function createPanel({ el, onAction }) {
           textOverflow: "ellipsis",
           height: `${LINE_PX}px`,
           fontWeight: line.kind === "status" ? "600" : "400",
-          fontFamily: line.kind === "request-full" ? "monospace" : "sans-serif",
+          fontFamily: "sans-serif",
           userSelect: "text",
         },
       }));
