@@ -28,7 +28,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, Page, _set_renderer, pytestmar
 
 MODEL = "emulator-samples/image-gen/text-to-image"      # $0.02 per output (the emulator's price)
 CLASS = "RunComfy_emulator_samples_image_gen_text_to_image"
-TAB = "runcomfy-history"
+TAB = "runcomfy-model-api-history"
 RUN_TIMEOUT_S = 60.0
 
 
@@ -232,6 +232,43 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
         page.js("async () => { await app.queuePrompt(0, 1); }")
         assert not page.js("() => !!document.querySelector('[data-runcomfy-confirm]')")
         _wait_until(lambda: emu.submits_accepted == submits + 5, RUN_TIMEOUT_S, what="the five new requests")
+        assert page.pack_errors() == []
+    finally:
+        page.close()
+
+
+def test_limits_in_settings_and_the_export_buttons(pair):
+    from test_browser import _open_runcomfy_settings
+
+    b = pair["b"]
+    page = Page(pair, "limits")
+    try:
+        _open_runcomfy_settings(page)
+        daily = page.page.locator("[data-runcomfy-limit-daily]")
+        monthly = page.page.locator("[data-runcomfy-limit-monthly]")
+        message = "() => document.querySelector('[data-runcomfy-limit-message]')?.innerText || ''"
+        daily.fill("5")
+        monthly.fill("")
+        page.page.locator("[data-runcomfy-limit-save]").click()
+        page.wait_for(f"() => /Saved/.test(({message})())", timeout_s=15, what="the limits to be saved")
+        page.shot("settings-limits")
+        lim = b.get("/runcomfy-model-api/limits").json()
+        assert lim["daily_usd"] == 5 and lim["monthly_usd"] is None and lim["daily_source"] == "settings"
+        assert "Today: $5.00" in page.js("() => document.querySelector('[data-runcomfy-limit-status]').innerText")
+        daily.fill("five")
+        page.page.locator("[data-runcomfy-limit-save]").click()
+        page.wait_for(f"() => /Daily limit must be an amount/.test(({message})())", timeout_s=10, what="the refusal")
+        daily.fill("")                                   # off again (the default)
+        page.page.locator("[data-runcomfy-limit-save]").click()
+        _wait_until(lambda: b.get("/runcomfy-model-api/limits").json()["daily_usd"] is None, 15, what="limit off")
+        page.page.keyboard.press("Escape")
+
+        _open_tab(page)
+        for label, first in (("Export CSV", "key,line,state,request_id"), ("Export JSON lines", "{")):
+            with page.page.expect_download(timeout=20_000) as dl:
+                page.page.locator("[data-runcomfy-history] button", has_text=label).first.click()
+            text = open(dl.value.path(), encoding="utf-8").read()
+            assert text.startswith(first), text[:200]
         assert page.pack_errors() == []
     finally:
         page.close()

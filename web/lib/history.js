@@ -11,7 +11,7 @@ import { formatUsd } from "./format.js";
 import { button, el, note, row, showMessage, textInput } from "./dom.js";
 import { originAdviceBox } from "./settings_origin.js";
 
-export const HISTORY_TAB_ID = "runcomfy-history";
+export const HISTORY_TAB_ID = "runcomfy-model-api-history";   // this pack's own id (issue 19.5): RunComfy's pack may add a tab too
 export const HISTORY_COMMAND = "RunComfyModelAPI.History.Open";
 export const PAGE_SIZE = 50;
 
@@ -378,8 +378,8 @@ export function registerHistory(app, deps) {
     manager.registerSidebarTab({
       id: HISTORY_TAB_ID,
       icon: "pi pi-dollar",
-      title: "RunComfy",
-      tooltip: "RunComfy requests: history, spend, fetch results",
+      title: "RunComfy Model API",
+      tooltip: "RunComfy Model API requests: history, spend, fetch results",
       type: "custom",
       render: (container) => { view = buildHistoryView(container, deps); },
       destroy: () => { view = null; },
