@@ -20,7 +20,8 @@ from runcomfy.run.jobs.model import Update
 CONTRACTS = ROOT / "tests" / "contracts"
 STATUS = json.loads((CONTRACTS / "status_event.json").read_text(encoding="utf-8"))
 MONEY = json.loads((CONTRACTS / "money.json").read_text(encoding="utf-8"))
-_JSON_TYPES = {"string": str, "number": (int, float), "integer": int, "null": type(None)}
+_JSON_TYPES = {"string": str, "number": (int, float), "integer": int, "null": type(None), "boolean": bool,
+               "array": list, "object": dict}
 
 
 def _calls(path):
@@ -87,7 +88,8 @@ def _valid(event: dict) -> list[str]:
                 problems.append(f"{name} missing")
             continue
         value = event[name]
-        ok = any(isinstance(value, _JSON_TYPES[t]) and not isinstance(value, bool) for t in spec["type"])
+        ok = any(isinstance(value, _JSON_TYPES[t]) and (t == "boolean" or not isinstance(value, bool))
+                 for t in spec["type"])
         if not ok:
             problems.append(f"{name}={value!r} is not {spec['type']}")
     problems += [f"{k} is not a field" for k in event if k not in STATUS["fields"]]

@@ -8,13 +8,13 @@ import {
   formatUsd,
   isKnownState,
   mergeStatus,
-  panelLines,
   parseStatusEvent,
   priceText,
   stateLabel,
   stateTone,
   unitPriceText,
 } from "../../web/lib/format.js";
+import { panelContent, statusExtras } from "../../web/lib/panel.js";
 
 const fixture = (name) => JSON.parse(readFileSync(new URL(`../contracts/${name}`, import.meta.url), "utf8"));
 const STATUS = fixture("status_event.json");
@@ -38,7 +38,8 @@ test("every example status event renders as the fixture says", () => {
       const parsed = parseStatusEvent(event);
       assert.ok(parsed, `${state}: parseStatusEvent refused ${JSON.stringify(event)}`);
       assert.equal(parsed.state, state);
-      const lines = panelLines({ status: mergeStatus(null, parsed, 0) });
+      // The panel the node shows (web/lib/panel.js), with the issue-18 fields of the event.
+      const { lines } = panelContent({ status: { ...mergeStatus(null, parsed, 0), ...statusExtras(event) } });
       assert.deepEqual(lines.map((l) => [l.text, l.tone]), panel, `panel of ${state}`);
     }
   }
@@ -46,7 +47,7 @@ test("every example status event renders as the fixture says", () => {
 
 test("a node waiting on another process's submit shows 'waiting', busy, not grey idle", () => {
   const [{ event }] = STATUS.states.waiting.examples;
-  const [first] = panelLines({ status: mergeStatus(null, parseStatusEvent(event), 0) });
+  const [first] = panelContent({ status: mergeStatus(null, parseStatusEvent(event), 0) }).lines;
   assert.match(first.text, /^RunComfy: waiting/);
   assert.equal(first.tone, "busy");
 });
