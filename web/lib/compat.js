@@ -10,7 +10,7 @@
 //  - control_after_generate: "fixed" as an input option is the control's default on 1.49 and 1.58;
 //    1.27 ignores it and starts every fresh control at "randomize".
 //  - Input options display_name / hidden / advanced: applied by 1.49 and 1.58; 1.27 keeps them only in
-//    widget.options.
+//    widget.options (the extension sets the labels there; a hidden/advanced flag would leave empty room).
 
 /** Margin the DOM widget keeps around the panel on the canvas (px, each side). */
 export const PANEL_MARGIN_PX = 4;
@@ -94,7 +94,7 @@ export function fixControlDefaults(node, version) {
   return n;
 }
 
-/** 1.27: labels, hidden and advanced flags from the input options the newer frontends apply themselves. */
+/** 1.27: widget labels from the input options' display_name (the newer frontends apply it themselves). */
 export function applyInputOptions(node, nodeData, version) {
   if (!inputOptionsIgnored(version)) return;
   const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
@@ -102,7 +102,7 @@ export function applyInputOptions(node, nodeData, version) {
     const spec = inputs[w?.name];
     const opts = Array.isArray(spec) ? spec[1] || {} : {};
     if (typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
-    if (opts.hidden === true || w.options?.hidden === true) w.hidden = true;
-    if (opts.advanced === true || w.options?.advanced === true) w.advanced = true;
+    // hidden / advanced are not applied: 1.27 stops drawing such a widget but keeps its room (seen in
+    // the browser: empty gaps between widgets), which looks broken; they stay visible there.
   }
 }
