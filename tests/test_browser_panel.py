@@ -29,14 +29,45 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from test_browser import (  # noqa: F401 - the module-scoped stack fixture is shared
-    NODE_CLASS, PACK_NAME, Page, _load_example, _set_renderer, pytestmark, stack,
+from comfyui_harness import _wait_until, launch
+from test_browser import (  # noqa: F401 - helpers and skip marks shared with the browser suite
+    CHROMIUM, CHROMIUM_ARGS, NODE_CLASS, PACK_NAME, PROCESSING_S, Page, _load_example, _set_renderer, pytestmark,
+    sync_playwright,
 )
 
 RID = "0123456789abcdef0123456789abcdef"
 LONG_PROMPT = "a lighthouse on a cliff at dusk, waves, painterly, " * 6
 FIXTURE = ROOT / "tests" / "fixtures" / "workflows" / "saved-before-issue-18.json"
 TEMPLATES = sorted(p.name for p in (ROOT / "example_workflows").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """test_browser.py's stack, with the emulator's whole sample catalog: every template's model is a node."""
+    from PIL import Image
+    from runcomfy.emulator import Emulator
+    from runcomfy.emulator.catalog import sample_entries
+
+    token = "rc-panel-" + secrets.token_hex(12)
+    emu = Emulator(token=token, processing_time=PROCESSING_S, workers=2).start()
+    emu.serve_catalog(sample_entries(), replace=False)
+    base = tmp_path_factory.mktemp("comfy_panel")
+    try:
+        comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
+        _wait_until(lambda: comfy.get("/object_info/RunComfy_emulator_samples_video_gen_image_to_video").status_code == 200,
+                    60, what="the sample catalog's nodes")
+        Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                try:
+                    yield {"comfy": comfy, "browser": browser, "token": token, "emu": emu}
+                finally:
+                    browser.close()
+        finally:
+            comfy.stop()
+    finally:
+        emu.stop()
 
 
 def _shots_dir() -> Path | None:
@@ -163,7 +194,7 @@ def _frame(page: Page, node_id) -> None:
 
 
 def _send(page: Page, detail: dict) -> None:
-    page.js("(d) => { (window.comfyAPI?.api?.api || app.api).dispatchEvent(new CustomEvent('runcomfy.status', { detail: d })); }",
+    page.js("(d) => { (window.comfyAPI?.api?.api || app.api).dispatchEvent(new CustomEvent('runcomfy_model_api.status', { detail: d })); }",
             detail)
 
 
@@ -294,6 +325,8 @@ def test_a_workflow_saved_before_issue_18_keeps_its_widget_values(stack):
         for n in saved["nodes"]:
             if not str(n["type"]).startswith("RunComfy_"):
                 continue
+            assert page.js("(t) => !!LiteGraph.registered_node_types[t]", n["type"]), f"{n['type']} is not a node here"
+            assert page.js("(id) => (app.graph.getNodeById(id).widgets || []).length", n["id"]) > 0
             got = page.js("(id) => app.graph.getNodeById(id).serialize().widgets_values", n["id"])
             assert got[:len(n["widgets_values"])] == n["widgets_values"], (n["type"], got, n["widgets_values"])
         assert page.pack_errors() == []
