@@ -374,11 +374,11 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
         # Whatever the seed/generation control does: set it to change on every run.
         page.js("(id) => { for (const w of app.graph.getNodeById(id).widgets || []) if (w.linkedWidgets)"
                 " w.linkedWidgets[0].value = 'randomize'; }", node_id)
-        submits = emu.submits_accepted()
+        submits = emu.submits_accepted
         page.js("async () => { await app.queuePrompt(0, 1); }")
         page.wait_for(f"() => {{ const s = app.graph.getNodeById({json.dumps(node_id)}).__runcomfyStatus;"
                       f" return !!s && s.state === 'done' && s.requestId === '{rid}'; }}", what="the fetched result")
-        assert emu.submits_accepted() == submits, "the fetch sent a new (paid) submit"
+        assert emu.submits_accepted == submits, "the fetch sent a new (paid) submit"
         assert page.js("(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'resume_request_id').value",
                        node_id) == "", "resume_request_id is cleared after the fetch"
         check_drawn(page, node_id, f"fetched ({template})")
