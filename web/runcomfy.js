@@ -700,7 +700,8 @@ app.registerExtension({
       id: SETTING_PROXY,
       category: ["RunComfy Model API", "Proxy", "Proxy"],
       name: "Proxy for RunComfy API calls",
-      tooltip: "An HTTP proxy (http://host:port, with user:password@ if it needs them) or \"direct\" for none. Kept on "
+      tooltip: "An HTTP proxy (http://host:port, with a user name and password in it if the proxy asks for them) or "
+        + "\"direct\" for none. Kept on "
         + "the ComfyUI server; wins over RUNCOMFY_PROXY and HTTPS_PROXY. Clear it to use the environment's settings.",
       type: () => renderProxyRow(callJson),
       defaultValue: "",
