@@ -343,6 +343,7 @@ def _status_js(state_expr: str) -> str:
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submit(stack, renderer, template):
     emu = stack["emu"]
+    emu.set_processing_time(25)     # long enough to press Stop while it runs, also on a slow page
     page = _start(stack, renderer, "fetch")
     try:
         page.js("""async (url) => { const wf = await (await fetch(url)).json(); await app.loadGraphData(wf); }""",
@@ -384,4 +385,5 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
         check_drawn(page, node_id, f"fetched ({template})")
         assert page.pack_errors() == []
     finally:
+        emu.set_processing_time(PROCESSING_S)
         page.close()
