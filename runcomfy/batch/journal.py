@@ -456,7 +456,7 @@ class JobJournal:
         try:
             charge = self.charge_of()
             if charge is not None:
-                j.ledger.request(charge, request_id, durable=False)   # same fsync as below
+                j.ledger.request(charge, request_id, durable=False, fresh=True)   # same fsync as below
             j.append({"op": "submitted", "claim": claim.claim_id, "rid": request_id, "t": now}, durable=True)
         except OSError as exc:
             # The entry stays in this run's memory (it resumes within the run).
