@@ -213,7 +213,8 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
         page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Spending.ConfirmAboveUSD', 0.25); }")
         submits = emu.submits_accepted
 
-        page.js("() => { window.__queued = app.queuePrompt(0, 1); }")
+        # The Run button's own command (it calls app.queuePrompt on 1.27, 1.49 and 1.58).
+        page.js("() => { window.__queued = app.extensionManager.command.execute('Comfy.QueuePrompt'); }")
         page.wait_for("() => !!document.querySelector('[data-runcomfy-confirm]')", timeout_s=20,
                       what="the Run confirmation")
         total = page.js("() => document.querySelector('[data-runcomfy-confirm-total]').innerText")
@@ -225,7 +226,7 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
         assert any("1 new request(s), 1 reused" in ln and "$0.02" in ln for ln in lines), lines
         assert any("3 new request(s)" in ln and "$0.24" in ln for ln in lines), lines
         page.page.click("[data-runcomfy-confirm-cancel]")
-        assert page.js("async () => await window.__queued") is False
+        page.js("async () => { await window.__queued; }")
         assert b.get("/queue").json()["queue_pending"] == [] and emu.submits_accepted == submits
         # Below the threshold no dialog: queued straight away.
         page.js("async () => { await app.extensionManager.setting.set('RunComfyModelAPI.Spending.ConfirmAboveUSD', 5); }")
