@@ -104,7 +104,8 @@ def parse_jobs(path: str | Path, schema: ModelSchema) -> tuple[list[JobSpec], li
 
 
 def _key_hash(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    # 4 bytes: a collision only makes pass 2 remember both keys and compare them exactly.
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
 
 
 class _Problems(list):
@@ -136,7 +137,7 @@ class _SeenKeys(dict):
 class JobStream:
     """The jobs of a JOBS file, parsed as they are taken (one pass, once): memory does not grow
     with the file. ``len()`` is the number of job lines (valid or not, from a first pass that
-    also finds duplicated keys, 8 bytes a line); ``problems`` fills as the lines are read, each
+    also finds duplicated keys, 4 bytes a line, let go before the first job); ``problems`` fills as the lines are read, each
     also passed to ``on_problem``."""
 
     def __init__(self, path: str | Path, schema: ModelSchema):
@@ -156,7 +157,7 @@ class JobStream:
 
     def _first_pass(self) -> tuple[int, set[int]]:
         from array import array
-        hashes = array("Q")
+        hashes = array("I")
         total = 0
         known = {f.name for f in self.schema.fields}
         for n, raw in self._lines():
@@ -176,7 +177,9 @@ class JobStream:
             return total, set()
         try:
             import numpy as np
-            h = np.sort(np.frombuffer(hashes, dtype=np.uint64))
+            h = np.array(hashes, dtype=np.uint32)
+            del hashes
+            h.sort()
             dup = h[1:][h[1:] == h[:-1]]
             return total, {int(x) for x in dup}
         except ImportError:

@@ -411,7 +411,9 @@ class _Batch:
         done = finished(self.out, spec.key, identity)
         if done is None:
             return None, rid
-        if rid:
+        if rid and "counted" not in done:
+            # Written by a version before the spend ledger (a manifest with "counted" was charged in
+            # this folder's ledger when it finished): counted from now on, once.
             usd, basis = counted_cost(done.get("cost"), self._estimate(spec), len(done.get("files") or []))
             if isinstance(done.get("counted"), (int, float)) and not isinstance(done.get("counted"), bool):
                 usd, basis = float(done["counted"]), "counted when it finished"
