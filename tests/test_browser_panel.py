@@ -357,7 +357,8 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
         page.js("async () => { await app.queuePrompt(0, 1); }")
         page.wait_for(_status_js("s.state === 'running' && !!s.requestId"), what="a RunComfy node running")
         rid = page.js("() => app.graph._nodes.map((n) => n.__runcomfyStatus).find((s) => s && s.requestId).requestId")
-        page.js("async () => { const api = window.comfyAPI?.api?.api || app.api; await api.interrupt(); }")
+        # Stop: what the frontend's Stop button asks the server (POST /interrupt, every running prompt).
+        assert stack["comfy"].post("/api/interrupt", json={}).status_code == 200
         page.wait_for(_status_js("s.state === 'stopped' && !!s.fetchRequestId"), what="stopped with a request to fetch")
         node_id = page.js("() => app.graph._nodes.find((n) => n.__runcomfyStatus && n.__runcomfyStatus.fetchRequestId).id")
         _frame(page, node_id)
