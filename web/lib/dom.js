@@ -1,16 +1,7 @@
-// The extension's DOM pieces: the node panel and the settings rows. Styled only with ComfyUI's
+// The extension's DOM pieces: el() and the settings rows (the node panel is web/lib/panel.js). Styled only with ComfyUI's
 // own palette variables (--comfy-input-bg, --input-text, --border-color, --fg-color,
 // --descrip-text, --error-text), which every frontend from 1.27 to 1.58 sets, with fallbacks,
 // instead of the class names of one PrimeVue version (1.58 no longer styles `p-inputtext`).
-
-export const TONE_COLORS = {
-  busy: "#8fb8ff",
-  ok: "#7fd17f",
-  error: "var(--error-text, #ff8a80)",
-  idle: "var(--descrip-text, #bbbbbb)",
-  detail: "var(--descrip-text, #bbbbbb)",
-  price: "#e8c46a",
-};
 
 // Props that would parse a string as HTML. Service text (names, errors, prices) reaches the page
 // through textContent only; el() refuses these so that no later edit can slip one in.
@@ -28,56 +19,6 @@ export function el(tag, props = {}, children = []) {
   // Strings become text nodes (append never parses HTML); elements are kept as they are.
   for (const child of children) node.append(child);
   return node;
-}
-
-export const PANEL_LINE_PX = 16;
-
-/** The panel element shown under a RunComfy node's widgets. `render(lines)` updates it in place
- *  (only when the text changed, so a 1 s refresh costs nothing). */
-export function createPanel() {
-  const root = el("div", {
-    className: "runcomfy-panel",
-    dataset: { runcomfyPanel: "1" },
-    style: {
-      boxSizing: "border-box",
-      width: "100%",
-      padding: "3px 6px",
-      borderRadius: "4px",
-      background: "var(--comfy-input-bg, rgba(0,0,0,0.35))",
-      border: "1px solid var(--border-color, #444)",
-      color: "var(--input-text, #ddd)",
-      fontFamily: "sans-serif",
-      fontSize: "11px",
-      lineHeight: `${PANEL_LINE_PX - 2}px`,
-      overflow: "hidden",
-    },
-  });
-  let last = null;
-  function render(lines) {
-    const key = JSON.stringify(lines);
-    if (key === last) return false;
-    last = key;
-    root.replaceChildren?.();
-    if (!root.replaceChildren) root.children.length = 0;
-    root.style.display = lines.length ? "block" : "none";
-    for (const line of lines) {
-      root.append(el("div", {
-        textContent: line.text,
-        title: line.text,
-        dataset: { runcomfyLine: line.kind },
-        style: {
-          color: TONE_COLORS[line.tone] || TONE_COLORS.detail,
-          whiteSpace: "nowrap",
-          overflow: "hidden",
-          textOverflow: "ellipsis",
-          fontWeight: line.kind === "status" ? "600" : "400",
-          userSelect: "text",
-        },
-      }));
-    }
-    return true;
-  }
-  return { root, render };
 }
 
 // --- settings rows ----------------------------------------------------------------------------
