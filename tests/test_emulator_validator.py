@@ -1,5 +1,5 @@
 """The emulator's own validator (runcomfy/emulator/validator.py) over real sockets: every documented
-dialect, the 422 shape, and payloads the client's schema code (runcomfy/schema) wrongly accepts."""
+dialect, the 422 shape, and nested media lists both the client (runcomfy/schema) and the emulator refuse."""
 
 from __future__ import annotations
 
@@ -162,13 +162,13 @@ def test_a_missing_required_media_field_and_a_missing_prompt_are_both_named(emu)
     assert r.json()["message"].startswith("Validation error in: image_url, prompt. ")
 
 
-# --- what the client's schema code gets wrong -------------------------------------------------
+# --- nested media lists: the client refuses them before anything is sent -----------------------
 
 # Structured "elements" whose references use the documented array spelling "format": "image_uris"
-# (no items format). A real catalog dialect, nested where the client's structured check does not
-# look: runcomfy/schema/structured.check_value checks media formats on strings only and an array's
-# items only through "items", so the files of such a list are never checked (neither string nor URL
-# nor kind), and structured.data_uris never measures them either.
+# (no items format), a real catalog dialect nested inside a structured value. The client's check
+# (runcomfy/schema/structured.py) once looked at media formats on strings only and at an array's
+# items only through "items", so these files went unchecked and were sent (and paid for) until the
+# service refused them. Both sides now refuse them, each with its own code.
 ELEMENTS_DOC = {"model_id": "acme/elements/reference-to-video", "categories": ["reference-to-video"],
                 "input_schema": {"type": "object", "required": ["prompt"], "properties": {
                     "prompt": {"type": "string"},
@@ -181,12 +181,15 @@ WRONG = {"prompt": "two friends", "elements": [{"name": "ann", "reference_image_
     "ann.png", "data:video/mp4;base64,AAAA"]}]}
 
 
-def test_a_payload_the_clients_schema_code_wrongly_accepts_is_refused_by_the_emulator(start_emulator):
+def test_the_client_and_the_emulator_each_refuse_a_nested_image_uris_list(start_emulator):
     from runcomfy.schema import parse_schema, validate_payload
+    texts = [p.text() for p in validate_payload(parse_schema(ELEMENTS_DOC), WRONG)]
+    assert texts == [
+        "'elements[1].reference_image_urls[1]' must be an http(s) URL or a data:image URI (got 'ann.png')",
+        "'elements[1].reference_image_urls[2]' must be an http(s) URL or a data:image URI "
+        "(got 'data:video/mp4;base64,AAAA')"]
     emu = start_emulator(TOKEN, processing_time=0.05)
     emu.add_model(ELEMENTS_DOC)
-    # The client's check passes it (a client bug, reported; runcomfy/schema is not the emulator's):
-    assert validate_payload(parse_schema(ELEMENTS_DOC), WRONG) == []
     r = _submit(emu, WRONG, model=ELEMENTS_DOC["model_id"])
     assert r.status_code == 422
     detail = {tuple(d["loc"]): d["msg"] for d in r.json()["detail"]}
@@ -199,23 +202,77 @@ def test_a_payload_the_clients_schema_code_wrongly_accepts_is_refused_by_the_emu
     assert emu.submits_accepted == 0
 
 
-def test_the_clients_whole_pipeline_sends_it_and_only_the_emulator_stops_it(start_emulator):
-    """End to end: the library's Runner validates, finds nothing, submits; the socket answer is the
-    emulator's 422 naming the nested item. With the old emulator (which validated with the client's
-    own code) this job would have been accepted and "paid"."""
+def _run(emu, payload, doc=ELEMENTS_DOC):
     from runcomfy.api import RetryPolicy, RunComfyClient
     from runcomfy.run import Runner
     from runcomfy.schema import parse_schema
-    emu = start_emulator(TOKEN, processing_time=0.05)
-    emu.add_model(ELEMENTS_DOC)
     client = RunComfyClient(TOKEN, emu.base_url, retry=RetryPolicy(max_attempts=1))
     try:
-        with pytest.raises(RemoteValidationError) as info:
-            asyncio.run(Runner(client).generate(parse_schema(ELEMENTS_DOC), dict(WRONG)))
+        return asyncio.run(Runner(client).generate(parse_schema(doc), dict(payload)))
     finally:
         client.close()
-    assert "elements[1].reference_image_urls[1]" in str(info.value)
-    assert emu.count("submit") == 1 and emu.submits_accepted == 0
+
+
+def test_the_clients_pipeline_refuses_a_nested_media_list_before_submitting(start_emulator):
+    """End to end: the library's Runner names the nested item, the limit and the value, and nothing
+    reaches the submit endpoint (before the fix the emulator's 422 was the first to say so)."""
+    from runcomfy.errors import ValidationError
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    emu.add_model(ELEMENTS_DOC)
+    with pytest.raises(ValidationError) as info:
+        _run(emu, WRONG)
+    text = str(info.value)
+    assert "'elements[1].reference_image_urls[1]' must be an http(s) URL or a data:image URI (got 'ann.png')" in text
+    assert "'elements[1].reference_image_urls[2]'" in text and "data:video/mp4" in text
+    assert emu.count("submit") == 0 and emu.submits_accepted == 0
+
+
+# The other nested spellings and kinds, each refused by the client before submit (limit and value named).
+NESTED_DOC = {"model_id": "acme/nested/reference-to-video", "categories": ["reference-to-video"],
+              "input_schema": {"type": "object", "required": ["prompt"], "properties": {
+                  "prompt": {"type": "string"},
+                  "scenes": {"type": "array", "items": {"type": "object", "properties": {
+                      "clips": {"type": "array", "format": "video_uris", "maxItems": 1},
+                      "voices": {"format": "audio_uris"},                     # no type: a list by its format
+                      "frames": {"type": "array", "items": {"type": "string", "format": "image_uri"}},
+                      "still": {"type": "array", "format": "image_uris", "validations": [
+                          {"validation_rule": "width_pixels>", "validation_value": 64}]}}}}}}}
+
+
+@pytest.mark.parametrize("scene, needle", [
+    ({"clips": ["https://e.com/a.mp4", "https://e.com/b.mp4"]},
+     "'scenes[1].clips' takes at most this many items: 1 (got '2 items')"),
+    ({"clips": ["data:image/png;base64,AAAA"]},                       # a data: URI is decoded: says more
+     "'scenes[1].clips[1]': is a data:image/png URI, not video"),
+    ({"clips": [7]}, "'scenes[1].clips[1]' must be of type 'string' (got 7)"),
+    ({"voices": ["/tmp/a.wav"]}, "'scenes[1].voices[1]' must be an http(s) URL or a data:audio URI (got '/tmp/a.wav')"),
+    ({"voices": "https://e.com/a.wav"}, "'scenes[1].voices' must be of type 'array'"),
+    ({"frames": ["ftp://e.com/a.png"]}, "'scenes[1].frames[1]' must be an http(s) URL or a data:image URI"),
+    ({"frames": ["data:audio/wav;base64,AAAA"]}, "'scenes[1].frames[1]': is a data:audio/wav URI, not image"),
+    ({"still": [_png(40, 40)]}, "'scenes[1].still[1]' width must be at least (px) 64 (got '40 px (data URI"),
+    ({"still": ["data:image/png;base64," + base64.b64encode(b"not an image").decode()]},
+     "'scenes[1].still[1]': could not be read as an image"),
+])
+def test_every_nested_media_spelling_is_refused_before_submit(start_emulator, scene, needle):
+    from runcomfy.errors import ValidationError
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    emu.add_model(NESTED_DOC)
+    with pytest.raises(ValidationError) as info:
+        _run(emu, {"prompt": "p", "scenes": [scene]}, NESTED_DOC)
+    assert needle in str(info.value), str(info.value)
+    assert emu.count("submit") == 0
+    if "still" not in scene:       # the emulator measures top-level media only, not nested data: URIs
+        r = _submit(emu, {"prompt": "p", "scenes": [scene]}, model=NESTED_DOC["model_id"])
+        assert r.status_code == 422, r.text                             # the emulator agrees on its own
+
+
+def test_good_nested_media_lists_are_sent_unchanged(start_emulator):
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    emu.add_model(NESTED_DOC)
+    scene = {"clips": [MP4], "voices": [WAV], "frames": [_png(70, 70)], "still": [_png(80, 80)]}
+    gen = _run(emu, {"prompt": "p", "scenes": [scene]}, NESTED_DOC)
+    [rid] = gen.request_ids
+    assert emu.jobs[rid].payload["scenes"] == [scene] and emu.submits_accepted == 1
 
 
 def test_with_the_clients_check_switched_off_the_emulator_still_names_each_problem(start_emulator, monkeypatch):

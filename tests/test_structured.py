@@ -116,3 +116,41 @@ def test_multi_prompt_shape_text():
     assert shape.startswith("a list of 1 to 3 items, each {")
     assert '"index": integer 1..6 (required)' in shape and '"duration": one of "3", "5", "10"' in shape
     assert '"prompt": string (at most 20 characters) (required)' in shape
+
+
+# Media lists nested in structured values, in the array-level spelling ("format": "image_uris").
+REFS = {"type": "array", "items": {"type": "object", "properties": {
+    "name": {"type": "string"},
+    "image_urls": {"type": "array", "format": "image_uris", "maxItems": 2},
+    "voices": {"format": "audio_uris"}}}}
+
+
+def test_nested_media_lists_are_checked_item_by_item():
+    found = []
+    structured.check_value([{"name": "a", "image_urls": ["https://x.com/a.png", "a.png", 3, "data:video/mp4;base64,AA"],
+                             "voices": ["https://x.com/v.wav", "data:image/png;base64,AA"]}], REFS, "elements", found)
+    assert [p.text() for p in found] == [
+        "'elements[1].image_urls' takes at most this many items: 2 (got '4 items')",
+        "'elements[1].image_urls[2]' must be an http(s) URL or a data:image URI (got 'a.png')",
+        "'elements[1].image_urls[3]' must be of type 'string' (got 3)",
+        "'elements[1].image_urls[4]' must be an http(s) URL or a data:image URI (got 'data:video/mp4;base64,AA')",
+        "'elements[1].voices[2]' must be an http(s) URL or a data:audio URI (got 'data:image/png;base64,AA')"]
+    found = []
+    structured.check_value([{"voices": "https://x.com/v.wav"}], REFS, "elements", found)
+    assert [p.text() for p in found] == ["'elements[1].voices' must be of type 'array' (got 'https://x.com/v.wav')"]
+
+
+def test_data_uris_in_nested_media_lists_are_found_for_measuring():
+    value = [{"image_urls": ["https://x.com/a.png", "data:image/png;base64,AA"], "voices": ["data:audio/wav;base64,BB"]}]
+    found = [(path, kind, uri) for path, kind, _, uri in structured.data_uris(value, REFS, "elements", [])]
+    assert found == [("elements[1].image_urls[2]", "image", "data:image/png;base64,AA"),
+                     ("elements[1].voices[1]", "audio", "data:audio/wav;base64,BB")]
+
+
+def test_a_nested_media_list_has_a_valid_example_and_says_what_it_holds():
+    assert '"image_urls": a list of up to 2 items, each string (image URL)' in structured.describe(REFS)
+    example = structured.example(REFS)
+    assert example[0]["image_urls"][0] == "https://example.com/image.png"
+    found = []
+    structured.check_value(example, REFS, "elements", found)
+    assert found == [], [p.text() for p in found]

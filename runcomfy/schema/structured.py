@@ -32,7 +32,9 @@ def _type_of(spec: dict) -> tuple[str | None, bool]:
         nullable = len(kinds) < len(t)
         t = kinds[0] if len(kinds) == 1 else None
     if t is None:
-        if "properties" in spec:
+        if spec.get("format") in MEDIA_FORMATS:
+            t = "array" if MEDIA_FORMATS[spec["format"]][1] else "string"
+        elif "properties" in spec:
             t = "object"
         elif "items" in spec:
             t = "array"
@@ -62,6 +64,33 @@ def _type_ok(v, t: str) -> bool:
 
 def _num(v):
     return v if _is_number(v) else None
+
+
+def looks_like_media_uri(value: str, kind: str) -> bool:
+    return value.startswith(("https://", "http://")) or value.startswith(f"data:{kind}/")
+
+
+def media_uri_problem(path: str, kind: str, value) -> Problem | None:
+    """One file of a media field, at the top level or nested: an http(s) URL or a
+    ``data:<kind>/`` URI, else the problem naming the path and the value."""
+    if not isinstance(value, str):
+        return Problem(path, "must be of type", "string", value)
+    if looks_like_media_uri(value, kind):
+        return None
+    return Problem(path, f"must be an http(s) URL or a data:{kind} URI", None, value[:60])
+
+
+def _list_media_kind(spec: dict) -> str | None:
+    """The kind of the files an array holds when the array itself carries the format (the
+    ``"format": "image_uris"`` spelling, or a single-file format on an array); items whose own
+    spec carries the format are checked through ``items``."""
+    fmt = spec.get("format")
+    return MEDIA_FORMATS[fmt][0] if fmt in MEDIA_FORMATS else None
+
+
+def _file_spec(kind: str) -> dict:
+    """The spec of one file of a kind (what an ``image_uris`` array's items are)."""
+    return {"type": "string", "format": media_spec.KINDS[kind].single_format}
 
 
 def check_value(value, spec: dict, path: str, problems: list[Problem], depth: int = 0) -> None:
@@ -98,9 +127,9 @@ def check_value(value, spec: dict, path: str, problems: list[Problem], depth: in
             problems.append(Problem(path, "must have at least this many characters:", lo, f"{len(value)} characters"))
         fmt = spec.get("format")
         if fmt in MEDIA_FORMATS:
-            kind = MEDIA_FORMATS[fmt][0]
-            if not (value.startswith(("https://", "http://")) or value.startswith(f"data:{kind}/")):
-                problems.append(Problem(path, f"must be an http(s) URL or a data:{kind} URI", None, value[:60]))
+            problem = media_uri_problem(path, MEDIA_FORMATS[fmt][0], value)
+            if problem is not None:
+                problems.append(problem)
     if isinstance(value, list):
         lo, hi = spec.get("minItems"), spec.get("maxItems")
         if isinstance(lo, int) and len(value) < lo:
@@ -108,9 +137,16 @@ def check_value(value, spec: dict, path: str, problems: list[Problem], depth: in
         if isinstance(hi, int) and len(value) > hi:
             problems.append(Problem(path, "takes at most this many items:", hi, f"{len(value)} items"))
         items = spec.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                check_value(item, items, f"{path}[{i + 1}]", problems, depth + 1)
+        kind = _list_media_kind(spec)
+        for i, item in enumerate(value):
+            label = f"{path}[{i + 1}]"
+            if kind is not None:
+                problem = media_uri_problem(label, kind, item)
+                if problem is not None:
+                    problems.append(problem)
+                    continue
+            if isinstance(items, dict):
+                check_value(item, items, label, problems, depth + 1)
     if isinstance(value, dict):
         props = spec.get("properties") if isinstance(spec.get("properties"), dict) else {}
         for key in spec.get("required") or []:
@@ -137,6 +173,11 @@ def data_uris(value, spec: dict, path: str, out: list, depth: int = 0) -> list:
         fmt = spec.get("format")
         if fmt in MEDIA_FORMATS and value.startswith("data:"):
             out.append((path, MEDIA_FORMATS[fmt][0], spec, value))
+    elif isinstance(value, list) and _list_media_kind(spec) is not None:
+        # "format": "image_uris" on the array: each item is a file, the array's validations apply to each.
+        for i, item in enumerate(value):
+            if isinstance(item, str) and item.startswith("data:"):
+                out.append((f"{path}[{i + 1}]", _list_media_kind(spec), spec, item))
     elif isinstance(value, list) and isinstance(spec.get("items"), dict):
         for i, item in enumerate(value):
             data_uris(item, spec["items"], f"{path}[{i + 1}]", out, depth + 1)
@@ -203,6 +244,8 @@ def describe(spec: dict, depth: int = 0) -> str:
         return "{" + ", ".join(parts) + "}" if parts else "an object"
     if t == "array":
         items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
+        if _list_media_kind(spec) is not None:
+            items = _file_spec(_list_media_kind(spec))
         lo, hi = spec.get("minItems"), spec.get("maxItems")
         count = (f"{lo} to {hi} " if isinstance(lo, int) and isinstance(hi, int) else
                  f"at least {lo} " if isinstance(lo, int) and lo > 0 else
@@ -235,6 +278,8 @@ def example(spec: dict, depth: int = 0):
         return {k: example(p, depth + 1) for k, p in props.items() if isinstance(p, dict)}
     if t == "array":
         items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
+        if _list_media_kind(spec) is not None:
+            items = _file_spec(_list_media_kind(spec))
         lo = spec.get("minItems") if isinstance(spec.get("minItems"), int) else 1
         n = max(1, min(2, lo, spec.get("maxItems") if isinstance(spec.get("maxItems"), int) else 2))
         first = example(items, depth + 1)

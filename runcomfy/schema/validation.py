@@ -10,6 +10,7 @@ from ..errors import Problem, ValidationError
 from . import structured
 from .model import Field, MediaInfo, ModelSchema
 from .rules import check_media
+from .structured import looks_like_media_uri  # noqa: F401  (re-exported by runcomfy.schema)
 
 _JSON_TYPES = {
     "string": (str,),
@@ -55,10 +56,6 @@ def _check_scalar(name: str, f: Field, value, problems: list[Problem], ftype: st
                                     f"{len(value)} characters"))
 
 
-def looks_like_media_uri(value: str, kind: str) -> bool:
-    return value.startswith(("https://", "http://")) or value.startswith(f"data:{kind}/")
-
-
 def media_label(f: Field, index: int) -> str:
     """``image_urls[2]`` for the second item of a list field (counted from 1), ``image`` for a single one."""
     return f"{f.name}[{index + 1}]" if f.is_list else f.name
@@ -73,11 +70,9 @@ def _check_media_value(f: Field, value, problems: list[Problem], infos: list[Med
         if f.max_items is not None and n > f.max_items:
             problems.append(Problem(f.name, "takes at most this many items:", f.max_items, f"{n} items"))
     for i, item in enumerate(items):
-        label = media_label(f, i)
-        if not isinstance(item, str):
-            problems.append(Problem(label, "must be of type", "string", item))
-        elif not looks_like_media_uri(item, f.kind):
-            problems.append(Problem(label, f"must be an http(s) URL or a data:{f.kind} URI", None, item[:60]))
+        problem = structured.media_uri_problem(media_label(f, i), f.kind, item)
+        if problem is not None:
+            problems.append(problem)
     for i, info in enumerate(infos[:len(items)]):
         problems.extend(check_media(f, info, media_label(f, i)))
 
