@@ -31,6 +31,7 @@ from ..runcomfy.spending import report as spend_report
 from ..runcomfy.spending.gate import day_start, month_start, spent_since
 from ..runcomfy.spending.history import Charge
 from . import comfy
+from .http_json import bad_body, read_json
 from .model_node import config_dir, shared_client
 
 log = logging.getLogger("runcomfy")
@@ -41,6 +42,11 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EXT = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 # States whose request RunComfy may still hold (the others have nothing to fetch).
 _FETCHABLE = ("submitted", "succeeded", "uncertain")
+# What the POST routes take (nodes/http_json.py answers a wrong body with these).
+LIMITS_EXAMPLE = {"daily_usd": 5, "monthly_usd": 50}
+CLEAR_EXAMPLE = {"all": False}
+ACTION_EXAMPLE = {"action": "fetch_into_node", "id": "<id from the listing>"}
+PREVIEW_EXAMPLE = {"nodes": [{"id": "3", "class_type": "RunComfy_...", "inputs": {}}]}
 
 
 def _folder() -> Path:
@@ -159,7 +165,7 @@ def export(query) -> tuple[int, str, str]:
 def save_limits_from(body) -> tuple[int, dict]:
     """POST /runcomfy-model-api/limits {"daily_usd": number|null, "monthly_usd": number|null} (null/0: off)."""
     if not isinstance(body, dict) or not {"daily_usd", "monthly_usd"} & set(body):
-        return 400, {"ok": False, "error": 'Send JSON: {"daily_usd": 5, "monthly_usd": 50} (null or 0 turns one off)'}
+        return bad_body("Give daily_usd, monthly_usd or both (null or 0 turns one off)", LIMITS_EXAMPLE)
     folder = _folder()
     try:
         lim = current_limits(folder)
@@ -176,6 +182,8 @@ def save_limits_from(body) -> tuple[int, dict]:
 def clear(body) -> tuple[int, dict]:
     """POST /runcomfy-model-api/history/clear {"all": false}: deletes the months before this one; with
     "all": true also this month's (the spending limits then count from zero)."""
+    if isinstance(body, dict) and not isinstance(body.get("all", False), bool):
+        return bad_body("'all' must be true or false", CLEAR_EXAMPLE)
     everything = bool(isinstance(body, dict) and body.get("all") is True)
     gone = HistoryLog(_folder()).clear(keep_current_month=not everything)
     return 200, {"ok": True, "removed": gone}
@@ -195,12 +203,12 @@ def _find(charge_id: str) -> Charge | None:
 def action(body, node_classes: dict | None = None) -> tuple[int, dict]:
     """POST /runcomfy-model-api/history/action {"action": ..., "id": <item id or request id>}."""
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not _SAFE_ID.match(body["id"]):
-        return 400, {"ok": False, "error": 'Send JSON: {"action": "fetch_into_node", "id": "<id from the listing>"}'}
+        return bad_body("'id' must be an item id or request id from the listing", ACTION_EXAMPLE)
     name = body.get("action")
     handler = {"fetch_into_node": _fetch_into_node, "redownload": _redownload, "cancel": _cancel,
                "uncertain": _uncertain}.get(name)
     if handler is None:
-        return 400, {"ok": False, "error": "action must be fetch_into_node, redownload, cancel or uncertain"}
+        return bad_body("'action' must be fetch_into_node, redownload, cancel or uncertain", ACTION_EXAMPLE)
     c = _find(body["id"])
     if c is None:
         return 404, {"ok": False, "error": "No such request in this ComfyUI's history or journal."}
@@ -325,8 +333,7 @@ def preview(body, node_classes: dict | None = None) -> tuple[int, dict]:
     other nodes cannot be fingerprinted before it runs, so its requests count as new."""
     nodes = body.get("nodes") if isinstance(body, dict) else None
     if not isinstance(nodes, list) or len(nodes) > _MAX_PREVIEW_NODES:
-        return 400, {"ok": False, "error": f'Send JSON: {{"nodes": [{{"id": "3", "class_type": "RunComfy_...", '
-                                           f'"inputs": {{...}}}}]}} (at most {_MAX_PREVIEW_NODES} nodes)'}
+        return bad_body(f"'nodes' must be a list of at most {_MAX_PREVIEW_NODES} nodes", PREVIEW_EXAMPLE)
     journal = _journal()
     out = [_preview_node(n, node_classes or {}, journal) for n in nodes if isinstance(n, dict)]
     known = [n["estimate_usd"] for n in out if n["new_requests"]]
@@ -421,12 +428,6 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
     """Called by routes.register with its route table, JSON reply and error wrapper."""
     from .origin_guard import same_origin_read, same_origin_write
 
-    async def body_of(request):
-        try:
-            return await request.json()
-        except Exception:  # noqa: BLE001 - any unparsable body
-            return None
-
     @routes.get("/runcomfy-model-api/history")
     @same_origin_read
     @json_errors
@@ -455,13 +456,14 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
     @same_origin_write
     @json_errors
     async def post_action(request):
-        return reply(await asyncio.to_thread(action, await body_of(request), node_classes))
+        body = await read_json(request, ACTION_EXAMPLE, ("action", "id"))
+        return reply(await asyncio.to_thread(action, body, node_classes))
 
     @routes.post("/runcomfy-model-api/history/clear")
     @same_origin_write
     @json_errors
     async def post_clear(request):
-        return reply(await asyncio.to_thread(clear, await body_of(request)))
+        return reply(await asyncio.to_thread(clear, await read_json(request, CLEAR_EXAMPLE, empty_ok=True)))
 
     @routes.get("/runcomfy-model-api/limits")
     @same_origin_read
@@ -473,10 +475,11 @@ def add_routes(routes, reply, json_errors, node_classes: dict | None = None) -> 
     @same_origin_write
     @json_errors
     async def post_preview(request):
-        return reply(await asyncio.to_thread(preview, await body_of(request), node_classes))
+        body = await read_json(request, PREVIEW_EXAMPLE, ("nodes",))
+        return reply(await asyncio.to_thread(preview, body, node_classes))
 
     @routes.post("/runcomfy-model-api/limits")
     @same_origin_write
     @json_errors
     async def post_limits(request):
-        return reply(await asyncio.to_thread(save_limits_from, await body_of(request)))
+        return reply(await asyncio.to_thread(save_limits_from, await read_json(request, LIMITS_EXAMPLE)))

@@ -26,6 +26,7 @@ from ..runcomfy.api.urls import check_model_id, resolve_base_url
 from ..runcomfy.catalog.classnames import PREFIX, base_name, suffixed_name
 from ..runcomfy.errors import AuthError, ConfigError, NotFoundError, PermissionDeniedError, RunComfyError
 from .catalog_startup import machine_class_names, run_sync, sync_lock, token_or_none
+from .http_json import BadBody
 from .model_node import MODEL_ID_PROPERTY, config_dir
 
 log = logging.getLogger("runcomfy")
@@ -35,6 +36,8 @@ MAX_NAME = 320
 RESYNC_AFTER_S = 60.0        # at most one whole-catalog read per minute for class names alone
 _last_name_sync = -RESYNC_AFTER_S
 LOOKUP_RETRY = dict(max_attempts=2, base_delay=0.3, max_delay=1.0, max_elapsed=10.0)
+
+EXAMPLE = {"model_ids": ["wan-ai/wan-2-6/image-to-image"], "class_names": ["RunComfy_wan_ai_wan_2_6_image_to_image"]}
 
 REFRESH_HOWTO = "Settings › RunComfy Model API › Catalog › Refresh model catalog"
 REOPEN = "then open the workflow again (its saved values are kept)"
@@ -98,20 +101,20 @@ def _strings(value, label: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_ITEMS:
-        raise ValueError(f"'{label}' must be a list of at most {MAX_ITEMS} strings")
+        raise BadBody(f"'{label}' must be a list of at most {MAX_ITEMS} strings", EXAMPLE)
     out = []
     for item in value:
         if not isinstance(item, str) or not item or len(item) > MAX_NAME:
-            raise ValueError(f"'{label}' must hold non-empty strings of at most {MAX_NAME} characters")
+            raise BadBody(f"'{label}' must hold non-empty strings of at most {MAX_NAME} characters", EXAMPLE)
         if item not in out:
             out.append(item)
     return out
 
 
 def parse_request(body) -> tuple[list[str], list[str]]:
-    """(model ids, class names) of a resolve request; ValueError says what is wrong."""
+    """(model ids, class names) of a resolve request; BadBody (a ValueError) says what is wrong."""
     if not isinstance(body, dict):
-        raise ValueError("Send JSON: {\"model_ids\": [...], \"class_names\": [...]}")
+        raise BadBody("The body is not a JSON object", EXAMPLE)
     return _strings(body.get("model_ids"), "model_ids"), _strings(body.get("class_names"), "class_names")
 
 
@@ -293,6 +296,8 @@ async def route(body) -> tuple[int, dict]:
     try:
         model_ids, class_names = parse_request(body)
         resolve_base_url()
+    except BadBody as exc:
+        return exc.answer()
     except (ValueError, ConfigError) as exc:
         return 400, {"ok": False, "error": str(exc)}
     started = time.monotonic()

@@ -4,7 +4,8 @@ badge). Registered only when ComfyUI's PromptServer is running.
 Every route goes through ``origin_guard``: writes (POST/DELETE) need this server's own Host, a
 same-origin or absent Origin, ``X-RunComfy-Request: 1`` and JSON; reads that reveal no secret
 (price, token set yes/no) answer for any Host (hosted, reverse-proxied ComfyUIs); the network
-settings read needs the Host and Origin checks. Every answer is JSON, errors included."""
+settings read needs the Host and Origin checks. Every answer is JSON, errors included; a POST
+body is read by ``http_json.read_json`` (a wrong one: 400 naming the problem and an example)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import functools
 import logging
 
 from . import comfy, settings_api
+from .http_json import BadBody, read_json
 from .origin_guard import public_read, same_origin_read, same_origin_write
 
 log = logging.getLogger("runcomfy")
@@ -20,7 +22,8 @@ _registered = False
 
 
 def _json_errors(handler):
-    """A bug in a route answers JSON the settings page can show, not aiohttp's HTML 500."""
+    """A bug in a route answers JSON the settings page can show, not aiohttp's HTML 500; a POST
+    body the route cannot use answers http_json's 400."""
     @functools.wraps(handler)
     async def wrapped(request):
         from aiohttp import web
@@ -28,6 +31,9 @@ def _json_errors(handler):
             return await handler(request)
         except web.HTTPException:
             raise
+        except BadBody as exc:
+            status, body = exc.answer()
+            return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
         except Exception as exc:  # noqa: BLE001 - the route must answer
             log.exception("runcomfy: route %s %s failed", request.method, request.path)
             return web.json_response({"ok": False, "error": f"The RunComfy pack failed on this request "
@@ -66,12 +72,8 @@ def register(node_classes: dict | None = None) -> bool:
     @same_origin_write
     @_json_errors
     async def post_token(request):
-        try:
-            body = await request.json()
-        except Exception:  # noqa: BLE001 - any unparsable body
-            return reply((400, {"ok": False, "error": "Send JSON: {\"token\": \"...\"}"}))
-        token = body.get("token") if isinstance(body, dict) else None
-        return reply(await asyncio.to_thread(settings_api.save_token, token if isinstance(token, str) else ""))
+        body = await read_json(request, settings_api.TOKEN_EXAMPLE, ("token",))
+        return reply(await asyncio.to_thread(settings_api.save_token, body["token"]))
 
     @routes.delete("/runcomfy-model-api/token")
     @same_origin_write
@@ -116,14 +118,8 @@ def register(node_classes: dict | None = None) -> bool:
     @same_origin_write
     @_json_errors
     async def post_network(request):
-        try:
-            body = await request.json()
-        except Exception:  # noqa: BLE001 - any unparsable body
-            return reply((400, {"ok": False, "error": "Send JSON: {\"proxy\": \"http://host:port\"}"}))
-        value = body.get("proxy") if isinstance(body, dict) else None
-        if not isinstance(value, str):
-            return reply((400, {"ok": False, "error": "Send JSON: {\"proxy\": \"http://host:port\"}"}))
-        return reply(await asyncio.to_thread(settings_api.save_proxy, value))
+        body = await read_json(request, settings_api.PROXY_EXAMPLE, ("proxy",))
+        return reply(await asyncio.to_thread(settings_api.save_proxy, body["proxy"]))
 
     @routes.delete("/runcomfy-model-api/network")
     @same_origin_write
@@ -140,11 +136,7 @@ def register(node_classes: dict | None = None) -> bool:
     @same_origin_write
     @_json_errors
     async def resolve_models(request):
-        try:
-            body = await request.json()
-        except Exception:  # noqa: BLE001 - any unparsable body
-            body = None
-        return reply(await resolve.route(body))
+        return reply(await resolve.route(await read_json(request, resolve.EXAMPLE)))
 
     resolve.install_prompt_hook(srv)
 

@@ -18,6 +18,9 @@ from ..runcomfy.api import proxies
 from .model_node import config_dir, shared_client
 
 PRICE_TTL = 300.0
+# What the POST routes take (nodes/http_json.py answers a wrong body with these).
+TOKEN_EXAMPLE = {"token": "<your RunComfy API token>"}
+PROXY_EXAMPLE = {"proxy": "http://host:port"}
 _price_cache: dict = {}
 _price_lock = threading.Lock()
 
