@@ -41,6 +41,7 @@ import {
 import { button, column, el, note, row, showMessage, textInput } from "./lib/dom.js";
 // Issue 18: the panel's content and layout (./lib/panel.js), per-frontend sizing and defaults (./lib/compat.js).
 import { createPanel, panelContent, rerunInfo, statusExtras } from "./lib/panel.js";
+import { CANVAS_TONES } from "./lib/tones.js";
 import { applyInputOptions, fixControlDefaults, frontendVersion, growNodeToFit, panelWidgetOptions } from "./lib/compat.js";
 import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/history.js";
 import { DEFAULT_CONFIRM_ABOVE_USD, installRunConfirm } from "./lib/confirm.js";
@@ -379,7 +380,6 @@ function updateAllPanels() {
 // Fallback for a frontend without DOM widgets: the status drawn under the node on the canvas.
 const STATUS_FONT_PX = 11;
 const STATUS_LINE_PX = 14;
-const CANVAS_TONES = { busy: "#8fb8ff", ok: "#7fd17f", error: "#ff8a80", idle: "#bbbbbb" };
 
 function drawStatus(node, ctx) {
   if (node.__runcomfyPanel || !setting(SETTING_SHOW_STATUS, true) || node.flags?.collapsed) return;

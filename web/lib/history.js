@@ -10,6 +10,7 @@
 import { formatUsd } from "./format.js";
 import { button, el, note, row, showMessage, textInput } from "./dom.js";
 import { originAdviceBox } from "./settings_origin.js";
+import { TONES } from "./tones.js";
 
 export const HISTORY_TAB_ID = "runcomfy-model-api-history";   // this pack's own id (issue 19.5): RunComfy's pack may add a tab too
 export const HISTORY_COMMAND = "RunComfyModelAPI.History.Open";
@@ -139,7 +140,6 @@ export function actionButtons(actions) {
 
 // --- the DOM view -----------------------------------------------------------------------------
 
-const TONES = { ok: "#7fd17f", busy: "#8fb8ff", error: "var(--error-text, #ff8a80)", idle: "var(--descrip-text, #bbb)", price: "#e8c46a" };
 
 function small(text, extra = {}) {
   return el("div", { textContent: text, style: { fontSize: "0.75rem", color: "var(--descrip-text, #aaa)", overflowWrap: "anywhere", ...extra } });
@@ -222,7 +222,7 @@ export function buildHistoryView(root, deps) {
     box.append(el("div", { style: { display: "flex", gap: "6px", flexWrap: "wrap", alignItems: "baseline" } }, [
       el("span", { textContent: formatTime(it.created), style: { color: "var(--descrip-text, #aaa)" } }),
       el("span", { textContent: stateLabel(it.state), dataset: { runcomfyStateLabel: "1" }, style: { color: TONES[stateTone(it.state)], fontWeight: "600" } }),
-      el("span", { textContent: cost.text, dataset: { runcomfyCost: cost.kind }, style: { color: cost.kind === "reported" ? "var(--fg-color, #ddd)" : "#e8c46a" } }),
+      el("span", { textContent: cost.text, dataset: { runcomfyCost: cost.kind }, style: { color: cost.kind === "reported" ? "var(--fg-color, #ddd)" : TONES.price } }),
     ]));
     const name = it.display_name && it.display_name !== it.model_id ? String(it.display_name) : "";
     box.append(el("div", { dataset: { runcomfyModel: "1" }, style: { overflowWrap: "anywhere" } }, [
@@ -242,7 +242,7 @@ export function buildHistoryView(root, deps) {
     if (it.workflow) origin.push(`workflow ${it.workflow}`);
     if (it.source === "batch") origin.push(`batch${it.batch_key ? ` ${it.batch_key}` : ""}`);
     if (origin.length) box.append(small(`from ${origin.join(" · ")}`));
-    if (it.reason) box.append(small(String(it.reason), { color: "var(--error-text, #ff8a80)" }));
+    if (it.reason) box.append(small(String(it.reason), { color: TONES.error }));
     const media = el("div", { style: { display: "flex", gap: "4px", flexWrap: "wrap" } });
     for (const raw of (it.urls || []).slice(0, 8)) {
       const url = safeHttpUrl(raw);

@@ -3,6 +3,7 @@
 // out here, wrapped to the panel's width, so the height asked from the frontend is the height drawn:
 // nothing is clipped in either renderer (per-frontend sizing rules: ./compat.js).
 import { BUSY_STATES, formatCost, formatElapsed, stateLabel, stateTone, wrapText } from "./format.js";
+import { TONES } from "./tones.js";
 
 export const LINE_PX = 15;
 export const FONT = "11px sans-serif";
@@ -14,16 +15,6 @@ export const MAX_TEXT_LINES = 12; // visual lines of one message (an error, a no
 export const FETCH_LABEL = "Fetch this result (no new charge)";
 export const NEW_PAID_TEXT = "new paid generation on every run";
 const RESUME_INPUT = "resume_request_id";
-
-const TONES = {
-  busy: "#8fb8ff",
-  ok: "#7fd17f",
-  error: "var(--error-text, #ff8a80)",
-  idle: "var(--descrip-text, #bbbbbb)",
-  detail: "var(--descrip-text, #bbbbbb)",
-  price: "#e8c46a",
-  warn: "#f0b060",
-};
 
 function str(value) {
   return typeof value === "string" && value.trim() ? value.trim() : null;
