@@ -1,7 +1,7 @@
 // Pure logic of the RunComfy request history, limits and Run confirmation (issue 20).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { actionButtons, costLabel, historyQuery, mediaKind, safeHttpUrl, stateLabel, totalsLines } from "../../web/lib/history.js";
+import { actionButtons, buildHistoryView, CLEAR_PATH, clearConfirmText, clearHistory, costLabel, historyQuery, mediaKind, safeHttpUrl, stateLabel, totalsLines } from "../../web/lib/history.js";
 import { confirmSummary, executedNodeIds, needsConfirm, previewNodes } from "../../web/lib/confirm.js";
 import { limitsPayload, limitsStatusText } from "../../web/lib/limits.js";
 
@@ -90,4 +90,106 @@ test("only nodes that feed an output node run, so only they are counted", () => 
     4: { class_type: "RunComfy_c", inputs: { x: ["2", 0] } },
   };
   assert.deepEqual([...executedNodeIds(output, (t) => t === "PreviewImage")].sort(), ["1", "3"]);
+});
+
+// --- clearing the history (the guarded POST /runcomfy-model-api/history/clear, after a confirmation) ----
+
+function fakeCall(answer = { status: 200, body: { ok: true, removed: ["2026-10.jsonl", "2026-11.jsonl"] } }) {
+  const calls = [];
+  const call = async (path, opts = {}) => {
+    calls.push({ path, opts });
+    return path === CLEAR_PATH ? answer : { status: 200, body: { ok: true, items: [], next: null } };
+  };
+  return { calls, call };
+}
+
+test("the confirmation says what is cleared and that billing on RunComfy is not affected", () => {
+  const older = clearConfirmText(false);
+  const all = clearConfirmText(true);
+  for (const text of [older, all]) {
+    assert.match(text, /Billing on RunComfy is not affected/);
+    assert.match(text, /request journal is kept/);
+  }
+  assert.match(older, /months before this one/);
+  assert.match(older, /This month's requests stay listed/);
+  assert.match(all, /this month included/);
+  assert.match(all, /spending limits then count this month from \$0/);
+});
+
+test("nothing is sent unless the user confirms", async () => {
+  const { calls, call } = fakeCall();
+  const asked = [];
+  const r = await clearHistory({ call, confirm: (t) => { asked.push(t); return false; } }, true);
+  assert.deepEqual(calls, []);
+  assert.equal(r.cleared, false);
+  assert.deepEqual(asked, [clearConfirmText(true)]);
+});
+
+test("confirmed, it posts JSON {all} to the clear route and says what was deleted", async () => {
+  for (const all of [false, true]) {
+    const { calls, call } = fakeCall();
+    const r = await clearHistory({ call, confirm: async () => true }, all);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].path, "/runcomfy-model-api/history/clear");
+    assert.equal(calls[0].opts.method, "POST");
+    assert.equal(calls[0].opts.headers["Content-Type"], "application/json");
+    assert.deepEqual(JSON.parse(calls[0].opts.body), { all });
+    assert.equal(r.cleared, true);
+    assert.match(r.text, all ? /History cleared \(2 month file\(s\) deleted\); this month's spend counts from \$0/ : /^2 older month file\(s\) deleted; this month is kept\.$/);
+  }
+});
+
+test("a refused clear shows the server's error and clears nothing", async () => {
+  const refused = { status: 403, body: { ok: false, error: "RunComfy refused this request: ...", reason: "host", fix: "public_origin" } };
+  const { call } = fakeCall(refused);
+  const r = await clearHistory({ call, confirm: () => true }, false);
+  assert.equal(r.cleared, false);
+  assert.equal(r.ok, false);
+  assert.equal(r.text, "RunComfy refused this request: ...");
+  const r2 = await clearHistory({ call: async () => ({ status: 500, body: null }), confirm: () => true }, false);
+  assert.equal(r2.text, "Could not clear the history (HTTP 500).");
+});
+
+// A DOM just big enough for buildHistoryView: the tab's Clear history button and its checkbox.
+class Node {
+  constructor(tag) { Object.assign(this, { tagName: tag.toUpperCase(), style: {}, dataset: {}, children: [], listeners: {}, textContent: "", value: "", checked: false, disabled: false, type: "", title: "" }); }
+  setAttribute(k, v) { this[k] = String(v); }
+  append(...kids) { this.children.push(...kids); }
+  replaceChildren(...kids) { this.children = [...kids]; }
+  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
+  *walk() { yield this; for (const c of this.children) if (c instanceof Node) yield* c.walk(); }
+  querySelectorAll(tag) { return [...this.walk()].filter((n) => n.tagName === tag.toUpperCase()); }
+  find(pred) { return [...this.walk()].find(pred) || null; }
+  async click() { await Promise.all((this.listeners.click || []).map((fn) => fn({}))); }
+}
+
+test("the tab's Clear history button asks first, then clears (this month too when ticked) and reloads", async () => {
+  const saved = globalThis.document;
+  globalThis.document = { createElement: (tag) => new Node(tag) };
+  try {
+    const { calls, call } = fakeCall();
+    let answer = false;
+    const asked = [];
+    const root = new Node("div");
+    const view = buildHistoryView(root, { call, confirm: (t) => { asked.push(t); return answer; }, fetchInto: () => ({}), viewUrl: () => null, download: async () => {} });
+    await view.ready;
+    const clear = root.find((n) => n.dataset.runcomfyClear);
+    const all = root.find((n) => n.dataset.runcomfyClearAll);
+    assert.equal(clear.textContent, "Clear history");
+    const before = calls.length;
+    await clear.click();
+    assert.equal(calls.filter((c) => c.path === CLEAR_PATH).length, 0);            // declined: nothing sent
+    assert.deepEqual(asked, [clearConfirmText(false)]);
+    answer = true;
+    all.checked = true;
+    await clear.click();
+    const posts = calls.filter((c) => c.path === CLEAR_PATH);
+    assert.equal(posts.length, 1);
+    assert.deepEqual(JSON.parse(posts[0].opts.body), { all: true });
+    assert.equal(asked[1], clearConfirmText(true));
+    assert.ok(calls.slice(before).some((c) => c.path.startsWith("/runcomfy-model-api/history?")));   // the list reloads
+    assert.match(root.find((n) => n.dataset.runcomfyHistoryMessage).textContent, /History cleared/);
+  } finally {
+    globalThis.document = saved;
+  }
 });

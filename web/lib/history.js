@@ -1,8 +1,9 @@
 // The RunComfy request history (issue 20): a sidebar tab where the frontend has the sidebar-tab API
 // (app.extensionManager.registerSidebarTab: 1.27, 1.49, 1.58), a dialog elsewhere (also opened by the
 // command "RunComfyModelAPI.History.Open"). It lists this ComfyUI's requests from the pack's routes
-// (/runcomfy-model-api/history, /history/totals, /history/export, /history/action), newest first, with
-// filters, cursor paging, totals and per-request actions, none of which ever submits a paid request.
+// (/runcomfy-model-api/history, /history/totals, /history/export, /history/action, /history/clear), newest
+// first, with filters, cursor paging, totals, per-request actions and a confirmed clear, none of which ever
+// submits a paid request.
 // Everything the service or the journal says (model names, errors, URLs, ids) is set as text or as
 // a checked http(s) URL attribute: never parsed as HTML.
 // The pure helpers at the top are unit-tested with Node (tests/web/history.test.js).
@@ -127,6 +128,34 @@ export function totalsLines(body) {
   return out;
 }
 
+export const CLEAR_PATH = "/runcomfy-model-api/history/clear";
+
+/** What the confirmation before clearing says: what goes, what stays, and that RunComfy's billing
+ *  is untouched (only this machine's list is deleted). */
+export function clearConfirmText(all) {
+  const what = all
+    ? "Clear the whole RunComfy request history on this machine, this month included?\n\nThe spending limits then count this month from $0 again."
+    : "Clear the RunComfy request history of the months before this one on this machine?\n\nThis month's requests stay listed and the spending limits keep counting them.";
+  return `${what}\n\nOnly this local list and its totals are deleted. Billing on RunComfy is not affected: ` +
+    "what was spent stays charged on your RunComfy account. The request journal is kept, so paid results can still be fetched.";
+}
+
+/** Confirm, then POST the guarded clear route. deps: {call(path, opts), confirm(text) -> bool}.
+ *  -> {cleared, ok, text, status?, body?} */
+export async function clearHistory(deps, all) {
+  if (!(await deps.confirm(clearConfirmText(all)))) return { cleared: false, ok: true, text: "Nothing was cleared." };
+  const { status, body } = await deps.call(CLEAR_PATH, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ all: Boolean(all) }),
+  });
+  if (status !== 200 || !body?.ok) {
+    return { cleared: false, ok: false, status, body, text: body?.error ? String(body.error) : `Could not clear the history (HTTP ${status}).` };
+  }
+  const n = Array.isArray(body.removed) ? body.removed.length : 0;
+  const text = all ? `History cleared (${n} month file(s) deleted); this month's spend counts from $0.`
+    : `${n} older month file(s) deleted; this month is kept.`;
+  return { cleared: true, ok: true, status, body, text };
+}
+
 /** Button labels for the route's actions on one item. */
 export function actionButtons(actions) {
   const a = new Set(Array.isArray(actions) ? actions : []);
@@ -152,8 +181,9 @@ function select(options, value = "") {
   return s;
 }
 
-/** The whole view (totals, export, filters, list), built into `root`. deps: {call(path, opts),
- *  fetchInto(answer, where) -> text, viewUrl(view) -> url, download(path, name)}. */
+/** The whole view (totals, export, clear, filters, list), built into `root`. deps: {call(path, opts),
+ *  fetchInto(answer, where) -> text, viewUrl(view) -> url, download(path, name), confirm?(text) -> bool
+ *  (default: the browser's confirm)}. */
 export function buildHistoryView(root, deps) {
   const filters = { state: "", model: "", day: "" };
   let next = null;
@@ -178,12 +208,18 @@ export function buildHistoryView(root, deps) {
   refresh.dataset.runcomfyRefresh = "1";
   const csv = button("Export CSV", "All requests as CSV (the batch runner's --report fields)");
   const jsonl = button("Export JSON lines", "All requests as JSON lines (the batch runner's --report fields)");
+  const clear = button("Clear history", "Delete this machine's request history (asks first; RunComfy billing is not affected)");
+  clear.dataset.runcomfyClear = "1";
+  const clearAll = el("input", { type: "checkbox", title: "Also this month's requests (the spending limits then count from $0)" });
+  clearAll.dataset.runcomfyClearAll = "1";
+  const clearAllLabel = el("label", { style: { display: "flex", gap: "4px", alignItems: "center", fontSize: "0.75rem" } }, [clearAll, "this month too"]);
+  const ask = deps.confirm || ((text) => globalThis.confirm?.(text) ?? false);
 
   root.replaceChildren(
     el("div", { style: { display: "flex", flexDirection: "column", gap: "8px", padding: "8px", fontSize: "0.85rem", color: "var(--fg-color, #ddd)", boxSizing: "border-box", height: "100%", overflowY: "auto" }, dataset: { runcomfyHistory: "1" } }, [
       el("div", { textContent: "RunComfy requests", style: { fontWeight: "600", fontSize: "1rem" } }),
       totalsBox,
-      row([csv, jsonl]),
+      row([csv, jsonl, clear, clearAllLabel]),
       row([stateSel, modelIn, dayIn, refresh]),
       message,
       advice.root,
@@ -345,6 +381,17 @@ export function buildHistoryView(root, deps) {
   refresh.addEventListener("click", () => { loadTotals(); loadPage(true); });
   more.addEventListener("click", () => loadPage(false));
   csv.addEventListener("click", () => exportAs("csv"));
+  clear.addEventListener("click", async () => {
+    clear.disabled = true;
+    try {
+      const r = await clearHistory({ call: deps.call, confirm: ask }, clearAll.checked);
+      if (r.status !== undefined) advice.update(r.status, r.body);
+      if (r.cleared) await Promise.all([loadTotals(), loadPage(true)]);
+      showMessage(message, r.text, r.ok);
+    } finally {
+      clear.disabled = false;
+    }
+  });
   jsonl.addEventListener("click", () => exportAs("jsonl"));
 
   const ready = Promise.all([loadTotals(), loadPage(true)]);
