@@ -26,12 +26,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 import uuid
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..journal.store import append_durably
 
 
 @dataclass
@@ -60,12 +61,7 @@ class _FileSink:
     def append(self, rec: dict, durable: bool = False) -> None:
         data = (json.dumps(rec, sort_keys=True) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(self.path, data)
 
 
 class SpendLedger:

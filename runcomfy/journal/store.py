@@ -65,6 +65,19 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
+def append_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Append ``data`` (whole records, newline-ended) to ``path`` and fsync before returning: an
+    appended line is on disk once this returns. The caller makes the folder. OSError propagates."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def locked(path: Path):
     """This process's lock on ``path``, plus an advisory file lock against other processes."""

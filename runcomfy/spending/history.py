@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..journal.store import append_durably
+
 KEEP_MONTHS = 13                       # this month and the twelve before it
 MAX_MONTH_BYTES = 64 * 1024 * 1024     # ~200,000 requests in one month
 MAX_LINE_BYTES = 64 * 1024             # a longer line is not ours (16 result URLs fit easily)
@@ -148,12 +150,7 @@ class HistoryLog:
         path = self.path_for(t)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         new = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(path, data)
         if new:
             self.prune()
 
