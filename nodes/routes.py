@@ -21,6 +21,13 @@ log = logging.getLogger("runcomfy")
 _registered = False
 
 
+def _reply(status_body: tuple[int, dict]):
+    """A route's (status, body) as JSON that no cache keeps (the token state, spend, limits)."""
+    from aiohttp import web
+    status, body = status_body
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
 def _json_errors(handler):
     """A bug in a route answers JSON the settings page can show, not aiohttp's HTML 500; a POST
     body the route cannot use answers http_json's 400."""
@@ -32,13 +39,11 @@ def _json_errors(handler):
         except web.HTTPException:
             raise
         except BadBody as exc:
-            status, body = exc.answer()
-            return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+            return _reply(exc.answer())
         except Exception as exc:  # noqa: BLE001 - the route must answer
             log.exception("runcomfy: route %s %s failed", request.method, request.path)
-            return web.json_response({"ok": False, "error": f"The RunComfy pack failed on this request "
-                                                            f"({type(exc).__name__}); see the ComfyUI log."},
-                                     status=500, headers={"Cache-Control": "no-store"})
+            return _reply((500, {"ok": False, "error": f"The RunComfy pack failed on this request "
+                                                       f"({type(exc).__name__}); see the ComfyUI log."}))
     return wrapped
 
 
@@ -53,14 +58,11 @@ def register(node_classes: dict | None = None) -> bool:
     if srv is None or _registered:
         return False
     try:
-        from aiohttp import web
+        import aiohttp.web  # noqa: F401 - the routes answer through it
     except ImportError:
         return False
     routes = srv.routes
-
-    def reply(status_body):
-        status, body = status_body
-        return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    reply = _reply
 
     @routes.get("/runcomfy-model-api/token")
     @public_read

@@ -130,3 +130,11 @@ def test_good_bodies_still_work(routes, isolated_env):
     assert status == 200 and body["daily_usd"] == 2.5
     status, body = call("/runcomfy-model-api/token", b'{"token": ""}')
     assert status == 400 and body["error"] == "Paste a token first."        # the route's own answer, as before
+
+
+def test_a_bug_in_a_route_still_answers_json_500(routes, monkeypatch):
+    nodes, call, _ = routes
+    monkeypatch.setattr(nodes.settings_api, "save_proxy", lambda value: 1 / 0)
+    status, body = call("/runcomfy-model-api/network", b'{"proxy": "http://h:1"}')
+    assert status == 500 and body == {"ok": False, "error": "The RunComfy pack failed on this request "
+                                                            "(ZeroDivisionError); see the ComfyUI log."}
