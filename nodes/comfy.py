@@ -133,13 +133,17 @@ class Progress:
             return
         try:
             self.bar.update_absolute(max(0, min(self.total, int(value * self.total))), self.total)
-        except Exception as exc:
+        except BaseException as exc:
             # ComfyUI's progress hook raises on Stop *and clears the flag*; put it back so the
-            # pipeline sees Stop at its next check and cancels the remote job first.
+            # pipeline sees Stop at its next check and cancels the remote job first. Core 0.33
+            # derives InterruptProcessingException from BaseException (0.3.x: Exception): let it
+            # out and it skips the cancel, the journal and the "stopped" event naming the request.
             if type(exc).__name__ == "InterruptProcessingException":
                 mm = _module("comfy.model_management")
                 if mm is not None and hasattr(mm, "interrupt_current_processing"):
                     mm.interrupt_current_processing(True)
+            elif not isinstance(exc, Exception):
+                raise       # CancelledError, KeyboardInterrupt, SystemExit: not the progress bar's to swallow
 
     def text(self, message: str, detail: dict | None = None) -> None:
         self.last_text = message

@@ -145,7 +145,11 @@ class _Tracked:
 
     def connect(self):
         _note(self)
-        return super().connect()
+        out = super().connect()
+        call = getattr(_current, "call", None)
+        if call is not None and call.killed:
+            _shutdown(self)     # killed while it had no socket yet (Stop just as a download began)
+        return out
 
     def request(self, *args, **kwargs):
         _note(self, sending=True)

@@ -279,8 +279,10 @@ async def _deliver(ctx, rid: str, urls: list[str]) -> list:
     except PaidResultError:
         raise
     except Interrupted:
+        # The job succeeded (billed), so it could not be cancelled: the node says "billed" and offers the fetch.
         raise Interrupted("Stopped while downloading the results; the job is paid for and its result is kept: it "
-                          "can be fetched by the request id without a new charge.", request_id=rid) from None
+                          "can be fetched by the request id without a new charge.", request_id=rid,
+                          cancel_outcome="not_cancellable") from None
     except DownloadError as exc:
         raise PaidDownloadError(rid, f"its result files could not be downloaded: {exc.base_message}",
                                 urls=urls) from exc
