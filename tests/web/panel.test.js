@@ -131,5 +131,5 @@ test("1.27: fresh controls start at 'fixed'; labels from the input options", () 
   applyInputOptions(node, { input: { required: { seed: ["INT", { display_name: "Seed" }] },
     optional: { upload_format: ["COMBO", { hidden: true }] } } }, "1.27.10");
   assert.equal(node.widgets[0].label, "Seed");
-  assert.equal(node.widgets[1].hidden, undefined, "1.27 would leave an empty gap: stays visible");
+  assert.equal(node.widgets[1].hidden, true, "folded on 1.27 too (tests/web/compat_fold.test.js: without a gap)");
 });

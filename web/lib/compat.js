@@ -10,7 +10,10 @@
 //  - control_after_generate: "fixed" as an input option is the control's default on 1.49 and 1.58;
 //    1.27 ignores it and starts every fresh control at "randomize".
 //  - Input options display_name / hidden / advanced: applied by 1.49 and 1.58; 1.27 keeps them only in
-//    widget.options (the extension sets the labels there; a hidden/advanced flag would leave empty room).
+//    widget.options. 1.27 knows widget.hidden / widget.advanced (it skips drawing them, counts them out of
+//    computeSize, and its node menu has "Show Advanced" / "Hide Advanced"), but its #arrangeWidgets still
+//    gives every widget a row: a folded widget left an empty gap. It does take a widget's own computeSize
+//    for that row (height + 4 px), so a folded widget's is [0, -4] (see foldWidget).
 
 /** Margin the DOM widget keeps around the panel on the canvas (px, each side). */
 export const PANEL_MARGIN_PX = 4;
@@ -94,15 +97,80 @@ export function fixControlDefaults(node, version) {
   return n;
 }
 
-/** 1.27: widget labels from the input options' display_name (the newer frontends apply it themselves). */
+/** The row height 1.27 gives a widget without a computeSize of its own. */
+function widgetRowHeight() {
+  const h = Number(globalThis.LiteGraph?.NODE_WIDGET_HEIGHT);
+  return Number.isFinite(h) && h > 0 ? h : 20;
+}
+
+/** Whether the node draws the widget now (LiteGraph's own rule where the node has it). */
+function shown(node, widget) {
+  if (typeof node?.isWidgetVisible === "function") return node.isWidgetVisible(widget);
+  return !(node?.collapsed || widget.hidden || (widget.advanced && !node?.showAdvanced));
+}
+
+/** 1.27: a hidden or advanced widget takes no room while it is not drawn, and its usual row when it is
+ *  (after "Show Advanced"). The widget stays in node.widgets, so its value is saved and loaded in place.
+ *  DOM widgets (computeLayoutSize) are left alone. Returns whether the widget was folded. */
+export function foldWidget(node, widget) {
+  if (!widget || typeof widget.computeLayoutSize === "function" || widget.__runcomfyFolded) return false;
+  const own = typeof widget.computeSize === "function" ? widget.computeSize : null;
+  widget.computeSize = function (width) {
+    if (!shown(node, this)) return [0, -4];
+    if (own) return own.call(this, width);
+    return [width ?? node?.size?.[0] ?? 0, widgetRowHeight()];
+  };
+  widget.__runcomfyFolded = true;
+  return true;
+}
+
+/** Sets the node's height to what its drawn widgets need (width kept). 1.27's "Hide Advanced" and a
+ *  fresh node (sized before the flags were set) only ever grow. */
+export function fitNodeHeight(node) {
+  if (!node || typeof node.computeSize !== "function" || !node.size) return false;
+  let want;
+  try {
+    want = node.computeSize();
+  } catch {
+    return false;
+  }
+  const height = Number(want?.[1]);
+  if (!Number.isFinite(height) || Math.abs(height - Number(node.size[1])) < 0.5) return false;
+  if (typeof node.setSize === "function") node.setSize([node.size[0], height]);
+  else node.size[1] = height;
+  return true;
+}
+
+/** 1.27: labels from the input options' display_name, and the options' hidden / advanced flags folded as
+ *  1.49+ fold them: hidden widgets never drawn, advanced ones behind the node menu's "Show Advanced".
+ *  Called on a fresh node (a loaded one then gets its saved values and size in configure()). */
 export function applyInputOptions(node, nodeData, version) {
-  if (!inputOptionsIgnored(version)) return;
+  if (!inputOptionsIgnored(version)) return 0;
   const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
+  let folded = 0;
   for (const w of node?.widgets || []) {
     const spec = inputs[w?.name];
     const opts = Array.isArray(spec) ? spec[1] || {} : {};
     if (typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
-    // hidden / advanced are not applied: 1.27 stops drawing such a widget but keeps its room (seen in
-    // the browser: empty gaps between widgets), which looks broken; they stay visible there.
+    const hidden = opts.hidden === true || w.options?.hidden === true;
+    const advanced = opts.advanced === true || w.options?.advanced === true;
+    if (!hidden && !advanced) continue;
+    for (const one of [w, ...(w.linkedWidgets || [])]) {
+      if (hidden) one.hidden = true;
+      if (advanced) one.advanced = true;
+      if (foldWidget(node, one)) folded++;
+    }
   }
+  if (folded && typeof node.toggleAdvanced === "function" && !node.__runcomfyToggle) {
+    // "Hide Advanced" gives the room back (the frontend's own toggle only grows the node).
+    const toggle = node.toggleAdvanced;
+    node.toggleAdvanced = function () {
+      const r = toggle.apply(this, arguments);
+      if (!this.showAdvanced) fitNodeHeight(this);
+      return r;
+    };
+    node.__runcomfyToggle = true;
+  }
+  if (folded) fitNodeHeight(node);
+  return folded;
 }
