@@ -10,9 +10,11 @@ core 0.3.64 + 1.27.10 (canvas only), core 0.33.0 + 1.49.6 and core 0.33.0 + 1.58
   and the node's box, no element is clipped (scrollHeight <= clientHeight), and on the classic canvas
   the line is the element hit at its centre (drawn above the canvas). Screenshots: RUNCOMFY_SCREENSHOTS
   or docs/screenshots/issue-18/ when RUNCOMFY_KEEP_SCREENSHOTS=1.
-- Stop while running, then "Fetch this result (no new charge)", then Run, with every template in
-  example_workflows/ and the seed/generation control set to "randomize": the same request comes back,
-  and the emulator counts 0 new submits.
+- Stop while running (the actionbar's real "Cancel current run" button; the emulator holds the job
+  running until the test lets it finish, so Stop lands while it runs however slow the machine), then
+  "Fetch this result (no new charge)", then Run, with every template in example_workflows/ and the
+  seed/generation control set to "randomize": the same request comes back, and the emulator counts
+  0 new submits.
 - A control set to change says "new paid generation on every run"; a fresh node's control is "fixed".
 - A new prompt clears the last outcome (also when ComfyUI refuses the prompt before it runs).
 - A workflow saved before issue 18 loads with its widget values.
@@ -339,11 +341,29 @@ def _status_js(state_expr: str) -> str:
             f".some((n) => {{ const s = n.__runcomfyStatus; return !!s && ({state_expr}); }})")
 
 
+# The actionbar's Stop button while a prompt runs (1.27.10, 1.49.6, 1.58.1): it runs Comfy.Interrupt,
+# which POSTs /interrupt (with the running prompt's id on 1.49+).
+STOP_BUTTON = 'button[aria-label="Cancel current run"]'
+
+
+def _press_stop(page: Page) -> None:
+    button = page.page.locator(STOP_BUTTON).first
+    try:
+        button.wait_for(state="visible", timeout=30_000)
+        button.click(timeout=30_000)
+    except Exception as exc:  # noqa: BLE001 - said with what the page has instead
+        labels = page.js("() => [...document.querySelectorAll('button')].map((b) => b.getAttribute('aria-label'))"
+                         ".filter(Boolean)")
+        raise AssertionError(f"no Stop button ({STOP_BUTTON}) to press on {page.frontend}/{page.label}; "
+                             f"buttons: {labels}") from exc
+
+
 @pytest.mark.parametrize("renderer", ["canvas", "vue"])
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submit(stack, renderer, template):
     emu = stack["emu"]
-    emu.set_processing_time(25)     # long enough to press Stop while it runs, also on a slow page
+    # The job runs and stays running until released: Stop lands while it runs however slow the page is.
+    emu.hold_next_jobs(1)
     page = _start(stack, renderer, "fetch")
     try:
         page.js("""async (url) => { const wf = await (await fetch(url)).json(); await app.loadGraphData(wf); }""",
@@ -354,25 +374,37 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
         page.js("(salt) => { for (const n of app.graph._nodes) { if (!String(n.type).startsWith('RunComfy_')) continue;"
                 " for (const w of n.widgets || []) if (w.linkedWidgets && typeof w.value === 'number')"
                 " w.value = salt + Math.floor(Math.random() * 1000); } }", 1 + secrets.randbelow(10**6))
+        submits_before = emu.submits_accepted
         page.js("async () => { await app.queuePrompt(0, 1); }")
         page.wait_for(_status_js("s.state === 'running' && !!s.requestId"), what="a RunComfy node running")
         rid = page.js("() => app.graph._nodes.map((n) => n.__runcomfyStatus).find((s) => s && s.requestId).requestId")
-        # Stop: what the frontend's Stop button asks the server (POST /interrupt, every running prompt).
-        assert stack["comfy"].post("/api/interrupt", json={}).status_code == 200
+        assert emu.submits_accepted == submits_before + 1 and rid in emu.jobs, "the run did not submit one request"
+        assert emu.jobs[rid].state == "in_progress", f"request {rid} is {emu.jobs[rid].state}, not running"
+        cancels = emu.count("cancel")
+        _press_stop(page)
         page.wait_for(_status_js("s.state === 'stopped' && !!s.fetchRequestId"), what="stopped with a request to fetch")
+        # Held by the emulator: still running when the node stopped, so this was a Stop while running.
+        assert emu.jobs[rid].state == "in_progress", f"request {rid} ended ({emu.jobs[rid].state}) before Stop"
+        assert emu.count("cancel") == cancels + 1, "the node did not ask RunComfy to cancel the request"
         node_id = page.js("() => app.graph._nodes.find((n) => n.__runcomfyStatus && n.__runcomfyStatus.fetchRequestId).id")
+        assert page.js("(id) => app.graph.getNodeById(id).__runcomfyStatus.fetchRequestId", node_id) == rid
         _frame(page, node_id)
         page.page.wait_for_timeout(800)
         check_drawn(page, node_id, f"stopped ({template})")
         if template == TEMPLATES[-1]:
             shot_node(page, node_id, "stopped-real-run")
         text = _flat(page)
-        assert rid in text and not re.search(r"run (it |the node )?again with the same inputs", text, re.I), text
+        assert rid in text and "Billed" in text and "Fetch this result (no new charge)" in text, text
+        assert not re.search(r"run (it |the node )?again with the same inputs", text, re.I), text
+        emu.release(rid)            # the remote job goes on to finish, as a real one would
         page.js(f"(id) => {{ const el = app.graph.getNodeById(id).widgets.find((w) => w.name === 'runcomfy_status').element;"
                 f" el.querySelector(\"[data-runcomfy-action='fetch']\").setAttribute('data-test-target', '1'); }}", node_id)
         page.page.locator("[data-test-target='1']").click()
         assert page.js("(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'resume_request_id').value",
                        node_id) == rid
+        if template == TEMPLATES[-1]:
+            page.page.wait_for_timeout(500)
+            shot_node(page, node_id, "fetch-armed-real-run")
         # Whatever the seed/generation control does: set it to change on every run.
         page.js("(id) => { for (const w of app.graph.getNodeById(id).widgets || []) if (w.linkedWidgets)"
                 " w.linkedWidgets[0].value = 'randomize'; }", node_id)
@@ -384,7 +416,10 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
         assert page.js("(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'resume_request_id').value",
                        node_id) == "", "resume_request_id is cleared after the fetch"
         check_drawn(page, node_id, f"fetched ({template})")
+        if template == TEMPLATES[-1]:
+            _frame(page, node_id)
+            shot_node(page, node_id, "fetched-real-run")
         assert page.pack_errors() == []
     finally:
-        emu.set_processing_time(PROCESSING_S)
+        emu.release()
         page.close()
