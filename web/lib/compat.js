@@ -174,3 +174,24 @@ export function applyInputOptions(node, nodeData, version) {
   if (folded) fitNodeHeight(node);
   return folded;
 }
+
+/** Socket labels from the input options' display_name where the socket has none. 1.49 and 1.58 label a
+ *  fresh node's sockets so, but a loaded node keeps the saved socket entry, and one saved without a label
+ *  (by 1.27, or by the pack before it had labels) lost it: a workflow saved with fewer sockets showed
+ *  "image_1" next to the newer "Reference image 10". A label the user gave stays. 1.27 labels no socket
+ *  from display_name (its sockets show their localized names): left as it is. */
+export function labelSockets(node, nodeData, version) {
+  if (inputOptionsIgnored(version)) return 0;
+  const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
+  let n = 0;
+  for (const input of node?.inputs || []) {
+    if (!input || input.widget || input.label) continue;
+    const spec = inputs[input.name];
+    const label = Array.isArray(spec) ? spec[1]?.display_name : undefined;
+    if (typeof label === "string" && label) {
+      input.label = label;
+      n++;
+    }
+  }
+  return n;
+}
