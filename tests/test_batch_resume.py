@@ -114,8 +114,11 @@ def test_a_large_batch_killed_then_rerun_pays_nothing_twice_and_keeps_the_cap(st
     # Issue 21 at size: 1,500 text jobs of 0 s in one append-only journal, SIGKILL at about half,
     # the same command again: every prompt accepted at most once, the cap exact across both runs
     # (the journal's claims and request ids were on disk before each submit left / job went on).
+    # The size: RUNCOMFY_TEST_BATCH_RESUME_JOBS (default 1,500; issue 21 ran it at larger sizes too,
+    # see docs/benchmark.md section 9); the waits scale with it.
     from tests.test_batch_cost import _catalog, _entry, _prompt_jobs, billed
-    n, price = 1500, 0.01
+    n, price = max(400, int(os.environ.get("RUNCOMFY_TEST_BATCH_RESUME_JOBS", "1500"))), 0.01
+    slack = max(1.0, n / 1500)
     cap = price * (n - 100)
     model = "acme/text/flat"
     emu = start_emulator(TOKEN, processing_time=0.0, workers=32, price_usd=price)
@@ -132,7 +135,7 @@ def test_a_large_batch_killed_then_rerun_pays_nothing_twice_and_keeps_the_cap(st
                                 text=True)
     proc = start()
     try:
-        _wait_for(lambda: emu.submits_accepted >= n // 2, timeout=240)
+        _wait_for(lambda: emu.submits_accepted >= n // 2, timeout=240 * slack)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -143,7 +146,7 @@ def test_a_large_batch_killed_then_rerun_pays_nothing_twice_and_keeps_the_cap(st
     first = emu.submits_accepted
     assert n // 2 <= first < n - 100
     again = start()
-    stdout, stderr = again.communicate(timeout=300)
+    stdout, stderr = again.communicate(timeout=300 * slack)
     per_prompt = _accepted_per_prompt(emu)
     assert set(per_prompt.values()) == {1}, [p for p, k in per_prompt.items() if k > 1][:5]    # 0 duplicates
     rows = _report(tmp_path)

@@ -22,6 +22,7 @@ import os
 import re
 from pathlib import Path
 
+from ..api import downloads
 from ..journal.store import atomic_write
 
 VERSION = 2
@@ -43,7 +44,68 @@ def extension(head: bytes) -> str:
     return "bin"
 
 
+class Streamed:
+    """A result file already written where it waits for its name (``fetch_into``): its path,
+    size, SHA-256 and first bytes (which give its extension)."""
+    __slots__ = ("path", "size", "sha256", "head")
+
+    def __init__(self, path: Path, size: int, sha256: str, head: bytes):
+        self.path, self.size, self.sha256, self.head = path, size, sha256, head
+
+
+class _HashingSink:
+    """A ``downloads.fetch`` sink: the file written once, hashed as it streams (a retry starts over)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fh = open(path, "wb")
+        os.fchmod(self.fh.fileno(), 0o644)
+        self.reset()
+
+    def reset(self) -> None:
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.hash, self.size, self.head = hashlib.sha256(), 0, b""
+
+    def write(self, chunk: bytes) -> None:
+        if len(self.head) < 16:
+            self.head += chunk[:16 - len(self.head)]
+        self.fh.write(chunk)
+        self.hash.update(chunk)
+        self.size += len(chunk)
+
+    def done(self) -> Streamed:
+        self.fh.close()
+        return Streamed(self.path, self.size, self.hash.hexdigest(), self.head)
+
+    def discard(self) -> None:
+        self.fh.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def fetch_into(folder: Path, key: str):
+    """A result fetcher for ``Runner(fetch_result=...)``: each result of job ``key`` streamed
+    straight into ``folder`` (on the output folder's file system), hashed on the way, with the
+    client's download rules (allowed hosts, no token, size cap, retries, deadline, Stop);
+    ``write_outputs`` then only renames it to its output name. No copy in memory, no spill file
+    read back."""
+    def fetch(client, url: str, *, request_id: str, n: int, **_how) -> Streamed:
+        sink = _HashingSink(folder / f"{key}{SEPARATOR}{n + 1}.part")
+        try:
+            downloads.fetch(client, url, sink, client.max_download_bytes, None, None)
+            return sink.done()
+        except BaseException:
+            sink.discard()
+            raise
+    return fetch
+
+
 def _head(data) -> bytes:
+    if isinstance(data, Streamed):
+        return data.head
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data[:16])
     with open(data, "rb") as fh:
@@ -177,15 +239,18 @@ def migrate(out: Path) -> list[str]:
 
 
 def write_outputs(out: Path, key: str, files: list) -> tuple[list[str], list[int], list[str]]:
-    """Each result (bytes, or a path it was streamed to) as a file named after the job: the
-    names, their sizes and SHA-256 digests."""
+    """Each result (a ``Streamed`` file, bytes, or a path it was streamed to) as a file named after
+    the job: the names, their sizes and SHA-256 digests."""
     names, sizes, sums = [], [], []
     for n, data in enumerate(files, start=1):
         name = output_name(key, n, len(files), extension(_head(data)))
         target = out / name
         # Not fsynced: the manifest (fsynced, after this) holds the sizes and SHA-256 digests and
         # the request id, so an output a crash left short is fetched again, never paid again.
-        if isinstance(data, (bytes, bytearray, memoryview)):
+        if isinstance(data, Streamed):
+            os.replace(data.path, target)            # written and hashed as it downloaded
+            size, digest = data.size, data.sha256
+        elif isinstance(data, (bytes, bytearray, memoryview)):
             raw = bytes(data)
             tmp = target.with_name(target.name + ".part")
             with open(tmp, "wb") as dst:

@@ -49,7 +49,7 @@ from . import hints
 from .jobsfile import JobSpec, LineProblem, input_error
 from .journal import BatchJournal, FolderBusyError
 from .limiter import AdaptiveLimit
-from .outputs import finished, migrate, read_manifest, write_manifest, write_outputs
+from .outputs import fetch_into, finished, migrate, read_manifest, write_manifest, write_outputs
 from .progress import ProgressBar
 from .spend import SpendLedger
 from ..spending.gate import SpendLimitError, batch_tag
@@ -57,6 +57,7 @@ from ..spending.gate import SpendLimitError, batch_tag
 DEFAULT_CONCURRENCY = 8          # RunComfy runs a few jobs per account at once; more only queue there
 MAX_RATE_LIMIT_REQUEUES = 30     # per job: after this many 429-refused submits it is reported failed
 STATE_DIR = ".runcomfy-batch"
+INCOMING = "incoming"       # under STATE_DIR: results as they download, renamed to their output names
 
 
 @dataclass
@@ -293,6 +294,7 @@ class _Batch:
         self.total = len(specs)
         self.specs = iter(specs)
         self.out = Path(opts.out)
+        self.incoming = self.out / STATE_DIR / INCOMING
         self.tally = Tally()
         self.reports: list[JobReport] = []
         self.open: dict[str, JobSpec] = {}     # jobs started and not finished: bounded by concurrency
@@ -504,7 +506,8 @@ class _Batch:
             tag = batch_tag(self.opts.spend_dir, self.schema, spec.key, est, self.opts.max_cost_unknown)
         journal = self.journal.job_view(identity, spec.key, tag, on_claim, lambda: state["charge"])
         runner = Runner(self.client, journal=journal, timeout=self.opts.timeout,
-                        poll=self.opts.poll or _BATCH_POLL, submit_anyway=self.opts.submit_anyway)
+                        poll=self.opts.poll or _BATCH_POLL, submit_anyway=self.opts.submit_anyway,
+                        fetch_result=fetch_into(self.incoming, spec.key))
 
         def on_update(u) -> None:
             if u.state == "submitting" and not state["submitting"]:
@@ -665,6 +668,17 @@ class _Batch:
         except OSError:
             return
 
+    def _clear_incoming(self) -> None:
+        """Results a killed run was downloading: incomplete or never named (their jobs fetch them
+        again by request id). This run holds the folder's lock, so none is another run's."""
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        with os.scandir(self.incoming) as it:
+            for entry in it:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
     def mark_migrated(self) -> None:
         """Every manifest now here is version 2 (written or migrated by this version)."""
         try:
@@ -687,6 +701,7 @@ class _Batch:
         if bad:
             self.notes.append(f"batch journal: {bad} unreadable line(s) ignored (a write cut by a kill)")
         await asyncio.to_thread(self._migrate_once)
+        await asyncio.to_thread(self._clear_incoming)
         loop = asyncio.get_running_loop()
         self.observer.on_throttle = lambda ra: loop.call_soon_threadsafe(self.limit.throttled, ra)
         self.observer.on_submit_ok = lambda: loop.call_soon_threadsafe(self.limit.succeeded)

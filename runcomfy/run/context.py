@@ -29,6 +29,11 @@ class RunContext:
     output_kind: str | None = None            # the model's output kind: video/audio results stream to files
     output_folder: str | None = None          # where streamed results land (None: the system temp dir)
     uplink: UplinkEstimate | None = None      # fed by each large submit; None: upload_progress.UPLINK
+    # How a paid job's result file is fetched: fn(client, url, request_id=, n=, output_kind=, folder=)
+    # -> the file (bytes, a path, or what the caller's own fetcher returns). None: media.kinds.fetch_result
+    # (images into memory, video/audio streamed to files). The batch streams each result straight
+    # into its output folder instead (no copy in memory or in a spill file).
+    fetch_result: object | None = None
 
     def should_abort(self) -> bool:
         return bool(self.hooks.is_interrupted())

@@ -81,7 +81,7 @@ class Runner:
     def __init__(self, client: RunComfyClient, *, poll: PollPolicy | None = None,
                  timeout: float = DEFAULT_TIMEOUT, journal=None, include_cost: bool = True,
                  submit_anyway: str = "", output_folder: str | None = None,
-                 uplink: UplinkEstimate | None = None):
+                 uplink: UplinkEstimate | None = None, fetch_result=None):
         self.client = client
         self.poll = poll or PollPolicy()
         self.timeout = timeout
@@ -93,6 +93,7 @@ class Runner:
         # passes ComfyUI's output folder.
         self.output_folder = output_folder
         self.uplink = uplink
+        self.fetch_result = fetch_result       # see RunContext.fetch_result (None: the media kinds')
 
     def context(self, hooks: Hooks | None = None, *, output_kind: str | None = None,
                 output_folder: str | None = None) -> RunContext:
@@ -100,7 +101,8 @@ class Runner:
         return RunContext(client=self.client, journal=self.journal, poll=self.poll, timeout=self.timeout,
                           include_cost=self.include_cost, submit_anyway=self.submit_anyway,
                           hooks=hooks or Hooks(), output_kind=output_kind,
-                          output_folder=output_folder or self.output_folder, uplink=self.uplink)
+                          output_folder=output_folder or self.output_folder, uplink=self.uplink,
+                          fetch_result=self.fetch_result)
 
     # --- one job ----------------------------------------------------------------------
 

@@ -271,7 +271,8 @@ async def _deliver(ctx, rid: str, urls: list[str]) -> list:
                                "per job, so none was downloaded (memory)", urls=urls, request_id=rid)
     try:
         # Images into memory; video and audio streamed to files (media/kinds/results.py).
-        files = await asyncio.gather(*(_thread(kinds.fetch_result, ctx.client, u, request_id=rid, n=i,
+        fetch = ctx.fetch_result or kinds.fetch_result
+        files = await asyncio.gather(*(_thread(fetch, ctx.client, u, request_id=rid, n=i,
                                                output_kind=ctx.output_kind, folder=ctx.output_folder)
                                        for i, u in enumerate(urls)))
         _check_results(files, urls, rid)
