@@ -1,10 +1,11 @@
 """Opt-in real-browser checks of issue 18.6 and 18.8 where they meet saved workflows.
 
 - Advanced inputs (18.6): the rarely used pack controls (upload_format, timeout_seconds, submit_anyway;
-  image controls on a node without image sockets) are folded on every supported frontend. 1.49 and
-  1.58 fold them themselves from the input options; on 1.27.10 the extension (web/lib/compat.js) marks
-  them and makes them take no room, and the node menu's own "Show Advanced" / "Hide Advanced" unfolds
-  and folds them. A workflow saved before issue 18 loads with every value (folded ones too) and runs
+  image controls on a node without image sockets) are folded on every supported frontend and renderer.
+  Vue nodes (1.49, 1.58) fold them themselves from the input options ("Show advanced inputs"); on the
+  classic canvas (1.27, 1.49, 1.58) the extension (web/lib/compat.js) marks them so the canvas folds
+  them too, with no empty row, and the node menu's own "Show Advanced" / "Hide Advanced" unfolds and
+  folds them. A workflow saved before issue 18 loads with every value (folded ones too) and runs
   with them (tests/fixtures/workflows/saved-before-issue-18.json).
 - Sockets (18.8): a workflow saved when lists had at most 9 image / 3 video / 3 audio sockets (links by
   slot index) loads with every link on the socket of the same name, now that the model's 12-item lists
@@ -146,7 +147,7 @@ def _start(stack, renderer: str, label: str) -> Page:
 def _view(page: Page, node_id, scale: float = 1.0) -> None:
     """The node at the top left of the canvas view."""
     page.js("""([id, s]) => { const n = app.graph.getNodeById(id); const ds = app.canvas.ds; ds.scale = s;
-        ds.offset = [120 / s - n.pos[0], 70 / s - n.pos[1]]; app.canvas.setDirty(true, true); }""", [node_id, scale])
+        ds.offset = [220 / s - n.pos[0], 120 / s - n.pos[1]]; app.canvas.setDirty(true, true); }""", [node_id, scale])
     page.page.wait_for_timeout(400)
 
 
@@ -161,12 +162,10 @@ def _layout(page: Page, node_id) -> dict:
     return page.js(WIDGETS_JS, node_id)
 
 
-def _folded_on_canvas(lay: dict, frontend: str) -> set[str]:
-    """What the classic canvas folds: hidden widgets everywhere; advanced ones on 1.27 (the extension).
-    1.49 and 1.58 fold input options' advanced widgets on Vue nodes only: their canvas reads
-    widget.advanced, which they do not set from the option, and draws them (their own choice, kept)."""
-    old = frontend.startswith("1.27.")
-    return {w["name"] for w in lay["widgets"] if w["hidden"] or (w["advanced"] and old)}
+def _folded_on_canvas(lay: dict) -> set[str]:
+    """What the classic canvas folds while "Show Advanced" is off: hidden and advanced widgets, on every
+    frontend (1.49 and 1.58 fold advanced inputs on Vue nodes only; the extension folds them on the canvas)."""
+    return {w["name"] for w in lay["widgets"] if w["hidden"] or w["advanced"]}
 
 
 def _assert_folded_without_gaps(lay: dict, folded: set[str], where: str) -> None:
@@ -185,7 +184,7 @@ def _node_menu(page: Page, node_id, entry: str) -> bool:
     menu has no such entry."""
     x0, y0, _, _ = page.js(NODE_BOX_JS, node_id)
     page.page.mouse.click(x0 + 60, y0 + 14, button="right")
-    item = page.page.locator(".litecontextmenu .litemenu-entry", has_text=re.compile(f"^{entry}$"))
+    item = page.page.get_by_text(entry, exact=True).locator("visible=true")
     try:
         item.first.wait_for(state="visible", timeout=5000)
     except Exception:  # noqa: BLE001 - no such entry on this frontend's menu
@@ -204,7 +203,6 @@ def _new_node(page: Page, cls: str, pos=(100, 100)) -> int:
 def test_rarely_used_controls_are_folded_and_the_node_menu_unfolds_them_on_the_canvas(stack):
     page = _start(stack, "canvas", "advanced")
     try:
-        old = page.frontend.startswith("1.27.")
         for cls, folded, hidden in ((AUDIO_CLASS, {*PACK_ADVANCED, "fit_inputs_to_limits"}, {"upload_format", "fit_inputs_to_limits"}),
                                     (WAN_CLASS, set(PACK_ADVANCED), set())):
             node_id = _new_node(page, cls)
@@ -212,9 +210,7 @@ def test_rarely_used_controls_are_folded_and_the_node_menu_unfolds_them_on_the_c
             page.page.wait_for_timeout(600)
             lay = _layout(page, node_id)
             where = f"{cls} on {page.frontend}"
-            if not old:
-                folded = hidden
-            assert _folded_on_canvas(lay, page.frontend) == folded, (where, lay)
+            assert _folded_on_canvas(lay) == folded, (where, lay)
             _assert_folded_without_gaps(lay, folded, where)
             flags = {w["name"]: w for w in lay["widgets"]}
             assert {n for n in flags if flags[n]["advanced"]} == set(PACK_ADVANCED), (where, lay)
@@ -223,8 +219,6 @@ def test_rarely_used_controls_are_folded_and_the_node_menu_unfolds_them_on_the_c
             kind = "no-images" if hidden else "images"
             shot(page, f"advanced-folded-{kind}", [node_id])
 
-            if not old:
-                continue        # nothing folded behind "Show Advanced" on the 1.49 / 1.58 canvas
             assert _node_menu(page, node_id, "Show Advanced"), f"no 'Show Advanced' in the node menu ({where})"
             page.page.wait_for_timeout(400)
             shown = _layout(page, node_id)
@@ -257,6 +251,11 @@ def test_rarely_used_controls_are_folded_on_vue_nodes(stack):
         for name, label in (("timeout_seconds", "Timeout (seconds)"), ("submit_anyway", "Submit anyway")):
             assert name not in text and label not in text, f"{label} shown on the Vue node: {text!r}"
         shot(page, "advanced-folded-vue", [node_id])
+        page.page.get_by_text(re.compile(r"^\s*Show advanced inputs\s*$", re.I)).first.click()
+        page.wait_for(f"() => /Timeout \\(seconds\\)|timeout_seconds/.test(document.querySelector("
+                      f"'[data-node-id=\"{node_id}\"]').innerText)", timeout_s=10, what="the advanced inputs")
+        page.page.wait_for_timeout(500)
+        shot(page, "advanced-shown-vue", [node_id])
         assert page.pack_errors() == []
     finally:
         page.close()
@@ -291,8 +290,8 @@ def test_a_workflow_saved_before_issue_18_loads_folded_and_runs_with_its_values(
             now = page.js("(id) => app.graph.getNodeById(id).serialize().widgets_values", n["id"])
             assert now[:len(n["widgets_values"])] == n["widgets_values"], (n["type"], now)
             lay = _layout(page, n["id"])
-            folded = _folded_on_canvas(lay, page.frontend)
-            assert {"upload_format", "timeout_seconds", "submit_anyway"} <= folded or not page.frontend.startswith("1.27.")
+            folded = _folded_on_canvas(lay)
+            assert set(PACK_ADVANCED) <= folded, (n["type"], lay)
             _assert_folded_without_gaps(lay, folded, f"saved {n['type']} on {page.frontend}")
         # The saved nodes lie on top of each other: side by side for the picture (positions are not values).
         page.js("(ids) => { ids.forEach((id, i) => { app.graph.getNodeById(id).pos = [i * 430, 0]; }); }",

@@ -93,10 +93,26 @@ test("1.27: 'Show Advanced' unfolds the advanced ones (not the hidden ones), 'Hi
   assert.equal(node.size[1], folded);
 });
 
-test("1.49 and later fold them themselves: nothing is changed there", () => {
-  const node = node127(NAMES);
-  assert.equal(applyInputOptions(node, DEF, "1.49.6"), 0);
-  assert.ok(node.widgets.every((w) => !w.hidden && !w.advanced && !w.computeSize));
+test("1.49 and 1.58 canvases: folded the same way (they fold 'advanced' on Vue nodes only); labels are theirs", () => {
+  for (const version of ["1.49.6", "1.58.1"]) {
+    const node = node127(NAMES);
+    assert.equal(applyInputOptions(node, DEF, version), 4);
+    assert.deepEqual(node.widgets.filter((w) => !node.isWidgetVisible(w)).map((w) => w.name),
+      ["upload_format", "fit_inputs_to_limits", "timeout_seconds", "submit_anyway"]);
+    assert.equal(node.widgets[3].label, undefined, "1.49+ apply display_name themselves");
+  }
+});
+
+test("Vue nodes lay themselves out: the node's size is not changed there", () => {
+  globalThis.LiteGraph.vueNodesMode = true;
+  try {
+    const node = node127(NAMES);
+    const before = node.size[1];
+    assert.equal(applyInputOptions(node, DEF, "1.58.1"), 4);
+    assert.equal(node.size[1], before);
+  } finally {
+    delete globalThis.LiteGraph.vueNodesMode;
+  }
 });
 
 test("a widget's own computeSize is kept while it is drawn; DOM widgets are left alone", () => {

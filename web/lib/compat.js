@@ -9,11 +9,13 @@
 //    a node whose height comes from node.size; the element's own min-height keeps its content whole.
 //  - control_after_generate: "fixed" as an input option is the control's default on 1.49 and 1.58;
 //    1.27 ignores it and starts every fresh control at "randomize".
-//  - Input options display_name / hidden / advanced: applied by 1.49 and 1.58; 1.27 keeps them only in
-//    widget.options. 1.27 knows widget.hidden / widget.advanced (it skips drawing them, counts them out of
-//    computeSize, and its node menu has "Show Advanced" / "Hide Advanced"), but its #arrangeWidgets still
-//    gives every widget a row: a folded widget left an empty gap. It does take a widget's own computeSize
-//    for that row (height + 4 px), so a folded widget's is [0, -4] (see foldWidget).
+//  - Input options display_name / hidden: applied by 1.49 and 1.58; 1.27 keeps them only in widget.options.
+//  - Input option advanced: 1.49 and 1.58 fold it on Vue nodes ("Show advanced inputs") but not on the
+//    classic canvas, which reads widget.advanced (1.58: the widget's canvas surface); 1.27 ignores it.
+//    All three canvases know widget.hidden / widget.advanced (not drawn, counted out of computeSize, node
+//    menu "Show Advanced" / "Hide Advanced"), but their widget layout (#arrangeWidgets / _arrangeWidgets)
+//    still gives a folded widget a row: an empty gap. It takes a widget's own computeSize for that row
+//    (height + 4 px), so a folded widget's is [0, -4] (see foldWidget).
 
 /** Margin the DOM widget keeps around the panel on the canvas (px, each side). */
 export const PANEL_MARGIN_PX = 4;
@@ -141,23 +143,26 @@ export function fitNodeHeight(node) {
   return true;
 }
 
-/** 1.27: labels from the input options' display_name, and the options' hidden / advanced flags folded as
- *  1.49+ fold them: hidden widgets never drawn, advanced ones behind the node menu's "Show Advanced".
- *  Called on a fresh node (a loaded one then gets its saved values and size in configure()). */
+/** The input options on the classic canvas of every supported frontend: 1.27 applies none of them (labels
+ *  from display_name here); 1.49 and 1.58 set widget.hidden but fold an 'advanced' input only on Vue nodes
+ *  (their canvas reads widget.advanced, which they leave unset). So hidden widgets are never drawn and
+ *  advanced ones wait behind the node menu's own "Show Advanced", each taking no row while folded (1.27 and
+ *  1.49 lay out every non-hidden widget; 1.58 every advanced one). Called on a fresh node (a loaded one
+ *  then gets its saved values and size in configure()). Returns how many widgets were folded. */
 export function applyInputOptions(node, nodeData, version) {
-  if (!inputOptionsIgnored(version)) return 0;
+  const old = inputOptionsIgnored(version);
   const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
   let folded = 0;
   for (const w of node?.widgets || []) {
     const spec = inputs[w?.name];
     const opts = Array.isArray(spec) ? spec[1] || {} : {};
-    if (typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
+    if (old && typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
     const hidden = opts.hidden === true || w.options?.hidden === true;
     const advanced = opts.advanced === true || w.options?.advanced === true;
     if (!hidden && !advanced) continue;
     for (const one of [w, ...(w.linkedWidgets || [])]) {
-      if (hidden) one.hidden = true;
-      if (advanced) one.advanced = true;
+      if (hidden && !one.hidden) one.hidden = true;
+      if (advanced) one.advanced = true;     // 1.58: a setter that marks the canvas surface advanced too
       if (foldWidget(node, one)) folded++;
     }
   }
@@ -166,12 +171,12 @@ export function applyInputOptions(node, nodeData, version) {
     const toggle = node.toggleAdvanced;
     node.toggleAdvanced = function () {
       const r = toggle.apply(this, arguments);
-      if (!this.showAdvanced) fitNodeHeight(this);
+      if (!this.showAdvanced && !globalThis.LiteGraph?.vueNodesMode) fitNodeHeight(this);
       return r;
     };
     node.__runcomfyToggle = true;
   }
-  if (folded) fitNodeHeight(node);
+  if (folded && !globalThis.LiteGraph?.vueNodesMode) fitNodeHeight(node);
   return folded;
 }
 
