@@ -75,10 +75,6 @@ class ApiSession:
         self.hooks = HookSet(hooks)
         self._api = pooled_session(pool_size)
         self._files = pooled_session(pool_size)
-        # Submits: every one on a new connection (``Connection: close``: the server closes it after
-        # the answer, so the pool never hands a used one out again), without building a session
-        # per submit.
-        self._fresh = pooled_session(pool_size)
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -90,7 +86,6 @@ class ApiSession:
     def close(self) -> None:
         self._api.close()
         self._files.close()
-        self._fresh.close()
 
     # --- the token --------------------------------------------------------------------
 
@@ -187,42 +182,46 @@ class ApiSession:
         if fresh_connection:
             # A pooled keep-alive connection that the server closed meanwhile fails exactly like
             # "sent, answer lost"; a submit must never become ambiguous for that reason.
-            session = self._fresh
+            session = pooled_session(1)
             headers["Connection"] = "close"
         budget = self.call_deadline if budget is None else budget
         call = Call(self._deadline(budget, until), self.should_abort if abortable else None)
         budget_text = f"{max(0.0, call.remaining()):.0f} s"
-        route = proxies.route_for(url)
-        verify, _ca_source = proxies.ca_bundle()
-        with running(call):
-            if call.killed:
-                raise self._killed_error(call, what, request_id, budget_text, route)
-            try:
-                # Large bodies (submits) stream with upload progress: upload_progress.py.
-                resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
-                                               timeout=self._timeouts(call), allow_redirects=False, stream=True,
-                                               proxies=route.requests_proxies(), verify=verify,
-                                               listener=progress, uplink=uplink)
-                try:
-                    raw = read_capped(resp, max_bytes or self.max_json_bytes)
-                finally:
-                    resp.close()
-            except TooLarge as exc:
-                raise AnswerTooLargeError(
-                    f"{what}: refused an answer {exc}: the client accepts at most "
-                    f"{(max_bytes or self.max_json_bytes) // (1024 * 1024)} MB of JSON here.",
-                    http_status=resp.status_code, request_id=request_id) from None
-            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+        try:
+            route = proxies.route_for(url)
+            verify, _ca_source = proxies.ca_bundle()
+            with running(call):
                 if call.killed:
-                    raise self._killed_error(call, what, request_id, budget_text, route) from None
-                failure = proxies.classify(exc, route, url, what, sent=call.sent, request_id=request_id)
-                if failure is not None:
-                    raise failure from None
-                # Failing before the request was being sent (TCP, TLS handshake) sent nothing.
-                never = (isinstance(exc, requests.RequestException) and never_connected(exc)) or not call.sent
-                kind = "could not connect" if never else "connection lost or timed out"
-                raise TransportError(f"{what}: {kind} ({type(exc).__name__}).",
-                                     maybe_received=not never, request_id=request_id) from None
+                    raise self._killed_error(call, what, request_id, budget_text, route)
+                try:
+                    # Large bodies (submits) stream with upload progress: upload_progress.py.
+                    resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
+                                                   timeout=self._timeouts(call), allow_redirects=False, stream=True,
+                                                   proxies=route.requests_proxies(), verify=verify,
+                                                   listener=progress, uplink=uplink)
+                    try:
+                        raw = read_capped(resp, max_bytes or self.max_json_bytes)
+                    finally:
+                        resp.close()
+                except TooLarge as exc:
+                    raise AnswerTooLargeError(
+                        f"{what}: refused an answer {exc}: the client accepts at most "
+                        f"{(max_bytes or self.max_json_bytes) // (1024 * 1024)} MB of JSON here.",
+                        http_status=resp.status_code, request_id=request_id) from None
+                except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+                    if call.killed:
+                        raise self._killed_error(call, what, request_id, budget_text, route) from None
+                    failure = proxies.classify(exc, route, url, what, sent=call.sent, request_id=request_id)
+                    if failure is not None:
+                        raise failure from None
+                    # Failing before the request was being sent (TCP, TLS handshake) sent nothing.
+                    never = (isinstance(exc, requests.RequestException) and never_connected(exc)) or not call.sent
+                    kind = "could not connect" if never else "connection lost or timed out"
+                    raise TransportError(f"{what}: {kind} ({type(exc).__name__}).",
+                                         maybe_received=not never, request_id=request_id) from None
+        finally:
+            if session is not self._api:
+                session.close()
         text = redact_text(raw.decode("utf-8", errors="replace"), self._secrets())
         problem = None
         try:
