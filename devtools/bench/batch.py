@@ -176,6 +176,8 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
                 out=tmp / "out", concurrency=concurrency, progress_stream=io.StringIO(),
                 install_signal_handlers=False))
             wall = time.monotonic() - t0
+            pool = getattr(asyncio.get_running_loop(), "_default_executor", None)
+            threads_peak = getattr(pool, "peak_allowed", None)      # the batch's thread pool (threads.py)
             tc1 = _thread_cpu()
             ru1 = resource.getrusage(resource.RUSAGE_SELF)
             emu_cpu = emu.cpu_seconds() - emu_cpu0
@@ -217,7 +219,7 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             "submit_posts": sum(v for k, v in calls.items() if k.startswith("submit:")),
             "accepted": after["accepted"] - before["accepted"],
             "duplicate_submits": after["duplicates"] - before["duplicates"],
-            "peak_concurrency": res.peak_concurrency, "limit_cuts": res.limit_cuts, "cost": res.cost,
+            "threads_peak": threads_peak, "peak_concurrency": res.peak_concurrency, "limit_cuts": res.limit_cuts, "cost": res.cost,
             "machine_load": _load(stat0, stat1)}
 
 

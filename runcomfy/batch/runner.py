@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 import signal
 import sys
 import time
@@ -52,6 +51,7 @@ from .limiter import AdaptiveLimit
 from .outputs import fetch_into, finished, migrate, read_manifest, write_manifest, write_outputs
 from .progress import ProgressBar
 from .spend import SpendLedger
+from .threads import AdaptivePool
 from ..spending.gate import SpendLimitError, batch_tag
 
 DEFAULT_CONCURRENCY = 8          # RunComfy runs a few jobs per account at once; more only queue there
@@ -787,13 +787,11 @@ async def run_batch(client: RunComfyClient, schema: ModelSchema, specs, opts: Ba
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     batch = _Batch(client, schema, specs, opts)
-    # Every job blocks a thread at times (HTTP calls, codecs, journal writes); asyncio's default
-    # pool (CPUs + 4 threads) would let only a handful of jobs make progress at once.
-    # Capped at 32: more threads only hand the GIL around (measured: 256 threads cost ~20% more CPU
-    # per job and twice the context switches of 32); a job waiting for a thread does not hold a slot
-    # of the service's concurrency longer than a blocking call takes against it.
+    # Every job blocks a thread at times (HTTP calls, file writes): 8 threads while the client is
+    # busy computing, up to 32 while steps wait on a slow network (threads.py: measured at 256 jobs
+    # in flight, 32 threads cost ~45% more CPU per job than 8 when the service answers at once).
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=min(32, 2 * opts.concurrency + 8), thread_name_prefix="runcomfy-batch"))
+        AdaptivePool(floor=min(8, opts.concurrency + 2), ceiling=min(32, 2 * opts.concurrency + 8)))
     if opts.report is not None:
         batch.report_fh = open(opts.report, "w", encoding="utf-8")
 

@@ -1,0 +1,74 @@
+"""The batch's thread pool (runcomfy/batch/threads.py): steps run and report like a
+ThreadPoolExecutor's; it stays at its floor while the process computes and grows toward its
+ceiling only while steps queue and the process mostly waits (a slow network)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from runcomfy.batch.threads import AdaptivePool
+
+
+def test_steps_run_results_and_errors_come_back_and_shutdown_cancels_the_queue():
+    pool = AdaptivePool(floor=2, ceiling=2)
+    gate = threading.Event()
+    try:
+        first = [pool.submit(gate.wait, 5) for _ in range(2)]      # both threads held
+        queued = pool.submit(lambda: 1)
+        assert pool.submit(lambda a, b=0: a + b, 2, b=3) is not None
+        boom = pool.submit(lambda: 1 / 0)
+        gate.set()
+        assert [f.result(5) for f in first] == [True, True]
+        assert queued.result(5) == 1
+        with pytest.raises(ZeroDivisionError):
+            boom.result(5)
+        gate.clear()
+        held = [pool.submit(gate.wait, 5) for _ in range(2)]
+        later = pool.submit(lambda: "never")
+    finally:
+        gate.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+    assert all(f.done() for f in held)
+    assert later.cancelled() or later.result(1) == "never"
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+    assert len(pool._threads) <= 2
+
+
+def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
+    # Waiting steps (sleep: no CPU) queued behind a floor of 2 threads: the pool grows.
+    io_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02)
+    try:
+        for _ in range(10):                                  # bounded: 10 rounds of 12 steps
+            fs = [io_pool.submit(time.sleep, 0.03) for _ in range(12)]
+            for f in fs:
+                f.result(5)
+            if io_pool.peak_allowed == 10:
+                break
+    finally:
+        io_pool.shutdown()
+    assert io_pool.peak_allowed == 10 and len(io_pool._threads) <= 10
+
+    # The same waiting steps while the process computes all the time (its CPU clock runs with the
+    # wall clock: bound by its own CPU, as against a service that answers at once): more threads
+    # would only contend, so it stays at the floor however long the queue.
+    cpu_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, cpu=time.monotonic)
+    try:
+        for _ in range(4):
+            fs = [cpu_pool.submit(time.sleep, 0.03) for _ in range(12)]
+            for f in fs:
+                f.result(5)
+    finally:
+        cpu_pool.shutdown()
+    assert cpu_pool.peak_allowed == 2 and len(cpu_pool._threads) <= 2
+
+
+def test_asyncio_runs_to_thread_on_it():
+    async def main() -> list[int]:
+        asyncio.get_running_loop().set_default_executor(AdaptivePool(floor=3, ceiling=3))
+        return await asyncio.gather(*(asyncio.to_thread(lambda i=i: i * i) for i in range(20)))
+    assert asyncio.run(main()) == [i * i for i in range(20)]
