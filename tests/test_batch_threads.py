@@ -41,7 +41,7 @@ def test_steps_run_results_and_errors_come_back_and_shutdown_cancels_the_queue()
 
 def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
     # Waiting steps (sleep: no CPU) queued behind a floor of 2 threads: the pool grows.
-    io_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02)
+    io_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, loadavg=lambda: (0.0, 0.0, 0.0))
     try:
         for _ in range(10):                                  # bounded: 10 rounds of 12 steps
             fs = [io_pool.submit(time.sleep, 0.03) for _ in range(12)]
@@ -56,7 +56,8 @@ def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
     # The same waiting steps while the process computes all the time (its CPU clock runs with the
     # wall clock: bound by its own CPU, as against a service that answers at once): more threads
     # would only contend, so it stays at the floor however long the queue.
-    cpu_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, cpu=time.monotonic)
+    cpu_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, cpu=time.monotonic,
+                            loadavg=lambda: (0.0, 0.0, 0.0))
     try:
         for _ in range(4):
             fs = [cpu_pool.submit(time.sleep, 0.03) for _ in range(12)]
@@ -65,6 +66,18 @@ def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
     finally:
         cpu_pool.shutdown()
     assert cpu_pool.peak_allowed == 2 and len(cpu_pool._threads) <= 2
+
+    # Waiting steps on a machine whose CPUs are all taken by others (load average over the CPU
+    # count): the process waits for a CPU, not for the network; more threads would not help.
+    busy_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, loadavg=lambda: (64.0, 64.0, 64.0))
+    try:
+        for _ in range(4):
+            fs = [busy_pool.submit(time.sleep, 0.03) for _ in range(12)]
+            for f in fs:
+                f.result(5)
+    finally:
+        busy_pool.shutdown()
+    assert busy_pool.peak_allowed == 2
 
 
 def test_asyncio_runs_to_thread_on_it():

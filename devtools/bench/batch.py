@@ -167,6 +167,7 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             except OSError:
                 pass
             rss0 = _status_kib("VmRSS")
+            load0 = os.getloadavg()
             stat0 = _cpu_stat()
             emu_cpu0 = emu.cpu_seconds()
             ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -182,6 +183,7 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             ru1 = resource.getrusage(resource.RUSAGE_SELF)
             emu_cpu = emu.cpu_seconds() - emu_cpu0
             stat1 = _cpu_stat()
+            load1 = os.getloadavg()
             peak = _status_kib("VmHWM") - rss0
             after = emu.batch_stats()
             errors = emu.internal_errors()
@@ -220,7 +222,8 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             "accepted": after["accepted"] - before["accepted"],
             "duplicate_submits": after["duplicates"] - before["duplicates"],
             "threads_peak": threads_peak, "peak_concurrency": res.peak_concurrency, "limit_cuts": res.limit_cuts, "cost": res.cost,
-            "machine_load": _load(stat0, stat1)}
+            "machine_load": _load(stat0, stat1),
+            "load_average": [round(load0[0], 2), round(load1[0], 2)]}
 
 
 def _in_fresh_process(**cfg) -> dict:
@@ -294,6 +297,8 @@ def render_batch(res: dict) -> str:
     row("peak jobs in flight / limit halvings", lambda r: f"{r['peak_concurrency']} / {r['limit_cuts']}")
     row("machine busy / steal during the run", lambda r: f"{r['machine_load']['busy']:.0%} / "
                                                           f"{r['machine_load']['steal']:.0%}")
+    row("load average (1 min) at start / end", lambda r: " / ".join(f"{x:.1f}" for x in r.get("load_average") or ()))
+    row("batch threads (peak of the adaptive pool)", lambda r: f"{r.get('threads_peak')}")
     ratio = b["peak_rss_rise_mib"] / a["peak_rss_rise_mib"] if a["peak_rss_rise_mib"] > 0 else float("inf")
     dup = sum(r["duplicate_submits"] for r in runs)
     lines += ["",

@@ -7,12 +7,15 @@ only hands the GIL around (measured at 256 jobs in flight: 32 threads cost ~45% 
 and twice the context switches of 8; issue 21). Against a distant service a call waits a round
 trip, and steps that queue behind busy threads delay polls and submits: then more threads help.
 So the pool runs at most ``allowed`` steps at once, starting at ``floor``; when steps had to wait
-for a thread while the process used little CPU (it was waiting, not computing), ``allowed`` grows
-by ``step`` up to ``ceiling``; when the process is busy computing it shrinks back to ``floor``.
+for a thread while the process used little CPU (it was waiting, not computing) and the machine's
+CPUs were not all taken (a process starved of CPU by others also uses little, but more threads
+would not help it), ``allowed`` grows by ``step`` up to ``ceiling``; when the process is busy
+computing it shrinks back to ``floor``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -26,8 +29,9 @@ class AdaptivePool(ThreadPoolExecutor):
     # A ThreadPoolExecutor only in type (asyncio's default executor must be one): its own queue and
     # threads, none of the base class's.
     def __init__(self, floor: int = 8, ceiling: int = 32, *, name: str = "runcomfy-batch", step: int = 4,
-                 window: float = 0.5, clock=time.monotonic, cpu=time.process_time):
+                 window: float = 0.5, clock=time.monotonic, cpu=time.process_time, loadavg=os.getloadavg):
         super().__init__(max_workers=max(1, int(ceiling)), thread_name_prefix=name)
+        self._loadavg, self._cpus = loadavg, os.cpu_count() or 1
         self.floor = max(1, int(floor))
         self.ceiling = max(self.floor, int(ceiling))
         self.allowed = self.floor
@@ -76,13 +80,19 @@ class AdaptivePool(ThreadPoolExecutor):
         if span < self.window:
             return
         rate = (self._cpu() - self._win_cpu) / span
-        if self._waited and rate < GROW_BELOW and self.allowed < self.ceiling:
+        if self._waited and rate < GROW_BELOW and self.allowed < self.ceiling and self._cpus_free():
             self.allowed = min(self.ceiling, self.allowed + self.step)
             self.peak_allowed = max(self.peak_allowed, self.allowed)
         elif rate > SHRINK_ABOVE and self.allowed > self.floor:
             self.allowed = max(self.floor, self.allowed - self.step)
         self._waited = False
         self._win_t, self._win_cpu = now, self._cpu()
+
+    def _cpus_free(self) -> bool:
+        try:
+            return self._loadavg()[0] < self._cpus
+        except OSError:
+            return True
 
     def _work(self) -> None:
         while True:
