@@ -261,9 +261,9 @@ def test_every_nested_media_spelling_is_refused_before_submit(start_emulator, sc
         _run(emu, {"prompt": "p", "scenes": [scene]}, NESTED_DOC)
     assert needle in str(info.value), str(info.value)
     assert emu.count("submit") == 0
-    if "still" not in scene:       # the emulator measures top-level media only, not nested data: URIs
-        r = _submit(emu, {"prompt": "p", "scenes": [scene]}, model=NESTED_DOC["model_id"])
-        assert r.status_code == 422, r.text                             # the emulator agrees on its own
+    r = _submit(emu, {"prompt": "p", "scenes": [scene]}, model=NESTED_DOC["model_id"])
+    assert r.status_code == 422, r.text                                 # the emulator agrees on its own
+    assert all(d["loc"][:4] == ["body", "scenes", 0, next(iter(scene))] for d in r.json()["detail"]), r.json()
 
 
 def test_good_nested_media_lists_are_sent_unchanged(start_emulator):
@@ -294,6 +294,86 @@ def test_with_the_clients_check_switched_off_the_emulator_still_names_each_probl
     text = str(info.value)
     assert "'image_size' must be one of" in text and "'seed' must be at least 0 (got -5)" in text
     assert emu.submits_accepted == 0
+
+
+
+# --- size rules of data: URIs nested in structured values, judged by the emulator alone -----------
+# The emulator measures each inline file of a structured value itself (pixels, encoded bytes,
+# duration) and applies the field's `validations` (its own and its items'), as it does for top-level
+# inputs. These submits go straight to the emulator's socket: the client is not asked.
+SHOTS_DOC = {"model_id": "acme/shots/multi-shot-video", "categories": ["image-to-video"],
+             "input_schema": {"type": "object", "required": ["prompt"], "properties": {
+                 "prompt": {"type": "string"},
+                 "shots": {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {
+                     "frames": {"type": "array", "format": "image_uris", "validations": [
+                         {"validation_rule": "width_pixels>", "validation_value": 64},
+                         {"validation_rule": "height_pixels<", "validation_value": 200},
+                         {"validation_rule": "width/height<", "validation_value": 2},
+                         {"validation_rule": "file_size_mb<", "validation_value": 0.01}]},
+                     "refs": {"type": "array", "items": {"type": "string", "format": "image_uri", "validations": [
+                         {"validation_rule": "height_pixels>", "validation_value": 64}]}},
+                     "clip": {"type": "string", "format": "video_uri", "validations": [
+                         {"validation_rule": "duration<", "validation_value": 1},
+                         {"validation_rule": "width_pixels>", "validation_value": 16}]},
+                     "voice": {"format": "audio_uri", "validations": [
+                         {"validation_rule": "duration>", "validation_value": 0.1},
+                         {"validation_rule": "duration<", "validation_value": 0.5}]}}}}}}}
+
+
+def _noise_png(w, h) -> str:
+    img = Image.frombytes("RGB", (w, h), os.urandom(w * h * 3))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return _data("image/png", buf.getvalue())
+
+
+NOISE = _noise_png(80, 70)                                        # ~17 kB: over 0.01 MB
+LONG_MP4 = _data("video/mp4", video_codec.encode_frames(np.zeros((16, 32, 32, 3), np.uint8), 8))   # 2 s
+NARROW_MP4 = _data("video/mp4", video_codec.encode_frames(np.zeros((4, 32, 8, 3), np.uint8), 8))
+SHORT_WAV = _data("audio/wav", audio_codec.encode_wav(audio_codec.tone(440, 0.05, 8000, 1)))
+LONG_WAV = _data("audio/wav", audio_codec.encode_wav(audio_codec.tone(440, 1.0, 8000, 1)))
+GOOD_SHOT = {"frames": [_png(80, 80), _png(100, 60)], "refs": [_png(70, 70)], "clip": MP4, "voice": WAV}
+
+
+@pytest.mark.parametrize("change, loc, words", [
+    ({"frames": [_png(80, 80), _png(40, 40)]}, ["frames", 1],
+     "'shots[1].frames[2]' width must be at least 64 px (got '40 px (data URI)')"),
+    ({"frames": [_png(80, 300)]}, ["frames", 0], "'shots[1].frames[1]' height must be at most 200 px (got '300 px"),
+    ({"frames": [_png(180, 80)]}, ["frames", 0],
+     "'shots[1].frames[1]' aspect ratio (width/height) must be at most 2 (got '2.25 (180x80 px) (data URI)')"),
+    ({"frames": [NOISE]}, ["frames", 0],
+     f"'shots[1].frames[1]' must be under 0.01 MB (encoded) (got '{(len(NOISE) - 22) * 3 // 4 / 1e6:.2f} MB"),
+    ({"refs": [_png(70, 40)]}, ["refs", 0], "'shots[1].refs[1]' height must be at least 64 px (got '40 px (data URI)')"),
+    ({"clip": LONG_MP4}, ["clip"], "'shots[1].clip' duration must be at most 1 s (got '2 s (data URI)')"),
+    ({"clip": NARROW_MP4}, ["clip"], "'shots[1].clip' width must be at least 16 px (got '8 px (data URI)')"),
+    ({"voice": SHORT_WAV}, ["voice"], "'shots[1].voice' duration must be at least 0.1 s (got '0.05 s (data URI)')"),
+    ({"voice": LONG_WAV}, ["voice"], "'shots[1].voice' duration must be at most 0.5 s (got '1 s (data URI)')"),
+    ({"frames": [_data("image/png", b"not an image")]}, ["frames", 0],
+     "'shots[1].frames[1]': not a decodable image (data URI)"),
+    ({"clip": _data("video/mp4", b"not a video")}, ["clip"], "'shots[1].clip': not a decodable video (data URI)"),
+    ({"voice": _data("audio/wav", b"RIFF")}, ["voice"], "'shots[1].voice': not decodable audio (data URI)"),
+    ({"frames": ["data:image/png;base64,@@@@"]}, ["frames", 0], "'shots[1].frames[1]': data URI has invalid base64"),
+])
+def test_the_emulator_measures_nested_data_uris_against_their_size_rules(start_emulator, change, loc, words):
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    emu.add_model(SHOTS_DOC)
+    body = {"prompt": "p", "shots": [GOOD_SHOT, dict(GOOD_SHOT, **change)]}
+    r = _submit(emu, body, model=SHOTS_DOC["model_id"])
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    where = ["body", "shots", 1, *loc]
+    assert [d["loc"] for d in detail] == [where], detail          # only that file; the good shot passes
+    assert words.replace("shots[1]", "shots[2]") in detail[0]["msg"], detail
+    assert emu.submits_accepted == 0
+
+
+def test_nested_data_uris_within_their_rules_are_accepted(start_emulator):
+    emu = start_emulator(TOKEN, processing_time=0.05)
+    emu.add_model(SHOTS_DOC)
+    body = {"prompt": "p", "shots": [GOOD_SHOT, {"frames": [_png(65, 199)], "clip": "https://e.com/a.mp4"}]}
+    r = _submit(emu, body, model=SHOTS_DOC["model_id"])
+    assert r.status_code == 200, r.text                            # URLs nested are not fetched
+    assert emu.jobs[r.json()["request_id"]].payload == body
 
 
 # --- the validator's own pieces ------------------------------------------------------------------

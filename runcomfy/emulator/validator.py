@@ -14,7 +14,10 @@ What it reads of a schema:
   ``items`` carry that format, or an array with ``format`` ``image_uris`` / ``video_uris`` /
   ``audio_uris``, at the top level and inside structured values; each file an http(s) URL or a
   ``data:<kind>/...`` URI;
-- ``validations`` rules on media fields, checked on what the server measured of each file:
+- ``validations`` rules on media fields (the field's own and its ``items``'), checked on what the
+  server measured of each top-level file, and on what this module measures itself of each
+  ``data:`` URI nested in a structured value (pixels, encoded bytes, duration; URLs nested there
+  are not fetched):
   ``file_size_mb<`` (strictly under, MB = 10^6 bytes), ``width_pixels>`` / ``<``,
   ``height_pixels>`` / ``<``, ``width/height>`` / ``<`` (bounds allowed), and duration / frame
   rate / frame count bounds on video and audio.
@@ -25,10 +28,17 @@ message naming the field (list items counted from 1), the rule with its limit, a
 
 from __future__ import annotations
 
+import binascii
+import io
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from ..media.codecs import audio as audio_codec
+from ..media.codecs import video as video_codec
 
 # format -> (media kind, a list of files)
 MEDIA_FORMATS = {
@@ -239,8 +249,64 @@ def _media_uri(value, kind: str, path: list, out: _Problems) -> None:
         out.add(path, f"must be an http(s) URL or a data:{kind}/... URI", value[:60])
 
 
-def check_value(value, spec, path: list, out: _Problems, depth: int = 0) -> None:
-    """Appends every problem of ``value`` (not None) against ``spec``."""
+class _BadFile(ValueError):
+    """An inline file this module could not measure (its text goes into the 422)."""
+
+
+def _decode(uri: str, kind: str) -> bytes:
+    header, sep, data = uri.partition(",")
+    if not sep or not header.endswith(";base64"):
+        raise _BadFile(f"data URI must be base64-encoded (data:{kind}/...;base64,...)")
+    try:
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except binascii.Error:
+            return binascii.a2b_base64("".join(data.split()), strict_mode=True)   # line-wrapped
+    except (binascii.Error, ValueError):
+        raise _BadFile("data URI has invalid base64") from None
+
+
+def measure_data_uri(kind: str, uri: str) -> Measured:
+    """What the emulator measures of one inline file nested in a structured value: the server
+    measures top-level inputs only, so without this a nested file's size rules went unjudged."""
+    raw = _decode(uri, kind)
+    if kind == "image":
+        try:
+            with Image.open(io.BytesIO(raw)) as img:        # reads the header, not the pixels
+                return Measured(width=img.width, height=img.height, nbytes=len(raw), source="data URI")
+        except (UnidentifiedImageError, OSError):
+            raise _BadFile("not a decodable image (data URI)") from None
+    if kind == "video":
+        try:
+            p = video_codec.probe(raw)
+        except video_codec.VideoError as exc:
+            raise _BadFile(f"not a decodable video (data URI): {exc}") from None
+        return Measured(width=p.width, height=p.height, nbytes=len(raw), duration_s=p.duration_s, fps=p.fps,
+                        frames=p.frames, source="data URI")
+    try:
+        p = audio_codec.probe(raw)
+    except audio_codec.AudioError as exc:
+        raise _BadFile(f"not decodable audio (data URI): {exc}") from None
+    return Measured(nbytes=len(raw), duration_s=p.duration_s, source="data URI")
+
+
+def _judge_nested(value, kind: str, spec: dict, path: list, out: _Problems) -> None:
+    """One file of a nested media field: a data: URI of its kind is measured and held to the
+    field's rules; anything else was already judged by its shape (or is a URL)."""
+    if not (isinstance(value, str) and value.startswith(f"data:{kind}/")):
+        return
+    try:
+        info = measure_data_uri(kind, value)
+    except _BadFile as exc:
+        out.append(input_problem(path, str(exc)))
+        return
+    check_rules(spec, info, path, out)
+
+
+def check_value(value, spec, path: list, out: _Problems, depth: int = 0, judge_files: bool = True) -> None:
+    """Appends every problem of ``value`` (not None) against ``spec``. Below the top level
+    (``depth`` > 0) inline media files are measured here; top-level ones come measured from the
+    server (validate's ``measured``). ``judge_files=False``: the caller measured this file."""
     if not isinstance(spec, dict) or depth > MAX_DEPTH:
         return
     types, nullable = _declared_types(spec)
@@ -270,7 +336,10 @@ def check_value(value, spec, path: list, out: _Problems, depth: int = 0) -> None
         if lo is not None and len(value) < lo:
             out.add(path, f"must have at least {lo} characters", f"{len(value)} characters")
         if kind is not None and not many:
+            before = len(out)
             _media_uri(value, kind, path, out)
+            if depth > 0 and judge_files and len(out) == before:
+                _judge_nested(value, kind, spec, path, out)
     if isinstance(value, list):
         lo, hi = _count(spec.get("minItems")), _count(spec.get("maxItems"))
         if lo is not None and len(value) < lo:
@@ -282,13 +351,17 @@ def check_value(value, spec, path: list, out: _Problems, depth: int = 0) -> None
         if files and items is not None:
             items = {k: v for k, v in items.items() if k != "format"}
         for i, item in enumerate(value):
+            before = len(out)
             if files:
                 # "format": "image_uris" on the array: every item is one file, whatever items says.
                 _media_uri(item, kind, path + [i], out)
                 if not isinstance(item, str):
                     continue
             if items is not None:
-                check_value(item, items, path + [i], out, depth + 1)
+                # A media list's files are measured here, against the list's rules and its items'.
+                check_value(item, items, path + [i], out, depth + 1, judge_files=kind is None)
+            if kind is not None and many and depth > 0 and len(out) == before:
+                _judge_nested(item, kind, spec, path + [i], out)
     if isinstance(value, dict):
         props = spec.get("properties") if isinstance(spec.get("properties"), dict) else {}
         for key in spec.get("required") or []:
@@ -327,8 +400,13 @@ def _num(x: float):
 
 def check_measured(inp: Input, info: Measured, path: list, out: _Problems) -> None:
     """The field's ``validations`` against what was measured of one of its files."""
-    rules = [r for r in (inp.spec.get("validations") or []) if isinstance(r, dict)]
-    items = inp.spec.get("items")
+    check_rules(inp.spec, info, path, out)
+
+
+def check_rules(spec: dict, info: Measured, path: list, out: _Problems) -> None:
+    """A media field's ``validations`` (its own and its items') against one measured file."""
+    rules = [r for r in (spec.get("validations") or []) if isinstance(r, dict)]
+    items = spec.get("items")
     if isinstance(items, dict):
         rules += [r for r in (items.get("validations") or []) if isinstance(r, dict)]
     where = f" ({info.source})" if info.source else ""
