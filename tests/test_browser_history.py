@@ -273,3 +273,172 @@ def test_limits_in_settings_and_the_export_buttons(pair):
         assert page.pack_errors() == []
     finally:
         page.close()
+
+
+# --- every setting row of the pack, as drawn ----------------------------------------------------
+# Seen on 1.27.10 before: the Proxy section showed its header and no row (its tooltip held
+# 'user:password@', which that frontend's vue-i18n cannot compile: the whole row is dropped), and
+# the Limits row sat below the fold of the settings panel. Every pack row is therefore scrolled to
+# and checked as drawn: size, inside every clipping ancestor and the window, not covered at its
+# centre (elementFromPoint), pixels in a screenshot of it, and its tooltip shown on hover.
+
+_VISIBLE_JS = """(sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return {ok: false, why: 'not in the page'};
+    el.scrollIntoView({block: 'center', inline: 'nearest', behavior: 'instant'});
+    const r = el.getBoundingClientRect();
+    const rect = {left: r.left, top: r.top, width: r.width, height: r.height};
+    if (r.width < 2 || r.height < 2) return {ok: false, why: `size ${r.width}x${r.height}`, rect};
+    if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight)
+        return {ok: false, why: 'outside the window', rect};
+    for (let p = el; p; p = p.parentElement) {
+        const s = getComputedStyle(p);
+        if (s.display === 'none' || s.visibility === 'hidden' || Number(s.opacity) < 0.1)
+            return {ok: false, why: `hidden by ${p.tagName} ${p.className}`, rect};
+        if (p !== el && /hidden|auto|scroll|clip/.test(s.overflowX + ' ' + s.overflowY)) {
+            const q = p.getBoundingClientRect();
+            if (r.left < q.left - 1 || r.right > q.right + 1 || r.top < q.top - 1 || r.bottom > q.bottom + 1)
+                return {ok: false, why: `clipped by ${p.tagName} ${p.className}`, rect};
+        }
+    }
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !(hit === el || el.contains(hit) || hit.contains(el)))
+        return {ok: false, why: `covered by ${hit && (hit.tagName + ' ' + hit.className)}`, rect};
+    return {ok: true, rect};
+}"""
+
+
+def _css_id(setting_id: str) -> str:
+    return f'[id="{setting_id}"]'
+
+
+def _assert_drawn(page: Page, sel: str, what: str, min_colors: int = 3) -> dict:
+    """The element is on screen, uncovered, and its screenshot is not one flat colour."""
+    from PIL import Image
+    import io
+
+    state = page.js(_VISIBLE_JS, sel)
+    if not state["ok"]:
+        page.shot("not-drawn")
+    assert state["ok"], f"{what} ({sel}) is not visible on {page.frontend}: {state}"
+    png = page.page.locator(sel).first.screenshot(timeout=15_000)
+    colors = Image.open(io.BytesIO(png)).convert("RGB").getcolors(maxcolors=1 << 16) or []
+    assert len(colors) >= min_colors, f"{what} ({sel}) draws {len(colors)} colour(s) on {page.frontend}"
+    return state["rect"]
+
+
+def _en_setting_texts() -> dict:
+    import json
+    from conftest import ROOT
+
+    return json.loads((ROOT / "locales" / "en" / "settings.json").read_text(encoding="utf-8"))
+
+
+def _tooltip_shown(page: Page, setting_id: str, text: str) -> None:
+    """Hovers the row's (i) icon: the tooltip with the setting's text appears (the text compiled)."""
+    icon = page.page.locator(f'[id="{setting_id}-label"] .pi-info-circle').first
+    icon.scroll_into_view_if_needed(timeout=10_000)
+    icon.hover(timeout=10_000)
+    page.wait_for("""(t) => [...document.querySelectorAll('body *')].some((e) => !e.closest('[id$="-label"]')
+            && [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.includes(t))
+            && e.getBoundingClientRect().width > 0)""", text[:48], timeout_s=15, what=f"the tooltip of {setting_id}")
+    page.page.mouse.move(2, 2)
+
+
+def _limits_state(b) -> dict:
+    return b.get("/runcomfy-model-api/limits").json()
+
+
+def test_every_pack_setting_row_is_drawn_and_limits_and_proxy_set_there_reach_the_pack(pair):
+    from test_browser import _open_runcomfy_settings
+    from test_locales import extension_settings
+
+    b = pair["b"]
+    texts = _en_setting_texts()
+    ids = [s["id"] for s in extension_settings()]
+    page = Page(pair, "settings-rows")
+    try:
+        _open_runcomfy_settings(page)
+        present = "(ids) => ids.filter((id) => document.getElementById(id) && document.getElementById(id + '-label'))"
+        try:
+            page.wait_for(f"(ids) => ({present})(ids).length === ids.length", ids, timeout_s=20,
+                          what="every setting row of the pack")
+        except AssertionError:
+            pass                                         # named below
+        missing = sorted(set(ids) - set(page.js(present, ids)))
+        assert not missing, f"rows missing from Settings on {page.frontend}: {missing}"
+        # The custom rows have asked the server (their status lines are filled in).
+        page.wait_for("""() => /Today: |This month: /.test(document.querySelector('[data-runcomfy-limit-status]')?.innerText || '')
+            && /^Proxy: (?!…)/.test(document.querySelector('[data-runcomfy-proxy-status]')?.innerText || '')""",
+                      timeout_s=20, what="the Limits and Proxy rows to load")
+        for sid in ids:
+            key = sid.replace(".", "_")
+            _assert_drawn(page, _css_id(sid + "-label"), f"the label of {sid}")
+            _assert_drawn(page, _css_id(sid), f"the control of {sid}", min_colors=2)
+            label = page.js("(id) => document.getElementById(id + '-label').innerText", sid)
+            assert texts[key]["name"] in " ".join(label.split()), (sid, label)
+            _tooltip_shown(page, sid, texts[key]["tooltip"])
+        for sel, what in (("[data-runcomfy-limit-daily]", "the daily limit field"),
+                          ("[data-runcomfy-limit-monthly]", "the monthly limit field"),
+                          ("[data-runcomfy-limit-save]", "Save limits"),
+                          ("input[aria-label='RunComfy proxy']", "the proxy field"),
+                          (f"{_css_id('RunComfyModelAPI.Network.Proxy')} button", "the proxy's Save")):
+            _assert_drawn(page, sel, what)
+
+        # Limits typed as a user does (click, keys, Save): the pack keeps them on the server.
+        daily = page.page.locator("[data-runcomfy-limit-daily]")
+        monthly = page.page.locator("[data-runcomfy-limit-monthly]")
+        daily.click()
+        page.page.keyboard.press("Control+A")
+        page.page.keyboard.type("7.5")
+        monthly.click()
+        page.page.keyboard.press("Control+A")
+        page.page.keyboard.type("40")
+        page.page.locator("[data-runcomfy-limit-save]").click()
+        page.wait_for("() => /Saved/.test(document.querySelector('[data-runcomfy-limit-message]')?.innerText || '')",
+                      timeout_s=15, what="the limits to be saved")
+        lim = _limits_state(b)
+        assert (lim["daily_usd"], lim["monthly_usd"], lim["daily_source"]) == (7.5, 40, "settings"), lim
+        _assert_drawn(page, _css_id("RunComfyModelAPI.Spending.Limits"), "the Limits row after Save")
+        page.js("() => document.querySelector('[id=\"RunComfyModelAPI.Spending.Limits\"]')"
+                ".scrollIntoView({block: 'center', behavior: 'instant'})")
+        page.shot("settings-limits")
+
+        # Opened again: the row shows what the server keeps.
+        page.js("() => document.activeElement?.blur()")
+        page.page.keyboard.press("Escape")
+        page.wait_for("() => !document.querySelector('[data-runcomfy-limit-daily]')", timeout_s=15,
+                      what="the settings dialog to close")
+        _open_runcomfy_settings(page)
+        page.wait_for("() => document.querySelector('[data-runcomfy-limit-daily]')?.value === '7.5'"
+                      " && document.querySelector('[data-runcomfy-limit-monthly]')?.value === '40'",
+                      timeout_s=20, what="the saved limits shown again")
+        status = page.js("() => document.querySelector('[data-runcomfy-limit-status]').innerText")
+        assert "Today: $7.50" in status and "This month: $40.00" in status, status
+
+        # A proxy with a password: kept on the server, the page never shows the password.
+        secret = "pw-" + secrets.token_hex(6)
+        field = page.page.locator("input[aria-label='RunComfy proxy']")
+        field.click()
+        page.page.keyboard.type(f"http://someone:{secret}@proxy.example.test:3128")
+        page.page.locator(f"{_css_id('RunComfyModelAPI.Network.Proxy')} button", has_text="Save").click()
+        page.wait_for("() => /Proxy saved/.test(document.querySelector('[data-runcomfy-proxy-message]')?.innerText || '')",
+                      timeout_s=15, what="the proxy to be saved")
+        net = b.get("/runcomfy-model-api/network").json()
+        assert net["saved_proxy"] == "http://<user>:<password>@proxy.example.test:3128", net
+        assert secret not in page.page.content()
+        assert "proxy.example.test:3128" in page.js("() => document.querySelector('[data-runcomfy-proxy-status]').innerText")
+        page.page.locator(f"{_css_id('RunComfyModelAPI.Network.Proxy')} button", has_text="Clear").click()
+        _wait_until(lambda: b.get("/runcomfy-model-api/network").json()["saved_proxy"] is None, 15,
+                    what="the proxy to be cleared")
+
+        for loc in (daily, monthly):                     # limits off again (the default)
+            loc.click()
+            page.page.keyboard.press("Control+A")
+            page.page.keyboard.press("Delete")
+        page.page.locator("[data-runcomfy-limit-save]").click()
+        _wait_until(lambda: _limits_state(b)["daily_usd"] is None and _limits_state(b)["monthly_usd"] is None,
+                    15, what="the limits to be off")
+        assert page.pack_errors() == []
+    finally:
+        page.close()

@@ -91,3 +91,18 @@ test("setting texts carry no vue-i18n syntax: frontend 1.27 drops a setting whos
   assert.ok(texts.length > 8);
   assert.deepEqual(texts.filter(([, t]) => /[@{}|]/.test(t)), []);
 });
+
+test("the settings' own texts in web/runcomfy.js carry no vue-i18n syntax either (the fallback of every locale)", async () => {
+  // Frontends compile the registered name/tooltip as the default message when a locale has no
+  // text for it (t(key, default)); the same '@', '{', '}' or '|' would drop the row there.
+  const { readFileSync } = await import("node:fs");
+  const js = readFileSync(new URL("../../web/runcomfy.js", import.meta.url), "utf8");
+  const start = js.indexOf("\n  settings: [");
+  const end = js.indexOf("\n  ],", start);
+  assert.ok(start > 0 && end > start, "the settings list of web/runcomfy.js");
+  const block = js.slice(start, end);
+  assert.match(block, /tooltip:/);
+  const literals = [...block.matchAll(/"((?:[^"\\]|\\.)*)"|`((?:[^`\\]|\\.)*)`/g)].map((m) => m[1] ?? m[2]);
+  assert.ok(literals.length > 20, `${literals.length} string literals`);
+  assert.deepEqual(literals.filter((t) => /[@{}|]/.test(t)), []);
+});

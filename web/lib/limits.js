@@ -3,7 +3,7 @@
 // runner using the same config folder), never in the browser's settings. Off by default.
 
 import { formatUsd } from "./format.js";
-import { button, column, note, row, showMessage, textInput } from "./dom.js";
+import { button, column, el, note, row, showMessage, textInput } from "./dom.js";
 import { originAdviceBox } from "./settings_origin.js";
 
 /** The POST body from the two fields: empty or 0 = off; else a positive amount. {body} or {error}. */
@@ -30,9 +30,18 @@ export function limitsStatusText(body) {
   return `${part(body.daily_usd, body.daily_source, body.spent?.today, "Today")} · ${part(body.monthly_usd, body.monthly_source, body.spent?.month, "This month")}`;
 }
 
+function labelled(text, input) {
+  return el("label", { style: { display: "flex", alignItems: "center", gap: "0.3rem", fontSize: "0.8rem",
+    color: "var(--descrip-text, #aaa)" } }, [text, input]);
+}
+
 export function renderLimitsRow(call) {
-  const daily = textInput({ placeholder: "daily USD (empty = off)", inputMode: "decimal", style: { width: "9rem" } });
-  const monthly = textInput({ placeholder: "monthly USD (empty = off)", inputMode: "decimal", style: { width: "9rem" } });
+  // Each field has its own visible label: once a value is typed the placeholder is gone, and two
+  // bare numbers ("7.5", "40") did not say which one is the daily limit.
+  const daily = textInput({ placeholder: "empty = off", inputMode: "decimal", style: { width: "7rem" } });
+  const monthly = textInput({ placeholder: "empty = off", inputMode: "decimal", style: { width: "7rem" } });
+  daily.setAttribute("aria-label", "Daily spending limit (USD)");
+  monthly.setAttribute("aria-label", "Monthly spending limit (USD)");
   daily.dataset.runcomfyLimitDaily = "1";
   monthly.dataset.runcomfyLimitMonthly = "1";
   const save = button("Save limits", "Keep these limits on the ComfyUI server (every node, process and batch run counts against them)");
@@ -64,5 +73,5 @@ export function renderLimitsRow(call) {
       save.disabled = false;
     }
   });
-  return column([row([daily, monthly, save]), status, message, advice.root]);
+  return column([row([labelled("Daily $", daily), labelled("Monthly $", monthly), save]), status, message, advice.root]);
 }
