@@ -18,6 +18,9 @@ queues nothing. ``RUNCOMFY_SCREENSHOTS=<dir>`` keeps the screenshots.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import secrets
 import uuid
 
@@ -241,7 +244,12 @@ def test_run_confirmation_total_with_variations_and_a_reused_result(pair):
 def test_limits_in_settings_and_the_export_buttons(pair):
     from test_browser import _open_runcomfy_settings
 
-    b = pair["b"]
+    a, b, emu, cls = pair["a"], pair["b"], pair["emu"], pair["cls"]
+    # A request of its own, so both exports have a line to show when this test runs alone (the
+    # history is shared through RUNCOMFY_CONFIG_DIR; earlier tests' requests are not needed).
+    before_ids = set(emu.jobs)
+    _run_headless(a, _api_prompt(a, cls, f"export {secrets.token_hex(4)}", secrets.randbelow(10**6)))
+    [rid] = list(set(emu.jobs) - before_ids)
     page = Page(pair, "limits")
     try:
         _open_runcomfy_settings(page)
@@ -265,11 +273,18 @@ def test_limits_in_settings_and_the_export_buttons(pair):
         page.page.keyboard.press("Escape")
 
         _open_tab(page)
+        _item(page, rid)
+        exported = {}
         for label, first in (("Export CSV", "key,line,state,request_id"), ("Export JSON lines", "{")):
             with page.page.expect_download(timeout=20_000) as dl:
                 page.page.locator("[data-runcomfy-history] button", has_text=label).first.click()
             text = open(dl.value.path(), encoding="utf-8").read()
             assert text.startswith(first), text[:200]
+            exported[label] = text
+        rows = list(csv.DictReader(io.StringIO(exported["Export CSV"])))
+        assert [r["state"] for r in rows if r["request_id"] == rid] == ["done"], rows
+        lines = [json.loads(line) for line in exported["Export JSON lines"].splitlines() if line.strip()]
+        assert [(x["state"], x["model_id"]) for x in lines if x.get("request_id") == rid] == [("done", MODEL)], lines
         assert page.pack_errors() == []
     finally:
         page.close()
@@ -315,7 +330,6 @@ def _css_id(setting_id: str) -> str:
 def _assert_drawn(page: Page, sel: str, what: str, min_colors: int = 3) -> dict:
     """The element is on screen, uncovered, and its screenshot is not one flat colour."""
     from PIL import Image
-    import io
 
     state = page.js(_VISIBLE_JS, sel)
     if not state["ok"]:
@@ -328,7 +342,6 @@ def _assert_drawn(page: Page, sel: str, what: str, min_colors: int = 3) -> dict:
 
 
 def _en_setting_texts() -> dict:
-    import json
     from conftest import ROOT
 
     return json.loads((ROOT / "locales" / "en" / "settings.json").read_text(encoding="utf-8"))
