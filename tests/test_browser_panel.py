@@ -313,6 +313,14 @@ def test_a_new_prompt_clears_the_last_outcome_even_when_comfyui_refuses_it(stack
         page.js("async () => { try { await app.queuePrompt(0, 1); } catch { /* refused */ } }")
         page.wait_for("() => !(document.querySelector('[data-runcomfy-panel]')?.innerText || '').includes('Reference image 2')",
                       timeout_s=10, what="the stale error to clear on queue")
+        # Out of the way: ComfyUI's "Prompt execution failed" dialog (or toast), then the node in view.
+        page.page.keyboard.press("Escape")
+        page.js("() => { for (const b of document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close,"
+                " .p-dialog [aria-label=\"Close\"], .p-toast-close-button')) b.click(); }")
+        page.wait_for("() => ![...document.querySelectorAll('.p-dialog')].some((d) => d.offsetParent !== null)",
+                      timeout_s=10, what="the refusal dialog to close")
+        _frame(page, node_id)
+        check_drawn(page, node_id, "cleared after a refused prompt")
         shot_node(page, node_id, "cleared-after-refused-prompt")
     finally:
         page.close()
