@@ -42,7 +42,7 @@ import { button, column, el, note, row, showMessage, textInput } from "./lib/dom
 // Issue 18: the panel's content and layout (./lib/panel.js), per-frontend sizing and defaults (./lib/compat.js).
 import { createPanel, panelContent, rerunInfo, statusExtras } from "./lib/panel.js";
 import { CANVAS_TONES } from "./lib/tones.js";
-import { applyInputOptions, fixControlDefaults, frontendVersion, growNodeToFit, labelSockets, panelWidgetOptions } from "./lib/compat.js";
+import { applyInputOptions, applyLabels, fixControlDefaults, frontendVersion, growNodeToFit, panelWidgetOptions } from "./lib/compat.js";
 import { HISTORY_COMMAND, openHistoryDialog, registerHistory } from "./lib/history.js";
 import { DEFAULT_CONFIRM_ABOVE_USD, installRunConfirm } from "./lib/confirm.js";
 import { renderLimitsRow } from "./lib/limits.js";
@@ -804,7 +804,7 @@ app.registerExtension({
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure?.apply(this, arguments);
       stampModelId(this, modelId);
-      labelSockets(this, nodeData, frontendVersion());    // saved sockets without a label (1.27, older saves) get theirs back
+      applyLabels(this, nodeData);    // saved sockets without a user's label (1.27, older saves) show the schema's title
       return r;
     };
 

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { applyInputOptions, fitNodeHeight, foldWidget, labelSockets } from "../../web/lib/compat.js";
+import { applyInputOptions, fitNodeHeight, foldWidget } from "../../web/lib/compat.js";
 
 const ROW = 20;
 
@@ -93,13 +93,12 @@ test("1.27: 'Show Advanced' unfolds the advanced ones (not the hidden ones), 'Hi
   assert.equal(node.size[1], folded);
 });
 
-test("1.49 and 1.58 canvases: folded the same way (they fold 'advanced' on Vue nodes only); labels are theirs", () => {
+test("1.49 and 1.58 canvases: folded the same way (they fold 'advanced' on Vue nodes only)", () => {
   for (const version of ["1.49.6", "1.58.1"]) {
     const node = node127(NAMES);
     assert.equal(applyInputOptions(node, DEF, version), 4);
     assert.deepEqual(node.widgets.filter((w) => !node.isWidgetVisible(w)).map((w) => w.name),
       ["upload_format", "fit_inputs_to_limits", "timeout_seconds", "submit_anyway"]);
-    assert.equal(node.widgets[3].label, undefined, "1.49+ apply display_name themselves");
   }
 });
 
@@ -136,17 +135,4 @@ test("fitNodeHeight sets the height its drawn widgets need and keeps the width",
   assert.deepEqual(node.size, [333, node.computeSize()[1]]);
   assert.equal(fitNodeHeight(node), false);
   assert.equal(fitNodeHeight({}), false);
-});
-
-test("1.49+: a loaded node's sockets saved without a label get the definition's; widget inputs, user labels and 1.27 stay", () => {
-  const def = { input: { required: { image_1: ["IMAGE", { display_name: "Reference image 1" }], prompt: ["STRING", { display_name: "Prompt" }] },
-    optional: { image_10: ["IMAGE", { display_name: "Reference image 10" }], image_2: ["IMAGE", { display_name: "Reference image 2" }] } } };
-  const saved = () => ({ inputs: [{ name: "image_1", link: 1 }, { name: "image_2", label: "my face" }, { name: "image_10", label: "Reference image 10" },
-    { name: "prompt", widget: { name: "prompt" } }] });
-  const node = saved();
-  assert.equal(labelSockets(node, def, "1.49.6"), 1);
-  assert.deepEqual(node.inputs.map((i) => i.label), ["Reference image 1", "my face", "Reference image 10", undefined]);
-  const old = saved();
-  assert.equal(labelSockets(old, def, "1.27.10"), 0);
-  assert.equal(old.inputs[0].label, undefined);
 });

@@ -9,7 +9,12 @@
 //    a node whose height comes from node.size; the element's own min-height keeps its content whole.
 //  - control_after_generate: "fixed" as an input option is the control's default on 1.49 and 1.58;
 //    1.27 ignores it and starts every fresh control at "randomize".
-//  - Input options display_name / hidden: applied by 1.49 and 1.58; 1.27 keeps them only in widget.options.
+//  - Input option display_name (the schema's title): 1.49 and 1.58 label widgets and sockets with it (a
+//    translation of the pack's locales/ first); 1.27 ignores it and labels each widget with its translation
+//    or else its NAME (widget.label = name), each socket's localized_name the same way. A label equal to
+//    the name is set by the frontend, not the user (see applyLabels). hidden: 1.27 keeps it in widget.options.
+//  - Multiline text widgets on the classic canvas (all three) show the input's NAME as the textarea's
+//    placeholder when the input has none of its own: the only label such a widget draws there.
 //  - Input option advanced: 1.49 and 1.58 fold it on Vue nodes ("Show advanced inputs") but not on the
 //    classic canvas, which reads widget.advanced (1.58: the widget's canvas surface); 1.27 ignores it.
 //    All three canvases know widget.hidden / widget.advanced (not drawn, counted out of computeSize, node
@@ -42,11 +47,6 @@ export function frontendVersion(win = globalThis) {
 
 /** Whether fresh nodes' control widgets ignore control_after_generate: "fixed" (1.27). */
 export function controlDefaultIgnored(version) {
-  return !!version && !atLeast(version, "1.28.0");
-}
-
-/** Whether the input options display_name / hidden / advanced must be applied by the extension. */
-export function inputOptionsIgnored(version) {
   return !!version && !atLeast(version, "1.28.0");
 }
 
@@ -143,20 +143,19 @@ export function fitNodeHeight(node) {
   return true;
 }
 
-/** The input options on the classic canvas of every supported frontend: 1.27 applies none of them (labels
- *  from display_name here); 1.49 and 1.58 set widget.hidden but fold an 'advanced' input only on Vue nodes
+/** The input options on the classic canvas of every supported frontend: 1.27 applies none of them (labels:
+ *  applyLabels); 1.49 and 1.58 set widget.hidden but fold an 'advanced' input only on Vue nodes
  *  (their canvas reads widget.advanced, which they leave unset). So hidden widgets are never drawn and
  *  advanced ones wait behind the node menu's own "Show Advanced", each taking no row while folded (1.27 and
  *  1.49 lay out every non-hidden widget; 1.58 every advanced one). Called on a fresh node (a loaded one
  *  then gets its saved values and size in configure()). Returns how many widgets were folded. */
 export function applyInputOptions(node, nodeData, version) {
-  const old = inputOptionsIgnored(version);
+  applyLabels(node, nodeData);
   const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
   let folded = 0;
   for (const w of node?.widgets || []) {
     const spec = inputs[w?.name];
     const opts = Array.isArray(spec) ? spec[1] || {} : {};
-    if (old && typeof opts.display_name === "string" && opts.display_name && !w.label) w.label = opts.display_name;
     const hidden = opts.hidden === true || w.options?.hidden === true;
     const advanced = opts.advanced === true || w.options?.advanced === true;
     if (!hidden && !advanced) continue;
@@ -180,21 +179,73 @@ export function applyInputOptions(node, nodeData, version) {
   return folded;
 }
 
-/** Socket labels from the input options' display_name where the socket has none. 1.49 and 1.58 label a
- *  fresh node's sockets so, but a loaded node keeps the saved socket entry, and one saved without a label
- *  (by 1.27, or by the pack before it had labels) lost it: a workflow saved with fewer sockets showed
- *  "image_1" next to the newer "Reference image 10". A label the user gave stays. 1.27 labels no socket
- *  from display_name (its sockets show their localized names): left as it is. */
-export function labelSockets(node, nodeData, version) {
-  if (inputOptionsIgnored(version)) return 0;
-  const inputs = { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
+/** Whether `text` is a label the frontend gave by itself: none, the input's name, or the frontend's own
+ *  translation of it (1.27 sets widget.label = translation-or-name on every widget). Anything else was set
+ *  by the user (Rename Slot / Rename Widget, saved in the workflow as the socket's label) and stays. */
+export function isDefaultLabel(text, name, translation) {
+  return text === undefined || text === null || text === "" || text === name || (!!translation && text === translation);
+}
+
+/** The label to show instead of `current`, or null to leave it: a frontend-default label becomes the
+ *  frontend's own translation where it has a real one (what 1.49/1.58 show: a locale of the pack wins
+ *  over display_name), else the schema's title (display_name). Never a user's label. */
+export function packLabel(current, { name, translation, displayName }) {
+  if (typeof displayName !== "string" || !displayName) return null;
+  if (!isDefaultLabel(current, name, translation)) return null;
+  const want = typeof translation === "string" && translation && translation !== name ? translation : displayName;
+  return current === want ? null : want;
+}
+
+function inputSpecs(nodeData) {
+  return { ...(nodeData?.input?.required || {}), ...(nodeData?.input?.optional || {}) };
+}
+
+function displayNameOf(spec) {
+  const label = Array.isArray(spec) ? spec[1]?.display_name : undefined;
+  return typeof label === "string" && label ? label : undefined;
+}
+
+/** Labels from the input options' display_name, by what the node holds, not by version: every widget
+ *  whose label is a frontend default (1.27: its name) gets the schema's title (a multiline text's
+ *  placeholder too, where it is the name: the textarea's only label on the canvas); every socket
+ *  without a user's label shows it through localized_name, the text the frontend shows when the user
+ *  gave none (1.27, and a socket 1.49 restored from a save without a label). Only labels change: names,
+ *  order and values (what saved workflows and prompts hold) stay. localized_name is not a label, so
+ *  nothing new is saved as the user's, and configure() keeps the definition's localized_name on load.
+ *  Called on a fresh node and again after configure() (saved socket entries replace the fresh ones).
+ *  Returns how many labels changed. Text only: never markup. */
+export function applyLabels(node, nodeData) {
+  const specs = inputSpecs(nodeData);
+  const sockets = new Map((node?.inputs || []).filter((i) => i?.widget?.name).map((i) => [i.widget.name, i]));
   let n = 0;
+  for (const w of node?.widgets || []) {
+    const displayName = displayNameOf(specs[w?.name]);
+    if (!displayName) continue;
+    const want = packLabel(w.label, { name: w.name, translation: sockets.get(w.name)?.localized_name, displayName });
+    if (want !== null) {
+      w.label = want;
+      n++;
+    }
+    const el = w.inputEl ?? w.element;
+    if (el && typeof el.placeholder === "string" && el.placeholder === w.name && w.label && w.label !== w.name) {
+      el.placeholder = String(w.label);
+    }
+  }
   for (const input of node?.inputs || []) {
-    if (!input || input.widget || input.label) continue;
-    const spec = inputs[input.name];
-    const label = Array.isArray(spec) ? spec[1]?.display_name : undefined;
-    if (typeof label === "string" && label) {
-      input.label = label;
+    if (!input) continue;
+    const displayName = displayNameOf(specs[input.name]);
+    if (!displayName) continue;
+    if (input.label) {
+      // A saved label equal to the name or the frontend's translation is not the user's: shown as the rest.
+      if (!isDefaultLabel(input.label, input.name, input.localized_name)) continue;
+      if (packLabel(input.label, { name: input.name, translation: input.localized_name, displayName }) === null) continue;
+      input.label = undefined;
+      n++;
+    }
+    const shown = input.localized_name;
+    const want = packLabel(shown, { name: input.name, translation: shown, displayName });
+    if (want !== null) {
+      input.localized_name = want;
       n++;
     }
   }
