@@ -404,3 +404,178 @@ def test_a_workflow_saved_with_fewer_sockets_keeps_every_link_on_its_socket_and_
         assert page.pack_errors() == []
     finally:
         page.close()
+
+
+# Issue 18.7: the schema's title (input option display_name) as the label of every widget and socket,
+# on 1.27.10 too, where the frontend labels widgets with their names; a label the user set stays.
+I2V_CLASS = "RunComfy_emulator_samples_video_gen_image_to_video"    # emulator sample: titled sockets + textareas
+LABEL_CLASSES = (WAN_CLASS, I2V_CLASS)
+
+# What the frontend draws for each input, by its own drawing rules, plus the texts the canvas really drew:
+# widgets: BaseWidget.displayName (label || name) for canvas-drawn ones, the textarea's placeholder for
+# multiline DOM ones; sockets: label || localized_name || name (LGraphNode's slot drawing, InputSlot.vue).
+DRAWN_JS = """(ids) => {
+  const texts = [];
+  const proto = CanvasRenderingContext2D.prototype; const fill = proto.fillText;
+  proto.fillText = function (t, ...rest) { texts.push(String(t)); return fill.call(this, t, ...rest); };
+  try { app.canvas.draw(true, true); } finally { proto.fillText = fill; }
+  const nodes = ids.map((id) => { const n = app.graph.getNodeById(id);
+    return { id, type: n.type,
+      widgets: n.widgets.map((w) => { const el = w.inputEl ?? w.element;
+        return { name: w.name, shown: n.isWidgetVisible ? n.isWidgetVisible(w) : !w.hidden,
+          text: w.displayName ?? w.label ?? w.name, dom: !!el, placeholder: el && typeof el.placeholder === 'string' ? el.placeholder : null }; }),
+      inputs: n.inputs.map((i) => ({ name: i.name, widget: !!i.widget, label: i.label ?? null,
+        text: i.label || i.localized_name || i.name })),
+      values: n.serialize().widgets_values }; });
+  return { texts, nodes };
+}"""
+
+# Vue nodes: each visible element inside the node whose own text is `label` (its box), and textareas' placeholders.
+VUE_LABELS_JS = """([id, labels]) => {
+  const root = document.querySelector(`[data-node-id="${id}"]`); const box = root.getBoundingClientRect();
+  const own = (e) => [...e.childNodes].filter((c) => c.nodeType === 3).map((c) => c.textContent).join('').trim();
+  const found = {};
+  for (const e of root.querySelectorAll('*')) {
+    const t = own(e); if (!labels.includes(t) || found[t]) continue;
+    const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    if (r.width < 1 || r.height < 1 || s.visibility === 'hidden' || s.display === 'none') continue;
+    found[t] = { box: [r.left, r.top, r.right, r.bottom], html: e.children.length };
+  }
+  const placeholders = [...root.querySelectorAll('textarea')].map((t) => t.placeholder);
+  return { node: [box.left, box.top, box.right, box.bottom], found, placeholders, text: root.innerText };
+}"""
+
+
+def _titles(comfy, cls: str) -> dict:
+    """display_name, hidden, advanced of each input, from the node's definition; display_name is what every
+    frontend shows: the pack's English translation (locales/en/nodeDefs.json) where it has one, else the title."""
+    spec = comfy.get(f"/object_info/{cls}").json()[cls]["input"]
+    spec = {**spec.get("required", {}), **spec.get("optional", {})}
+    english = json.loads((ROOT / "locales" / "en" / "nodeDefs.json").read_text(encoding="utf-8")).get(cls, {}).get("inputs", {})
+    out = {}
+    for name, s in spec.items():
+        opts = dict(s[1]) if len(s) > 1 and isinstance(s[1], dict) else {}
+        if opts.get("display_name") and english.get(name, {}).get("name"):
+            opts["display_name"] = english[name]["name"]
+        out[name] = opts
+    return out
+
+
+def _new_nodes(page: Page, classes) -> list:
+    return page.js("""(classes) => { app.graph.clear(); return classes.map((cls, i) => { const n = LiteGraph.createNode(cls);
+        n.pos = [60 + i * 470, 80]; app.graph.add(n); return n.id; }); }""", list(classes))
+
+
+def _labels_shot(page: Page, renderer: str, ids) -> Path | None:
+    where = _shots_dir()
+    if where is None:
+        return None
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"labels-{page.frontend}-{renderer}.png"
+    boxes = [page.js(NODE_BOX_JS, i) for i in ids]
+    x0, y0 = max(0, min(b[0] for b in boxes) - 12), max(0, min(b[1] for b in boxes) - 30)
+    x1, y1 = min(1400, max(b[2] for b in boxes) + 12), min(900, max(b[3] for b in boxes) + 12)
+    page.page.screenshot(path=str(path), clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+    return path
+
+
+def _expect_titles(drawn: dict, titles: dict, where: str) -> list[str]:
+    """Checks one node's widgets and sockets against the titles; returns the labels a user sees drawn."""
+    seen = []
+    for w in drawn["widgets"]:
+        title = titles.get(w["name"], {}).get("display_name")
+        if not title:
+            continue
+        assert w["text"] == title, f"widget {w['name']} is labelled {w['text']!r}, not {title!r} ({where})"
+        if w["dom"] and w["placeholder"] is not None:
+            assert w["placeholder"] in (title, titles[w["name"]].get("placeholder")), (w, where)
+        if w["shown"] and not w["dom"]:
+            seen.append(title)
+    for i in drawn["inputs"]:
+        title = titles.get(i["name"], {}).get("display_name")
+        if title and not i["widget"]:
+            assert i["text"] == title, f"socket {i['name']} shows {i['text']!r}, not {title!r} ({where})"
+            seen.append(title)
+    return seen
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_labels_are_the_schemas_titles_and_a_users_label_stays(stack, renderer):
+    page = _start(stack, renderer, "labels")
+    try:
+        titles = {cls: _titles(page.comfy, cls) for cls in LABEL_CLASSES}
+        ids = _new_nodes(page, LABEL_CLASSES)
+        where = f"{page.frontend}/{renderer}"
+        if renderer == "vue":
+            for i in ids:
+                page.wait_for(f"() => !!document.querySelector('[data-node-id=\"{i}\"]')", timeout_s=20, what="the Vue node")
+        else:
+            page.js("() => { const ds = app.canvas.ds; ds.scale = 1; ds.offset = [0, 0]; app.canvas.setDirty(true, true); }")
+        page.page.wait_for_timeout(1000)
+        got = page.js(DRAWN_JS, ids)
+        for node, cls in zip(got["nodes"], LABEL_CLASSES):
+            # Names and their order are the definition's (saved workflows and prompts hold them).
+            names = [w["name"] for w in node["widgets"] if w["name"] in titles[cls]]
+            assert names == [n for n in titles[cls] if n in names], (cls, names)
+            seen = _expect_titles(node, titles[cls], f"{cls} on {where}")
+            assert {"Magic prompt", "Image size (width*height)", "Reference image 1"} <= set(seen) if cls == WAN_CLASS \
+                else {"First frame", "Last frame", "Duration (s)", "Resolution"} <= set(seen), (cls, seen)
+            if renderer == "canvas":
+                # What the canvas really drew (fillText): every title of a drawn widget and socket, and no
+                # raw name of an input that has a title.
+                missing = [t for t in seen if not any(t == d or (d.endswith("…") and t.startswith(d[:-1])) for d in got["texts"])]
+                assert not missing, f"not drawn on {where}: {missing}; drawn: {got['texts']}"
+                raw = [n for n, o in titles[cls].items() if o.get("display_name") and o["display_name"] != n and n in got["texts"]]
+                assert not raw, f"raw input names drawn on {where}: {raw}"
+        if renderer == "vue":
+            for node_id, node, cls in zip(ids, got["nodes"], LABEL_CLASSES):
+                want = [titles[cls][w["name"]]["display_name"] for w in node["widgets"]
+                        if titles[cls].get(w["name"], {}).get("display_name") and not w["dom"]
+                        and not titles[cls][w["name"]].get("advanced") and not titles[cls][w["name"]].get("hidden")]
+                want += [titles[cls][i["name"]]["display_name"] for i in node["inputs"]
+                         if not i["widget"] and titles[cls].get(i["name"], {}).get("display_name")]
+                vue = page.js(VUE_LABELS_JS, [node_id, want])
+                assert set(vue["found"]) == set(want), f"labels not shown on the Vue node {cls} ({where}): " \
+                    f"{sorted(set(want) - set(vue['found']))}; text: {vue['text']!r}"
+                nx0, ny0, nx1, ny1 = vue["node"]
+                for label, seen_at in vue["found"].items():
+                    x0, y0, x1, y1 = seen_at["box"]
+                    assert nx0 - 1 <= x0 and x1 <= nx1 + 1 and ny0 - 1 <= y0 and y1 <= ny1 + 1, (label, seen_at, vue["node"])
+                    assert seen_at["html"] == 0, f"{label!r} has child elements: text is data ({where})"
+                dom_titles = [titles[cls][w["name"]]["display_name"] for w in node["widgets"] if w["dom"]
+                              and titles[cls].get(w["name"], {}).get("display_name")]
+                for t in dom_titles:
+                    assert t in vue["placeholders"] or t in vue["found"] or t in vue["text"], (t, vue["placeholders"], where)
+        if renderer == "canvas":
+            _view(page, ids[0], scale=0.8)
+        shot_path = _labels_shot(page, renderer, ids)
+
+        # The user renames a socket (Rename Slot) and, where the frontend can, a widget (1.49+: Rename Widget
+        # sets the widget's and its socket's label); saved and loaded, those labels stay, the rest are titles.
+        i2v = ids[1]
+        page.js("""(id) => { const n = app.graph.getNodeById(id);
+            n.inputs.find((i) => i.name === 'image').label = 'My start';
+            const w = n.widgets.find((w) => w.name === 'duration'); const s = n.inputs.find((i) => i.widget?.name === 'duration');
+            w.label = 'How long'; if (s) s.label = 'How long'; }""", i2v)
+        workflow = page.js("() => app.graph.serialize()")
+        [saved] = [n for n in workflow["nodes"] if str(n["id"]) == str(i2v)]
+        # The extension shows titles through localized_name: nothing saved as if the user had set it (1.49 itself
+        # saves a socket's title as its label).
+        others = {i["name"]: i.get("label") for i in saved["inputs"] if i["name"] not in ("image", "duration")}
+        allowed = {None} | ({titles[I2V_CLASS][n].get("display_name") for n in others} if page.frontend.startswith("1.49.") else set())
+        assert all(label in allowed for label in others.values()), f"titles saved as user labels ({where}): {others}"
+        _open(page, workflow)
+        again = page.js(DRAWN_JS, ids)
+        node = next(n for n in again["nodes"] if str(n["id"]) == str(i2v))
+        text = {i["name"]: i["text"] for i in node["inputs"]}
+        assert text["image"] == "My start" and text["end_image"] == "Last frame", (text, where)
+        widget = {w["name"]: w["text"] for w in node["widgets"]}
+        if not page.frontend.startswith("1.27."):   # 1.27 has no widget rename and keeps no widget label
+            assert widget["duration"] == "How long", (widget, where)
+        assert widget["resolution"] == "Resolution" and widget["prompt"] == "Prompt", (widget, where)
+        assert node["values"] == saved["widgets_values"], (node["values"], saved["widgets_values"])
+        assert page.pack_errors() == []
+        if shot_path is not None:
+            assert shot_path.stat().st_size > 10_000, shot_path
+    finally:
+        page.close()
