@@ -21,14 +21,15 @@ from ..runcomfy.catalog.classnames import base_name
 from ..runcomfy.api import RunComfyClient
 from ..runcomfy.api.urls import resolve_base_url
 from ..runcomfy.errors import (ConfigError, EarlierSubmitUncertainError, Interrupted, JobCancelledError,
-                               JobFailedError, PaidResultError, ValidationError)
+                               JobFailedError, PaidResultError, RunComfyError, SubmitOutcomeUnknownError,
+                               ValidationError)
 from ..runcomfy.journal import Journal
 from ..runcomfy.media import spec as media_spec
 from ..runcomfy.run import GenerationRequest, Hooks, Runner, Update
 from ..runcomfy.schema import ModelSchema, log_once
 from ..runcomfy.spending import node_tag
 from . import comfy, generation, labels, media_io, where_to_fix, widget_order
-from .inputs import RESUME_INPUT, collect, generation_input, input_types, pack_inputs, stale_inputs
+from .inputs import PACK_LABELS, RESUME_INPUT, collect, generation_input, input_types, pack_inputs, stale_inputs
 from .layout import layout_for, seed_field
 from .safe_text import inert, inert_input_types
 
@@ -245,12 +246,32 @@ def fetch_fields(exc: BaseException) -> dict:
     return out
 
 
-def _fetch_hint(fields: dict, text: str) -> str:
+RESUME_LABEL = PACK_LABELS[RESUME_INPUT]
+
+
+def how_to_fetch(rid: str) -> str:
+    """The one sentence that says how to fetch a kept result where there is no Fetch button (ComfyUI's
+    error dialog, its console, a headless run): the widget's label first, the API name after."""
+    return (f'To fetch its result without a new charge, put request id {rid} into "{RESUME_LABEL}" '
+            f"({RESUME_INPUT}) and run.")
+
+
+def _with_text(exc: BaseException, text: str) -> BaseException:
+    return exc.retold(text) if isinstance(exc, RunComfyError) else exc
+
+
+def fetch_texts(fields: dict, exc: BaseException, prefix: str = "") -> tuple[str, dict]:
+    """(text, extra fields) of a failed or stopped run's status. With a request to fetch, the text is
+    what happened (once, no id) plus how to fetch it by its id (once), and ``summary`` is what happened
+    alone: the panel shows the id, the billed line and a Fetch button itself, so it says each fact once."""
     rid = fields.get("fetch_request_id")
     if not rid:
-        return text
-    return (f"{text} To fetch its result without a new charge: put {rid} into '{RESUME_INPUT}' and run "
-            "(or press the panel's fetch button).")
+        return f"{prefix}{exc}", {}
+    summary = exc.summary if isinstance(exc, RunComfyError) else str(exc)
+    hint = getattr(exc, "hint_added", None)
+    if hint and hint not in summary and not isinstance(exc, SubmitOutcomeUnknownError):
+        summary = f"{summary} {hint}"
+    return f"{prefix}{summary} {how_to_fetch(rid)}", {"summary": summary}
 
 
 async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict | None = None):
@@ -323,8 +344,8 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
                 for i, g in enumerate(generation.generations(start, n))]))
     except Interrupted as exc:
         fetch = fetch_fields(exc)
-        text = _fetch_hint(fetch, str(exc))
-        progress.text(text, {"state": "stopped", **fetch, **rerun})
+        text, extra = fetch_texts(fetch, exc, "Stopped. " if fetch.get("fetch_request_id") else "")
+        progress.text(text, {"state": "stopped", **fetch, **extra, **rerun})
         log.info("runcomfy: %s", text)
         raise comfy.interrupt_exception(text) from None
     except ValidationError as exc:
@@ -337,7 +358,11 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
         # is wrong, where_to_fix adds where a ComfyUI user fixes it.
         shown = where_to_fix.add(exc)
         fetch = fetch_fields(shown)
-        progress.text(_fetch_hint(fetch, f"error: {shown}"), {"state": "error", **fetch, **rerun})
+        text, extra = fetch_texts(fetch, shown, "error: ")
+        progress.text(text, {"state": "error", **fetch, **extra, **rerun})
+        if extra:
+            # ComfyUI's error dialog and console (and a headless run) have no Fetch button: say how.
+            raise _with_text(shown, text.removeprefix("error: ")) from exc
         if shown is exc:
             raise
         raise shown from exc

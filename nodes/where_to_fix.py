@@ -6,21 +6,21 @@ from __future__ import annotations
 
 from ..runcomfy.api.proxies import CertificateFailure, ProxyFailure
 from ..runcomfy.errors import AuthError, EarlierSubmitUncertainError, RunComfyError, SubmitOutcomeUnknownError
-from .inputs import RESUME_INPUT, SUBMIT_ANYWAY_INPUT
+from .inputs import PACK_LABELS, RESUME_INPUT, SUBMIT_ANYWAY_INPUT
 
 TOKEN = ("Set the token in ComfyUI Settings > RunComfy Model API > API token, or in the RUNCOMFY_API_TOKEN environment "
          "variable before starting ComfyUI.")
 PROXY = ("The proxy comes from ComfyUI Settings > RunComfy Model API > Proxy, else RUNCOMFY_PROXY or HTTPS_PROXY; change it "
          "there (NO_PROXY exempts a host).")
 CERTIFICATE = "Restart ComfyUI after setting REQUESTS_CA_BUNDLE or SSL_CERT_FILE."
-UNKNOWN_SUBMIT = (f"If it is in your RunComfy request history, put its request id into '{RESUME_INPUT}' to fetch "
-                  "the result without a new charge.")
+UNKNOWN_SUBMIT = (f"If it is in your RunComfy request history, put its request id into "
+                  f"\"{PACK_LABELS[RESUME_INPUT]}\" ({RESUME_INPUT}) to fetch the result without a new charge.")
 
 
 def hint_for(exc: BaseException) -> str:
     if isinstance(exc, EarlierSubmitUncertainError):
-        return (f"In ComfyUI: the request id goes into '{RESUME_INPUT}'; the one-time code "
-                f"{exc.resubmit_code} into '{SUBMIT_ANYWAY_INPUT}'.")
+        return (f"In ComfyUI: the request id goes into \"{PACK_LABELS[RESUME_INPUT]}\" ({RESUME_INPUT}); the one-time "
+                f"code {exc.resubmit_code} into \"{PACK_LABELS[SUBMIT_ANYWAY_INPUT]}\" ({SUBMIT_ANYWAY_INPUT}).")
     if isinstance(exc, AuthError):
         return TOKEN
     if isinstance(exc, CertificateFailure):

@@ -36,6 +36,17 @@ class RunComfyError(Exception):
                      "by that request id instead of paying again.")
         return text
 
+    @property
+    def summary(self) -> str:
+        """What happened, without the request id or how to fetch it: for a front end that shows the
+        id and a fetch control itself (the node's panel), so each is said once."""
+        text = self.base_message
+        if self.server_message and self.server_message not in text:
+            text += f" Server said: {self.server_message}"
+        if self.accepted and not _BILLING_STATED.search(text):
+            text += " RunComfy accepted it, so it may have been billed."
+        return text
+
     def accepted_as(self, request_id: str, note: str = "") -> "RunComfyError":
         """A copy of this error (same type and fields) for the phase after RunComfy accepted
         ``request_id``: its text names the id, says it may have been billed, and ends with ``note``.
@@ -55,6 +66,13 @@ class RunComfyError(Exception):
         new = self._copy()
         new.args = (f"{new.args[0] if new.args else new._compose()} {hint.strip()}",)
         new.hint_added = hint.strip()
+        return new
+
+    def retold(self, text: str) -> "RunComfyError":
+        """A copy of this error (same type and fields) whose text is ``text``: a front end that says
+        the same facts its own way. Raise the copy ``from`` this one."""
+        new = self._copy()
+        new.args = (text,)
         return new
 
     def _copy(self) -> "RunComfyError":

@@ -141,9 +141,10 @@ def test_the_node_adds_where_to_fix_it_in_comfyui(pack):
     assert str(shown).startswith(str(raised)) and "ComfyUI Settings > RunComfy Model API > API token" in str(shown)
     assert "ComfyUI" not in str(raised)
     unknown = errors.SubmitOutcomeUnknownError("The submit may have reached RunComfy, but its answer was lost.")
-    assert "'resume_request_id'" in str(where.add(unknown))
+    assert '"Resume request id" (resume_request_id)' in str(where.add(unknown))
     blocked = errors.EarlierSubmitUncertainError("An earlier submit ... may have been accepted and billed.",
                                                  resubmit_code="resubmit-0a1b2c")
-    assert "'submit_anyway'" in str(where.add(blocked)) and "resubmit-0a1b2c into" in str(where.add(blocked))
+    assert '"Submit anyway (one-time code)" (submit_anyway)' in str(where.add(blocked))
+    assert "resubmit-0a1b2c into" in str(where.add(blocked))
     other = errors.JobFailedError("The remote job failed.", request_id="r-1")
     assert where.add(other) is other          # nothing to add: the same error, unchanged

@@ -94,10 +94,11 @@ def _events(node: str) -> dict[str, list[dict]]:
                            "notes": [fit, "1 image(s) of 1024x1024 px"], **rerun}],
         "stopped-billed": [{"node": node, "state": "stopped", "request_id": RID, "fetch_request_id": RID,
                             "fetch_input": "resume_request_id", "billed": True,
-                            "text": "Stopped while running: the remote job was already running: it will finish and be "
-                                    "billed. Its result is kept and can be fetched by the request id without a new "
-                                    f"charge. To fetch its result without a new charge: put {RID} into "
-                                    "'resume_request_id' and run (or press the panel's fetch button).", **rerun}],
+                            "summary": "The job was already running on RunComfy: it will finish and be billed. "
+                                       "Its result is kept.",
+                            "text": "Stopped. The job was already running on RunComfy: it will finish and be billed. "
+                                    "Its result is kept. To fetch its result without a new charge, put request id "
+                                    f"{RID} into \"Resume request id\" (resume_request_id) and run.", **rerun}],
         "cancelled-queued": [{"node": node, "state": "stopped", "request_id": RID, "fetch_request_id": None,
                               "fetch_input": "resume_request_id", "billed": False,
                               "text": "Stopped: the remote job was cancelled while queued; it is not billed.", **rerun}],

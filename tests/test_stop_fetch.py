@@ -157,6 +157,10 @@ def test_stop_after_the_submit_was_accepted_names_the_request_and_fetching_it_pa
         assert stopped["fetch_request_id"] == rid and stopped["request_id"] == rid, stopped
         assert stopped["billed"] is True and stopped["fetch_input"] == "resume_request_id", stopped
         assert rid in stopped["text"] and "run again with the same inputs" not in stopped["text"].lower()
+        # Each fact once: the text (ComfyUI's console, headless) names the id once and how to fetch it by
+        # the widget's label; the panel's summary names neither (the panel shows the id and a button).
+        assert stopped["text"].count(rid) == 1 and '"Resume request id" (resume_request_id)' in stopped["text"]
+        assert rid not in stopped["summary"] and "fetch" not in stopped["summary"].lower(), stopped
         assert emu.count("cancel") == 1                 # it asked RunComfy to cancel (running: not cancellable)
         if how == "hook":
             assert comfyui.hook_raised >= 1, "ComfyUI's hook never raised: the race was not exercised"

@@ -57,8 +57,23 @@ test("Stop while running: billed line, request named, Fetch button; pressing it 
   assert.deepEqual(c.actions, [{ kind: "fetch", label: FETCH_LABEL, requestId: "abc" }]);
   const armed = panelContent({ status: { state: "stopped", requestId: "abc", ...status }, fetchArmed: "abc" });
   assert.equal(armed.actions.length, 0);
-  assert.ok(texts(armed).some((t) => t.includes("resume_request_id = abc: the next Run fetches this result (no new charge)")));
+  assert.ok(texts(armed).some((t) => t.includes('"Resume request id" is set to this request: the next Run fetches this result (no new charge)')));
   for (const t of [...texts(c), ...texts(armed)]) assert.doesNotMatch(t, /again with the same inputs/i);
+});
+
+test("Stop while running: each fact once (state, id, billed, what happens, the button)", () => {
+  const summary = "The job was already running on RunComfy: it will finish and be billed. Its result is kept.";
+  const detail = { state: "stopped", request_id: "abc123", fetch_request_id: "abc123", billed: true,
+    fetch_input: "resume_request_id", summary,
+    text: `Stopped. ${summary} To fetch its result without a new charge, put request id abc123 into "Resume request id" (resume_request_id) and run.` };
+  const c = panelContent({ status: { state: "stopped", requestId: "abc123", text: detail.text, ...statusExtras(detail) } });
+  assert.deepEqual(texts(c), ["RunComfy: stopped", "request abc123", "Billed: RunComfy ran (or is running) this request.", summary]);
+  assert.equal(texts(c).join("\n").split("abc123").length - 1, 1);      // the id once
+  assert.deepEqual(c.actions, [{ kind: "fetch", label: FETCH_LABEL, requestId: "abc123" }]);
+  // An event without a summary (an older pack) still shows its whole text.
+  const old = panelContent({ status: { state: "stopped", requestId: "abc123", text: detail.text,
+    ...statusExtras({ ...detail, summary: undefined }) } });
+  assert.ok(texts(old).includes(detail.text));
 });
 
 test("cancelled while queued: not billed, nothing to fetch; may-be-billed when unknown", () => {

@@ -15,6 +15,7 @@ export const MAX_TEXT_LINES = 12; // visual lines of one message (an error, a no
 export const FETCH_LABEL = "Fetch this result (no new charge)";
 export const NEW_PAID_TEXT = "new paid generation on every run";
 const RESUME_INPUT = "resume_request_id";
+export const RESUME_LABEL = "Resume request id";
 
 function str(value) {
   return typeof value === "string" && value.trim() ? value.trim() : null;
@@ -27,6 +28,8 @@ export function statusExtras(detail) {
   if (typeof detail.billed === "boolean" || detail.billed === null) out.billed = detail.billed;
   out.fetchRequestId = str(detail.fetch_request_id);
   out.fetchInput = str(detail.fetch_input) || RESUME_INPUT;
+  // What happened, without the request id or how to fetch it (the panel shows those itself).
+  out.summary = str(detail.summary);
   out.notes = Array.isArray(detail.notes) ? detail.notes.filter((n) => typeof n === "string" && n.trim()) : [];
   out.requestIds = Array.isArray(detail.request_ids) ? detail.request_ids.filter((r) => typeof r === "string" && r) : [];
   out.problems = Array.isArray(detail.problems) ? detail.problems.filter((p) => p && typeof p === "object") : [];
@@ -129,6 +132,9 @@ export function panelContent({ price = null, priceInPanel = false, showPrice = t
         const field = str(p.field) && str(p.field) !== label ? ` (${p.field})` : "";
         add(`${label}${field}: ${str(p.text) || "invalid"}${str(p.fix) ? `: ${p.fix}` : ""}`, "detail", "problem");
       }
+    } else if (s.fetchRequestId && s.summary) {
+      // Each fact once: the id is on its own line, the billed line above, the Fetch button below.
+      add(s.summary, "detail", "message");
     } else {
       for (const l of textLines(s.text)) add(l, "detail", "message");
     }
@@ -136,17 +142,15 @@ export function panelContent({ price = null, priceInPanel = false, showPrice = t
   if (s.state !== "dry_run") for (const n of s.notes || []) add(n, "detail", "note");
   if (s.fetchRequestId) {
     if (fetchArmed === s.fetchRequestId) {
-      add(`${s.fetchInput || RESUME_INPUT} = ${s.fetchRequestId}: the next Run fetches this result (no new charge).`,
-        "ok", "fetch");
+      add(`"${RESUME_LABEL}" is set to this request: the next Run fetches this result (no new charge).`, "ok", "fetch");
     } else {
-      add(`Request ${s.fetchRequestId} is kept by RunComfy: fetch its result without paying again.`, "detail", "fetch");
       actions.push({ kind: "fetch", label: FETCH_LABEL, requestId: s.fetchRequestId });
     }
   }
   if (s.resubmitCode) {
     const when = s.submittedAt ? ` (submitted ${s.submittedAt})` : "";
     add(`An earlier submit of these inputs may have reached RunComfy${when}. To send a new, paid one anyway, `
-      + `put ${s.resubmitCode} into 'submit_anyway'.`, "warn", "uncertain");
+      + `put ${s.resubmitCode} into "Submit anyway (one-time code)" (submit_anyway).`, "warn", "uncertain");
   }
   return { lines, actions };
 }
@@ -242,7 +246,7 @@ export function createPanel({ el, onAction }) {
           type: "button",
           textContent: action.label,
           title: action.kind === "fetch"
-            ? `Puts ${action.requestId} into '${RESUME_INPUT}': the next Run fetches this result without a new charge`
+            ? `Puts ${action.requestId} into "${RESUME_LABEL}" (${RESUME_INPUT}): the next Run fetches this result without a new charge`
             : "Show or hide the whole request the dry run would send",
           dataset: { runcomfyAction: action.kind },
           style: {

@@ -171,9 +171,8 @@ def _inline_bytes(payload: dict) -> int:
 
 def _timeout_error(ctx, rid: str, state: str) -> JobTimeoutError:
     return JobTimeoutError(
-        f"Gave up waiting after {ctx.timeout:.0f}s; the job was still {state.replace('_', ' ')}. "
-        "It may still finish (and is billed if it runs); its result can be fetched later by the request id "
-        "without a new charge.",
+        f"Gave up waiting after {ctx.timeout:.0f}s; the job was still {state.replace('_', ' ')} on RunComfy. "
+        "It may still finish and be billed; its result is kept.",
         request_id=rid)
 
 
@@ -281,8 +280,7 @@ async def _deliver(ctx, rid: str, urls: list[str]) -> list:
         raise
     except Interrupted:
         # The job succeeded (billed), so it could not be cancelled: the node says "billed" and offers the fetch.
-        raise Interrupted("Stopped while downloading the results; the job is paid for and its result is kept: it "
-                          "can be fetched by the request id without a new charge.", request_id=rid,
+        raise Interrupted("The job had finished on RunComfy and is billed. Its result is kept.", request_id=rid,
                           cancel_outcome="not_cancellable") from None
     except DownloadError as exc:
         raise PaidDownloadError(rid, f"its result files could not be downloaded: {exc.base_message}",
@@ -312,8 +310,7 @@ async def _cancel_and_raise(ctx, rid: str, update) -> None:
             await _journal([], ctx.journal.record_state, rid, "cancelled")
         msg = "Stopped: the remote job was cancelled while queued; it is not billed."
     elif outcome == "not_cancellable":
-        msg = ("Stopped waiting, but the remote job was already running: it will finish and be billed. "
-               "Its result is kept and can be fetched by the request id without a new charge.")
+        msg = "The job was already running on RunComfy: it will finish and be billed. Its result is kept."
     else:
         msg = f"Stopped waiting; the remote job's cancel outcome is unclear ({outcome})."
     update("stopped", note=outcome)
