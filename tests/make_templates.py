@@ -210,13 +210,26 @@ def node_values(cls, values: dict) -> tuple[list, dict]:
 
 # --- the two formats --------------------------------------------------------------------------
 
+# Where the nodes go: one column each, side by side, every node at the top of its column, so a node
+# that a renderer draws taller than its saved size (Vue nodes grow to fit their widgets; a Markdown note
+# grows to fit its text) grows into empty space and never over another node. Only Load Image nodes
+# share a column, LOADER_STEP apart: a Vue Load Image with its preview is about 450 px tall.
+TOP = 80
+NOTE_X, NOTE_W = -600, 520
+LOADER_X, LOADER_W, LOADER_STEP = 0, 320, 600
+MODEL_X, MODEL_W = 400, 460
+SAVE_X, SAVE_W = 940, 520
+# The view a template opens with: all four columns' tops on a 1280 px wide window.
+VIEW = {"scale": 0.55, "offset": [660, 60]}
+
+
 def build(t: Template, cls) -> tuple[dict, dict]:
     nodes, links, api = [], [], {}
     next_id = 1
     loader_ids = {}
     for i, (socket, title) in enumerate(t.loaders.items()):
         loader_ids[socket] = next_id
-        nodes.append({"id": next_id, "type": "LoadImage", "pos": [40, 80 + 370 * i], "size": [320, 330],
+        nodes.append({"id": next_id, "type": "LoadImage", "pos": [LOADER_X, TOP + LOADER_STEP * i], "size": [LOADER_W, 330],
                       "flags": {}, "order": i, "mode": 0, "inputs": [],
                       "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": []},
                                   {"name": "MASK", "type": "MASK", "links": None}],
@@ -247,7 +260,7 @@ def build(t: Template, cls) -> tuple[dict, dict]:
     out_types, out_names = list(cls.RETURN_TYPES), list(cls.RETURN_NAMES)
     save_link = len(links) + 1
     links.append([save_link, ours_id, 0, save_id, 0, out_types[0]])
-    nodes.append({"id": ours_id, "type": cls.__name__, "pos": [420, 80], "size": [460, 720], "flags": {},
+    nodes.append({"id": ours_id, "type": cls.__name__, "pos": [MODEL_X, TOP], "size": [MODEL_W, 720], "flags": {},
                   "order": order, "mode": 0, "inputs": ui_inputs,
                   "outputs": [{"name": n, "type": k, "links": [save_link] if i == 0 else None}
                               for i, (n, k) in enumerate(zip(out_names, out_types))],
@@ -258,7 +271,7 @@ def build(t: Template, cls) -> tuple[dict, dict]:
     save_name, save_type = SAVE_INPUT[t.save]
     assert save_type == out_types[0], (t.title, out_types)
     save_widgets = SAVE_WIDGETS[t.save](t.save_prefix)
-    nodes.append({"id": save_id, "type": t.save, "pos": [940, 80], "size": [520, 480], "flags": {},
+    nodes.append({"id": save_id, "type": t.save, "pos": [SAVE_X, TOP], "size": [SAVE_W, 480], "flags": {},
                   "order": order + 1, "mode": 0,
                   "inputs": [{"name": save_name, "type": save_type, "link": save_link}], "outputs": [],
                   "properties": {"Node name for S&R": t.save, "cnr_id": "comfy-core"},
@@ -268,13 +281,13 @@ def build(t: Template, cls) -> tuple[dict, dict]:
         api_save.update(format="auto", codec="auto")
     api_save[save_name] = [str(ours_id), 0]
     api[str(save_id)] = {"class_type": t.save, "inputs": api_save, "_meta": {"title": t.save}}
-    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [420, -320], "size": [460, 300], "flags": {},
+    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [NOTE_X, TOP], "size": [NOTE_W, 420], "flags": {},
                   "order": order + 2, "mode": 0, "inputs": [], "outputs": [], "title": "Read me",
                   "properties": {}, "widgets_values": [read_me(t, cls)],
                   **({"color": "#432", "bgcolor": "#653"} if t.emulator else {})})
     ui = {"id": _uuid(t.title), "revision": 0, "last_node_id": note_id, "last_link_id": len(links),
           "nodes": nodes, "links": links, "groups": [], "config": {},
-          "extra": {"ds": {"scale": 0.8, "offset": [60, 360]}}, "version": 0.4}
+          "extra": {"ds": dict(VIEW, offset=list(VIEW["offset"]))}, "version": 0.4}
     return ui, api
 
 
