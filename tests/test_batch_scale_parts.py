@@ -152,3 +152,17 @@ def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path
     finally:
         client.close()
     assert again.count("skipped") == 5 and emu.submits_accepted == 5
+
+
+def test_a_streamed_result_has_the_same_size_cap_as_the_nodes_download():
+    from runcomfy.batch.outputs import _cap
+    from runcomfy.media.kinds import KINDS
+    client = RunComfyClient(TOKEN, "http://127.0.0.1:9")
+    try:
+        assert _cap(client, "https://cdn.example/r/1.mp4", None) == KINDS["video"].output_cap_bytes
+        assert _cap(client, "https://cdn.example/r/1", "video") == KINDS["video"].output_cap_bytes
+        assert _cap(client, "https://cdn.example/r/1.wav", "image") == KINDS["audio"].output_cap_bytes
+        assert _cap(client, "https://cdn.example/r/1.png", "image") == client.max_download_bytes
+        assert KINDS["video"].output_cap_bytes != client.max_download_bytes      # the case that mattered
+    finally:
+        client.close()

@@ -86,16 +86,25 @@ class _HashingSink:
             pass
 
 
+def _cap(client, url: str, output_kind: str | None) -> int:
+    """The same size cap as the node's download of this result (media/kinds/results.py): a video or
+    audio result its kind's ``output_cap_bytes``, anything else the client's download cap."""
+    from ..media.kinds import KINDS, results
+    kind = results.kind_of_url(url) or (output_kind if output_kind in results.DEFAULT_EXT else None)
+    cap = getattr(KINDS.get(kind), "output_cap_bytes", None) if kind else None
+    return cap or client.max_download_bytes
+
+
 def fetch_into(folder: Path, key: str):
     """A result fetcher for ``Runner(fetch_result=...)``: each result of job ``key`` streamed
     straight into ``folder`` (on the output folder's file system), hashed on the way, with the
     client's download rules (allowed hosts, no token, size cap, retries, deadline, Stop);
     ``write_outputs`` then only renames it to its output name. No copy in memory, no spill file
     read back."""
-    def fetch(client, url: str, *, request_id: str, n: int, **_how) -> Streamed:
+    def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None = None, **_how) -> Streamed:
         sink = _HashingSink(folder / f"{key}{SEPARATOR}{n + 1}.part")
         try:
-            downloads.fetch(client, url, sink, client.max_download_bytes, None, None)
+            downloads.fetch(client, url, sink, _cap(client, url, output_kind), None, None)
             return sink.done()
         except BaseException:
             sink.discard()
