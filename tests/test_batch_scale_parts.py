@@ -18,6 +18,8 @@ import io
 import json
 import threading
 
+import pytest
+
 from runcomfy.api import RunComfyClient
 from runcomfy.emulator.jobs import CANCELLED, IN_QUEUE, Job, JobQueue
 
@@ -104,15 +106,15 @@ def test_every_submit_has_a_connection_of_its_own_and_reads_reuse_one(start_emul
     assert not {c.client_port for c in submits} & {c.client_port for c in reads}
 
 
-def _text_schema(tmp_path):
+def _text_schema(tmp_path, model: str = TEXT_MODEL):
     from runcomfy.emulator.catalog import SAMPLE_CATALOG
     from runcomfy.schema import find_schema
     doc = next(m for m in json.loads(SAMPLE_CATALOG.read_text(encoding="utf-8"))["models"]
-               if m.get("model_id") == TEXT_MODEL)
+               if m.get("model_id") == model)
     d = tmp_path / "schemas"
-    d.mkdir()
-    (d / (TEXT_MODEL.replace("/", "__") + ".schema.json")).write_text(json.dumps(doc), encoding="utf-8")
-    return find_schema(TEXT_MODEL, d), str(d)
+    d.mkdir(exist_ok=True)
+    (d / (model.replace("/", "__") + ".schema.json")).write_text(json.dumps(doc), encoding="utf-8")
+    return find_schema(model, d), str(d)
 
 
 def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path):
@@ -166,3 +168,33 @@ def test_a_streamed_result_has_the_same_size_cap_as_the_nodes_download():
         assert KINDS["video"].output_cap_bytes != client.max_download_bytes      # the case that mattered
     finally:
         client.close()
+
+
+
+@pytest.mark.parametrize("model,ext", [("emulator-samples/video-gen/text-to-video", "mp4"),
+                                       ("emulator-samples/audio-gen/text-to-audio", None)])
+def test_video_and_audio_results_stream_into_the_output_folder_too(start_emulator, tmp_path, model, ext):
+    from runcomfy.batch.jobsfile import JobStream
+    from runcomfy.batch.runner import INCOMING, STATE_DIR, BatchOptions, run_batch
+    schema, sdir = _text_schema(tmp_path, model)
+    emu = start_emulator(TOKEN, processing_time=0.0, workers=2, schema_dir=sdir)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"key": f"m{i}", "prompt": f"media {i}"}) + "\n" for i in range(2)),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    client = RunComfyClient(TOKEN, emu.base_url)
+    try:
+        res = asyncio.run(run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
+            out=out, concurrency=2, progress_stream=io.StringIO(), install_signal_handlers=False)))
+    finally:
+        client.close()
+    assert res.count("done") == 2, [r.error for r in res.failures]
+    assert list((out / STATE_DIR / INCOMING).iterdir()) == []
+    for i in range(2):
+        m = json.loads((out / f"m{i}.json").read_text())
+        for n, name in enumerate(m["files"]):
+            data = (out / name).read_bytes()
+            assert data == emu.file_bytes(m["request_id"], n)
+            assert m["sizes"][n] == len(data) and m["sha256"][n] == hashlib.sha256(data).hexdigest()
+            if ext:
+                assert name.endswith("." + ext)
