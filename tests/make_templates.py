@@ -215,12 +215,14 @@ def node_values(cls, values: dict) -> tuple[list, dict]:
 # grows to fit its text) grows into empty space and never over another node. Only Load Image nodes
 # share a column, LOADER_STEP apart: a Vue Load Image with its preview is about 450 px tall.
 TOP = 80
-NOTE_X, NOTE_W = -600, 520
+NOTE_X, NOTE_W = -520, 440
 LOADER_X, LOADER_W, LOADER_STEP = 0, 320, 600
 MODEL_X, MODEL_W = 400, 460
 SAVE_X, SAVE_W = 940, 520
-# The view a template opens with: all four columns' tops on a 1280 px wide window.
-VIEW = {"scale": 0.55, "offset": [660, 60]}
+# The view a template opens with: the note at the left edge (right of the sidebar, below the top bars),
+# the four columns' tops on a 1400 px wide window; at 0.62 the classic canvas still draws every widget
+# (below 0.6 LiteGraph draws nodes as plain boxes).
+VIEW = {"scale": 0.62, "offset": [641, 111]}
 
 
 def build(t: Template, cls) -> tuple[dict, dict]:

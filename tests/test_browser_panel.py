@@ -432,3 +432,69 @@ def test_stop_while_running_then_fetch_gets_the_same_request_without_a_new_submi
     finally:
         emu.release()
         page.close()
+
+
+# Every node's box as drawn: from the DOM for Vue nodes (they are taller than their saved size), from
+# the graph's pos/size (+ the title bar above pos) on the classic canvas. Screen px for Vue, graph units
+# for the canvas: each pair is compared in one unit.
+NODE_BOXES_JS = """(vue) => {
+  const out = [];
+  for (const n of app.graph._nodes) {
+    if (vue) {
+      const el = document.querySelector(`[data-node-id="${n.id}"]`);
+      if (!el) return null;                       // not laid out yet
+      const r = el.getBoundingClientRect();
+      out.push({ id: n.id, type: n.type, box: [r.left, r.top, r.right, r.bottom] });
+    } else {
+      const th = LiteGraph.NODE_TITLE_HEIGHT;
+      out.push({ id: n.id, type: n.type,
+                 box: [n.pos[0], n.pos[1] - th, n.pos[0] + n.size[0], n.pos[1] + n.size[1]] });
+    }
+  }
+  return out;
+}"""
+
+
+def _overlap(a, b, slack=1.0) -> bool:
+    return (min(a[2], b[2]) - max(a[0], b[0]) > slack) and (min(a[3], b[3]) - max(a[1], b[1]) > slack)
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "vue"])
+def test_no_two_nodes_of_a_template_overlap(stack, renderer):
+    """Issue 18: on Vue nodes the read-me note lay over the Wan node. Every shipped template is loaded
+    and every pair of its nodes is checked by geometry, as drawn."""
+    page = _start(stack, renderer, "templates")
+    vue = renderer == "vue"
+    try:
+        for template in TEMPLATES:
+            # In the view the template opens with (its extra.ds): all of it on a 1400 x 900 window.
+            wf_count = page.js("""async (url) => { const wf = await (await fetch(url)).json();
+                await app.loadGraphData(wf); return wf.nodes.length; }""",
+                               f"/api/workflow_templates/{PACK_NAME}/{template}")
+            page.wait_for("(n) => app.graph._nodes.length === n && app.graph._nodes.some((x) => String(x.type)"
+                          ".startsWith('RunComfy_'))", wf_count, timeout_s=30, what=f"{template} to load")
+            if vue:
+                page.wait_for("(n) => document.querySelectorAll('[data-node-id]').length >= n", wf_count,
+                              timeout_s=30, what=f"{template}'s Vue nodes")
+            # Settled: two reads 400 ms apart agree (a Vue node grows as its preview image or panel loads).
+            boxes, settled = None, False
+            for _ in range(25):
+                now = page.js(NODE_BOXES_JS, vue)
+                if now is not None and now == boxes:
+                    settled = True
+                    break
+                boxes = now
+                page.page.wait_for_timeout(400)
+            assert settled and boxes, f"{template}: the nodes did not settle on {page.frontend}/{renderer}"
+            assert len(boxes) == wf_count
+            for a, b in ((a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+                assert not _overlap(a["box"], b["box"]), (
+                    f"{template} on {page.frontend}/{renderer}: {a['type']} {a['box']} overlaps {b['type']} {b['box']}")
+            if template.startswith("RunComfy Wan"):
+                where = _shots_dir()
+                if where is not None:
+                    where.mkdir(parents=True, exist_ok=True)
+                    page.page.screenshot(path=str(where / f"templates-{page.frontend}-{renderer}.png"))
+        assert page.pack_errors() == []
+    finally:
+        page.close()
