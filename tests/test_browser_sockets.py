@@ -11,6 +11,9 @@
   slot index) loads with every link on the socket of the same name, now that the model's 12-item lists
   get 12 sockets each, and a run sends each linked file where it was linked
   (tests/fixtures/workflows/saved-with-fewer-sockets.json).
+- Labels (18.7, ``-k labels``): every widget and socket shows the schema's title (input option display_name,
+  or the pack's translation) on every frontend, 1.27.10 included (it labels widgets with their names), read
+  from what the canvas drew (fillText) or the Vue node's visible label elements; a user's label stays.
 
 Same commands as tests/test_browser.py, e.g. core 0.3.64 + 1.27.10::
 
