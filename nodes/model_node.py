@@ -265,6 +265,11 @@ def fetch_texts(fields: dict, exc: BaseException, prefix: str = "") -> tuple[str
     what happened (once, no id) plus how to fetch it by its id (once), and ``summary`` is what happened
     alone: the panel shows the id, the billed line and a Fetch button itself, so it says each fact once."""
     rid = fields.get("fetch_request_id")
+    if isinstance(exc, EarlierSubmitUncertainError):
+        # The panel says when and how to pay anyway (resubmit_code); this is the rest, once.
+        return f"{prefix}{exc}", {"summary": (
+            "Nothing was sent now, so nothing is charged twice. If your RunComfy request history has that "
+            f'request, put its id into "{RESUME_LABEL}" ({RESUME_INPUT}) to fetch it without a new charge.')}
     if not rid:
         return f"{prefix}{exc}", {}
     summary = exc.summary if isinstance(exc, RunComfyError) else str(exc)
@@ -360,7 +365,7 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
         fetch = fetch_fields(shown)
         text, extra = fetch_texts(fetch, shown, "error: ")
         progress.text(text, {"state": "error", **fetch, **extra, **rerun})
-        if extra:
+        if extra and fetch.get("fetch_request_id"):
             # ComfyUI's error dialog and console (and a headless run) have no Fetch button: say how.
             raise _with_text(shown, text.removeprefix("error: ")) from exc
         if shown is exc:

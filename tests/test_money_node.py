@@ -43,6 +43,10 @@ def test_uncertain_submit_blocks_the_same_prompt_until_the_code_is_given(pack, e
     assert "may have been accepted and billed" in text and emu.count("submit") == 1
     code = re.search(r"resubmit-[0-9a-f]{6}", text).group(0)
     assert any(code in t for _, t in server.texts)             # the node's status shows it too
+    # The panel: the code once (its own line, from resubmit_code), how to fetch once (summary, label first).
+    last = [d for e, d in server.events if e == "runcomfy_model_api.status"][-1]
+    assert last["resubmit_code"] == code and code not in last["summary"], last
+    assert '"Resume request id" (resume_request_id)' in last["summary"], last
     images, urls, rid = call(cls, **kwargs(seed=901, submit_anyway=code))
     assert emu.submits_accepted == 2 and rid in emu.jobs and images.shape[0] == 1
     assert all(TOKEN not in t for _, t in server.texts)

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import {
   BORDER, BUTTON_ROW_PX, FETCH_LABEL, LINE_PX, NEW_PAID_TEXT, PAD_Y, SHORT_STRING, panelContent, panelHeight,
-  requestShort, rerunInfo, statusExtras, wrapLines,
+  requestShort, rerunInfo, statusExtras, submittedText, wrapLines,
 } from "../../web/lib/panel.js";
 import {
   PANEL_MARGIN_PX, applyInputOptions, atLeast, controlDefaultIgnored, fixControlDefaults, growNodeToFit,
@@ -147,4 +147,16 @@ test("1.27: fresh controls start at 'fixed'; labels from the input options", () 
     optional: { upload_format: ["COMBO", { hidden: true }] } } }, "1.27.10");
   assert.equal(node.widgets[0].label, "Seed");
   assert.equal(node.widgets[1].hidden, true, "folded on 1.27 too (tests/web/compat_fold.test.js: without a gap)");
+});
+
+test("an uncertain earlier submit: when (from the journal's seconds), the code, how to fetch: each once", () => {
+  const summary = 'Nothing was sent now, so nothing is charged twice. If your RunComfy request history has that request, put its id into "Resume request id" (resume_request_id) to fetch it without a new charge.';
+  const detail = { state: "error", request_id: null, fetch_request_id: null, billed: null, resubmit_code: "c0de",
+    submitted_at: 1764756000, summary, text: "error: An earlier submit of exactly these inputs ... give the one-time code c0de ..." };
+  const c = panelContent({ status: { state: "error", text: detail.text, ...statusExtras(detail) } });
+  assert.deepEqual(texts(c), ["RunComfy: error",
+    'An earlier submit of these inputs may have reached RunComfy (submitted 2025-12-03 10:00:00 UTC). To send a new, paid one anyway, put c0de into "Submit anyway (one-time code)" (submit_anyway).',
+    summary]);
+  assert.equal(submittedText("2026-12-03T10:00:00Z"), "2026-12-03T10:00:00Z");
+  assert.equal(submittedText(null), null);
 });

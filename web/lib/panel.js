@@ -65,6 +65,15 @@ function textLines(text, max = 6) {
   return String(text || "").split(/\r?\n/).map((l) => l.trim()).filter(Boolean).slice(0, max);
 }
 
+/** When an earlier submit was made: the node sends seconds since 1970 (the journal's time), a test an ISO text. */
+export function submittedText(value) {
+  if (typeof value === "number" && Number.isFinite(value) && value > 0) {
+    const iso = new Date(value * 1000).toISOString();
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  }
+  return str(typeof value === "string" ? value : null);
+}
+
 export const SHORT_STRING = 48;
 
 /** The short form of a request body: compact JSON with every key, long strings cut to SHORT_STRING
@@ -132,6 +141,8 @@ export function panelContent({ price = null, priceInPanel = false, showPrice = t
         const field = str(p.field) && str(p.field) !== label ? ` (${p.field})` : "";
         add(`${label}${field}: ${str(p.text) || "invalid"}${str(p.fix) ? `: ${p.fix}` : ""}`, "detail", "problem");
       }
+    } else if (s.resubmitCode && s.summary) {
+      // Said below, after when the earlier submit was made.
     } else if (s.fetchRequestId && s.summary) {
       // Each fact once: the id is on its own line, the billed line above, the Fetch button below.
       add(s.summary, "detail", "message");
@@ -148,9 +159,11 @@ export function panelContent({ price = null, priceInPanel = false, showPrice = t
     }
   }
   if (s.resubmitCode) {
-    const when = s.submittedAt ? ` (submitted ${s.submittedAt})` : "";
+    const at = submittedText(s.submittedAt);
+    const when = at ? ` (submitted ${at})` : "";
     add(`An earlier submit of these inputs may have reached RunComfy${when}. To send a new, paid one anyway, `
       + `put ${s.resubmitCode} into "Submit anyway (one-time code)" (submit_anyway).`, "warn", "uncertain");
+    if (s.summary) add(s.summary, "detail", "message");
   }
   return { lines, actions };
 }
