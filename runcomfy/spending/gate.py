@@ -122,8 +122,9 @@ def reserve(tag: Tag, charge_id: str, model_id: str, now: float) -> None:
             if size > MAX_MONTH_BYTES:
                 raise JournalError(
                     f"The spend history {log.path_for(now)} holds {size:,} bytes, over its {MAX_MONTH_BYTES:,} "
-                    "byte limit for one month; nothing was sent or charged. Move or delete older history "
-                    "(Settings › RunComfy Model API › history › clear) to continue.")
+                    "byte limit for one month; nothing was sent or charged. To continue, move that file aside "
+                    "or clear this month's history (history tab › Clear history › this month too); either "
+                    "way the spending limits then count this month from $0.")
             if lim.active:
                 _check(log, lim, est, now)
             log.append("reserve", charge=charge_id, model_id=model_id or tag.model_id, name=tag.name[:300],
