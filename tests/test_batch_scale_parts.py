@@ -117,9 +117,20 @@ def _text_schema(tmp_path, model: str = TEXT_MODEL):
     return find_schema(model, d), str(d)
 
 
-def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path):
+def _run_batch(emu, schema, jobs, out, *, concurrency: int):
+    """One batch run over the jobs file against the emulator, as the CLI would start it."""
     from runcomfy.batch.jobsfile import JobStream
-    from runcomfy.batch.runner import INCOMING, STATE_DIR, BatchOptions, run_batch
+    from runcomfy.batch.runner import BatchOptions, run_batch
+    client = RunComfyClient(TOKEN, emu.base_url)
+    try:
+        return asyncio.run(run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
+            out=out, concurrency=concurrency, progress_stream=io.StringIO(), install_signal_handlers=False)))
+    finally:
+        client.close()
+
+
+def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path):
+    from runcomfy.batch.runner import INCOMING, STATE_DIR
     schema, sdir = _text_schema(tmp_path)
     emu = start_emulator(TOKEN, processing_time=0.0, workers=4, schema_dir=sdir)
     jobs = tmp_path / "jobs.jsonl"
@@ -129,12 +140,7 @@ def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path
     # Leftovers of a run killed mid-download: a part file; the next run must not take it for anything.
     (out / STATE_DIR / INCOMING).mkdir(parents=True)
     (out / STATE_DIR / INCOMING / "k0+1.part").write_bytes(b"\x89PNG half a file")
-    client = RunComfyClient(TOKEN, emu.base_url)
-    try:
-        res = asyncio.run(run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
-            out=out, concurrency=3, progress_stream=io.StringIO(), install_signal_handlers=False)))
-    finally:
-        client.close()
+    res = _run_batch(emu, schema, jobs, out, concurrency=3)
     assert res.count("done") == 5, [r.error for r in res.failures]
     assert list((out / STATE_DIR / INCOMING).iterdir()) == []
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(
@@ -147,12 +153,7 @@ def test_results_stream_straight_into_the_output_folder(start_emulator, tmp_path
         assert m["sha256"] == [hashlib.sha256(data).hexdigest()]
         assert (out / f"k{i}.png").stat().st_mode & 0o777 == 0o644
     # A second run skips every job: the manifests' sizes and digests match the files as written.
-    client = RunComfyClient(TOKEN, emu.base_url)
-    try:
-        again = asyncio.run(run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
-            out=out, concurrency=3, progress_stream=io.StringIO(), install_signal_handlers=False)))
-    finally:
-        client.close()
+    again = _run_batch(emu, schema, jobs, out, concurrency=3)
     assert again.count("skipped") == 5 and emu.submits_accepted == 5
 
 
@@ -174,20 +175,14 @@ def test_a_streamed_result_has_the_same_size_cap_as_the_nodes_download():
 @pytest.mark.parametrize("model,ext", [("emulator-samples/video-gen/text-to-video", "mp4"),
                                        ("emulator-samples/audio-gen/text-to-audio", None)])
 def test_video_and_audio_results_stream_into_the_output_folder_too(start_emulator, tmp_path, model, ext):
-    from runcomfy.batch.jobsfile import JobStream
-    from runcomfy.batch.runner import INCOMING, STATE_DIR, BatchOptions, run_batch
+    from runcomfy.batch.runner import INCOMING, STATE_DIR
     schema, sdir = _text_schema(tmp_path, model)
     emu = start_emulator(TOKEN, processing_time=0.0, workers=2, schema_dir=sdir)
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("".join(json.dumps({"key": f"m{i}", "prompt": f"media {i}"}) + "\n" for i in range(2)),
                     encoding="utf-8")
     out = tmp_path / "out"
-    client = RunComfyClient(TOKEN, emu.base_url)
-    try:
-        res = asyncio.run(run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
-            out=out, concurrency=2, progress_stream=io.StringIO(), install_signal_handlers=False)))
-    finally:
-        client.close()
+    res = _run_batch(emu, schema, jobs, out, concurrency=2)
     assert res.count("done") == 2, [r.error for r in res.failures]
     assert list((out / STATE_DIR / INCOMING).iterdir()) == []
     for i in range(2):
