@@ -39,18 +39,23 @@ def test_steps_run_results_and_errors_come_back_and_shutdown_cancels_the_queue()
     assert len(pool._threads) <= 2
 
 
+def _wait_rounds(pool, *, rounds: int, until_peak: int | None = None) -> None:
+    """Rounds of 12 waiting steps (sleep: no CPU), each round awaited; the pool is shut down after."""
+    try:
+        for _ in range(rounds):
+            fs = [pool.submit(time.sleep, 0.03) for _ in range(12)]
+            for f in fs:
+                f.result(5)
+            if until_peak is not None and pool.peak_allowed == until_peak:
+                break
+    finally:
+        pool.shutdown()
+
+
 def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
     # Waiting steps (sleep: no CPU) queued behind a floor of 2 threads: the pool grows.
     io_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, loadavg=lambda: (0.0, 0.0, 0.0))
-    try:
-        for _ in range(10):                                  # bounded: 10 rounds of 12 steps
-            fs = [io_pool.submit(time.sleep, 0.03) for _ in range(12)]
-            for f in fs:
-                f.result(5)
-            if io_pool.peak_allowed == 10:
-                break
-    finally:
-        io_pool.shutdown()
+    _wait_rounds(io_pool, rounds=10, until_peak=10)              # bounded: 10 rounds of 12 steps
     assert io_pool.peak_allowed == 10 and len(io_pool._threads) <= 10
 
     # The same waiting steps while the process computes all the time (its CPU clock runs with the
@@ -58,25 +63,13 @@ def test_it_grows_while_steps_wait_on_io_and_not_while_the_process_computes():
     # would only contend, so it stays at the floor however long the queue.
     cpu_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, cpu=time.monotonic,
                             loadavg=lambda: (0.0, 0.0, 0.0))
-    try:
-        for _ in range(4):
-            fs = [cpu_pool.submit(time.sleep, 0.03) for _ in range(12)]
-            for f in fs:
-                f.result(5)
-    finally:
-        cpu_pool.shutdown()
+    _wait_rounds(cpu_pool, rounds=4)
     assert cpu_pool.peak_allowed == 2 and len(cpu_pool._threads) <= 2
 
     # Waiting steps on a machine whose CPUs are all taken by others (load average over the CPU
     # count): the process waits for a CPU, not for the network; more threads would not help.
     busy_pool = AdaptivePool(floor=2, ceiling=10, step=4, window=0.02, loadavg=lambda: (64.0, 64.0, 64.0))
-    try:
-        for _ in range(4):
-            fs = [busy_pool.submit(time.sleep, 0.03) for _ in range(12)]
-            for f in fs:
-                f.result(5)
-    finally:
-        busy_pool.shutdown()
+    _wait_rounds(busy_pool, rounds=4)
     assert busy_pool.peak_allowed == 2
 
 
