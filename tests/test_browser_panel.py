@@ -31,10 +31,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from comfyui_harness import _wait_until, launch
 from test_browser import (  # noqa: F401 - helpers and skip marks shared with the browser suite
-    CHROMIUM, CHROMIUM_ARGS, NODE_CLASS, PACK_NAME, PROCESSING_S, Page, _load_example, _set_renderer, pytestmark,
-    sync_playwright,
+    NODE_CLASS, PACK_NAME, PROCESSING_S, Page, _load_example, _set_renderer, pytestmark,
 )
 
 RID = "0123456789abcdef0123456789abcdef"
@@ -47,29 +45,14 @@ TEMPLATES = sorted(p.name for p in (ROOT / "example_workflows").glob("*.json"))
 def stack(tmp_path_factory):
     """test_browser.py's stack, with the emulator's whole sample catalog: every template's model is a node."""
     from PIL import Image
-    from runcomfy.emulator import Emulator
-    from runcomfy.emulator.catalog import sample_entries
+    from browser_stack import browser_stack
 
-    token = "rc-panel-" + secrets.token_hex(12)
-    emu = Emulator(token=token, processing_time=PROCESSING_S, workers=2).start()
-    emu.serve_catalog(sample_entries(), replace=False)
-    base = tmp_path_factory.mktemp("comfy_panel")
-    try:
-        comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
-        _wait_until(lambda: comfy.get("/object_info/RunComfy_emulator_samples_video_gen_image_to_video").status_code == 200,
-                    60, what="the sample catalog's nodes")
-        Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    yield {"comfy": comfy, "browser": browser, "token": token, "emu": emu}
-                finally:
-                    browser.close()
-        finally:
-            comfy.stop()
-    finally:
-        emu.stop()
+    def inputs(folder):
+        Image.new("RGB", (512, 512), (200, 60, 40)).save(folder / "example.png")
+
+    with browser_stack(tmp_path_factory.mktemp("comfy_panel"), processing_time=PROCESSING_S, inputs=inputs,
+                       ready_classes=[NODE_CLASS, "RunComfy_emulator_samples_video_gen_image_to_video"]) as st:
+        yield st
 
 
 def _shots_dir() -> Path | None:
