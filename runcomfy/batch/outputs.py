@@ -20,10 +20,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from ..api import downloads
+from ..journal.store import atomic_write
 
 VERSION = 2
 SEPARATOR = "+"          # never in a key (jobsfile._KEY_OK)
@@ -294,21 +294,6 @@ def write_outputs(out: Path, key: str, files: list) -> tuple[list[str], list[int
 
 
 def write_manifest(out: Path, key: str, record: dict) -> None:
-    """Atomically and durably (journal/store.atomic_write's steps, on plain string paths: see _join)."""
+    """Atomically and durably, on a plain string path (see _join)."""
     data = json.dumps({**record, "version": VERSION}, indent=1, sort_keys=True).encode()
-    folder = os.fspath(out)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{key}.json.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, _join(folder, f"{key}.json"))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(_join(out, f"{key}.json"), data, mode=0o644)

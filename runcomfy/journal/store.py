@@ -46,10 +46,14 @@ def _lock_for(path: Path) -> threading.Lock:
         return _PATH_LOCKS.setdefault(key, threading.Lock())
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` so readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+def atomic_write(path: Path | str, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` so readers see the old file or the new one, never a mix. Plain ``os.path``
+    steps, so a caller with one new name per job can pass a string (pathlib interns every name it
+    parses: see batch/outputs._join)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
