@@ -4,6 +4,7 @@ own total deadline, and retried (a 404 too: storage can trail the job) within a 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -36,38 +37,62 @@ class MemorySink:
 
 
 class FileSink:
-    """A temp file next to ``target``, renamed onto it only when complete."""
+    """A result file written as it streams. ``fetch`` calls ``reset`` before each attempt, so a
+    retry starts the file over, and its size, SHA-256 and first bytes (``hashed``) with it.
 
-    def __init__(self, target: Path, durable: bool = True):
+    ``FileSink(target)``: a temp file next to ``target`` (mkstemp), renamed onto it by ``commit``.
+    ``FileSink(part=path, hashed=True)``: written at ``path`` itself (mode 0o644), finished by
+    ``close``, renamed later by the caller: a batch names a job's files with plain strings, as
+    pathlib interns every name it parses and one new name per job grew that table."""
+
+    def __init__(self, target: Path | None = None, durable: bool = True, *, part: str | None = None,
+                 hashed: bool = False):
         self.target = target
-        self.durable = durable          # fsync before the rename (not for a file read back at once)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-        self.tmp = Path(tmp)
-        self.fh = os.fdopen(fd, "wb")
+        self.durable = durable          # fsync before closing (not for a file read back at once)
+        if part is None:
+            fd, part = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+            self.fh = os.fdopen(fd, "wb")
+        else:
+            self.fh = open(part, "wb")
+            os.fchmod(self.fh.fileno(), 0o644)
+        self.part = part
         self.size = 0
+        self.hash = hashlib.sha256() if hashed else None
+        self.head = b""                 # the first 16 bytes (hashed only): they tell the file type
 
     def reset(self):
         self.fh.seek(0)
         self.fh.truncate()
         self.size = 0
+        if self.hash is not None:
+            self.hash, self.head = hashlib.sha256(), b""
 
     def write(self, chunk: bytes):
+        if self.hash is not None:
+            if len(self.head) < 16:
+                self.head += chunk[:16 - len(self.head)]
+            self.hash.update(chunk)
         self.fh.write(chunk)
         self.size += len(chunk)
 
-    def commit(self) -> int:
-        self.fh.flush()
+    def close(self) -> int:
+        """The file complete where it was written; its byte count."""
         if self.durable:
+            self.fh.flush()
             os.fsync(self.fh.fileno())
         self.fh.close()
-        os.replace(self.tmp, self.target)
         return self.size
+
+    def commit(self) -> int:
+        size = self.close()
+        os.replace(self.part, self.target)
+        return size
 
     def discard(self):
         if not self.fh.closed:
             self.fh.close()
         try:
-            os.unlink(self.tmp)
+            os.unlink(self.part)
         except OSError:
             pass
 

@@ -53,39 +53,6 @@ class Streamed:
         self.path, self.size, self.sha256, self.head = path, size, sha256, head
 
 
-class _HashingSink:
-    """A ``downloads.fetch`` sink: the file written once, hashed as it streams (a retry starts over)."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fh = open(path, "wb")
-        os.fchmod(self.fh.fileno(), 0o644)
-        self.reset()
-
-    def reset(self) -> None:
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.hash, self.size, self.head = hashlib.sha256(), 0, b""
-
-    def write(self, chunk: bytes) -> None:
-        if len(self.head) < 16:
-            self.head += chunk[:16 - len(self.head)]
-        self.fh.write(chunk)
-        self.hash.update(chunk)
-        self.size += len(chunk)
-
-    def done(self) -> Streamed:
-        self.fh.close()
-        return Streamed(self.path, self.size, self.hash.hexdigest(), self.head)
-
-    def discard(self) -> None:
-        self.fh.close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-
-
 def _cap(client, url: str, output_kind: str | None) -> int:
     """The same size cap as the node's download of this result (media/kinds/results.py): a video or
     audio result its kind's ``output_cap_bytes``, anything else the client's download cap."""
@@ -102,10 +69,12 @@ def fetch_into(folder: Path, key: str):
     ``write_outputs`` then only renames it to its output name. No copy in memory, no spill file
     read back."""
     def fetch(client, url: str, *, request_id: str, n: int, output_kind: str | None = None, **_how) -> Streamed:
-        sink = _HashingSink(_join(folder, f"{key}{SEPARATOR}{n + 1}.part"))
+        sink = downloads.FileSink(part=_join(folder, f"{key}{SEPARATOR}{n + 1}.part"), durable=False,
+                                  hashed=True)
         try:
             downloads.fetch(client, url, sink, _cap(client, url, output_kind), None, None)
-            return sink.done()
+            sink.close()
+            return Streamed(sink.part, sink.size, sink.hash.hexdigest(), sink.head)
         except BaseException:
             sink.discard()
             raise
