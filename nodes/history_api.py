@@ -28,7 +28,8 @@ from ..runcomfy.errors import ConfigError, RunComfyError
 from ..runcomfy.journal import Journal, owners
 from ..runcomfy.spending import HistoryLog, Tag, current_limits, save_limits
 from ..runcomfy.spending import report as spend_report
-from ..runcomfy.spending.gate import day_start, month_start, spent_since
+from ..runcomfy.spending import tally
+from ..runcomfy.spending.gate import day_start, month_start
 from ..runcomfy.spending.history import Charge
 from . import comfy
 from .http_json import bad_body, read_json
@@ -130,10 +131,10 @@ def limits_status() -> tuple[int, dict]:
     except ConfigError as exc:
         return 200, {"ok": False, "error": exc.base_message}
     now = time.time()
-    charges = HistoryLog(folder).charges(since=month_start(now))
+    windows = (("today", day_start(now)), ("month", month_start(now)))
+    sums = tally.read(HistoryLog(folder).folder, month_start(now), lambda t: [t.spent(since) for _, since in windows])
     spent = {}
-    for name, since in (("today", day_start(now)), ("month", month_start(now))):
-        total, reported, estimated, unknown = spent_since(charges, since)
+    for (name, _), (total, reported, estimated, unknown) in zip(windows, sums):
         spent[name] = {"usd": total, "reported_usd": reported, "estimated_usd": estimated, "unknown": unknown}
     return 200, {"ok": True, **lim.public(), "spent": spent}
 

@@ -27,6 +27,7 @@ from ..estimate import Estimate, estimate
 from ..journal.store import locked
 from ..pricing import format_usd
 from . import limits as limits_mod
+from . import tally
 from .history import MAX_MONTH_BYTES, HistoryLog
 
 
@@ -90,7 +91,9 @@ def month_start(now: float) -> float:
 
 
 def spent_since(charges, since: float) -> tuple[float, float, float, int]:
-    """(total, reported part, estimated part, requests of unknown cost left out) since ``since``."""
+    """(total, reported part, estimated part, requests of unknown cost left out) since ``since``,
+    folded from whole charges: the definition the running tally (tally.py) keeps without holding
+    them (tests/test_spend_tally.py holds the two equal)."""
     reported = estimated = 0.0
     unknown = 0
     for c in charges.values():
@@ -150,9 +153,8 @@ def _check(log: HistoryLog, lim, est: Estimate, now: float) -> None:
             f"request's cost cannot be estimated before it runs ({est.basis}), so it could cross the limit "
             "unnoticed. Nothing was sent or charged. Turn the limit off to run it, or use inputs whose cost "
             "the price states.", limit=limit, window=name)
-    charges = log.charges(since=min(w[3] for w in windows))
-    for name, limit, source, since, when in windows:
-        total, reported, estimated, unknown = spent_since(charges, since)
+    sums = tally.read(log.folder, min(w[3] for w in windows), lambda t: [t.spent(w[3]) for w in windows])
+    for (name, limit, source, since, when), (total, reported, estimated, unknown) in zip(windows, sums):
         if total + est.usd > limit + 1e-9:
             parts = f"{format_usd(reported)} reported by RunComfy"
             if estimated:

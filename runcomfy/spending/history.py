@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,9 @@ from pathlib import Path
 from ..journal.store import append_durably
 
 KEEP_MONTHS = 13                       # this month and the twelve before it
-MAX_MONTH_BYTES = 64 * 1024 * 1024     # ~200,000 requests in one month
+MAX_MONTH_BYTES = 512 * 1024 * 1024    # ~750,000 requests in one month (~700 bytes each)
 MAX_LINE_BYTES = 64 * 1024             # a longer line is not ours (16 result URLs fit easily)
+_CHUNK = 1 << 20
 _NAME = re.compile(r"^(\d{4})-(\d{2})\.jsonl$")
 
 # States of a charge as the listing shows them.
@@ -52,7 +52,7 @@ def _month_index(name: str) -> int | None:
     return int(m.group(1)) * 12 + int(m.group(2)) - 1 if m else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Charge:
     """One submit and what became of it."""
 
@@ -107,18 +107,38 @@ def _num(v) -> float | None:
     return v if v == v and v not in (float("inf"), float("-inf")) and v >= 0 else None
 
 
-class _Parsed:
-    """One month file parsed up to ``offset`` (files are append-only: later reads parse the tail)."""
+def parse_line(line: bytes | None) -> dict | None:
+    """One history line as its event, or None for a line that is not one of ours."""
+    if not line or len(line) > MAX_LINE_BYTES or not line.strip():
+        return None
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(rec, dict) and isinstance(rec.get("ev"), str) and _num(rec.get("t")) is not None:
+        return rec
+    return None
 
-    def __init__(self):
-        self.offset = 0
-        self.inode = None
-        self.events: list[dict] = []
-        self.bad = 0
 
-
-_CACHE: dict[str, _Parsed] = {}
-_CACHE_GUARD = threading.Lock()
+def whole_lines(fh, start: int = 0, stop: int | None = None):
+    """(end, line without its newline) for each whole line of the open file between ``start`` and
+    ``stop`` (None: its end), read a block at a time; ``end`` is the offset just past the line's
+    newline. A line still being written is not given; one longer than MAX_LINE_BYTES is given as
+    None, and never held beyond one block."""
+    fh.seek(start)
+    pos, carry, skipping = start, b"", False
+    while stop is None or pos + len(carry) < stop:
+        block = fh.read(_CHUNK if stop is None else min(_CHUNK, stop - pos - len(carry)))
+        if not block:
+            return
+        lines = (carry + block).split(b"\n")
+        carry = lines.pop()
+        for line in lines:
+            pos += len(line) + 1
+            yield pos, (None if skipping or len(line) > MAX_LINE_BYTES else line)
+            skipping = False
+        if len(carry) > MAX_LINE_BYTES:
+            pos, carry, skipping = pos + len(carry), b"", True
 
 
 class HistoryLog:
@@ -202,40 +222,17 @@ class HistoryLog:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _events(self, path: Path) -> tuple[list[dict], int]:
-        """The file's events (parsed once; appended lines parsed on the next read)."""
-        key = os.path.abspath(path)
+    def _records(self, path: Path):
+        """The file's events, streamed."""
         try:
-            st = path.stat()
+            fh = open(path, "rb")
         except OSError:
-            return [], 0
-        with _CACHE_GUARD:
-            p = _CACHE.get(key)
-            if p is None or p.inode != st.st_ino or st.st_size < p.offset:
-                p = _CACHE[key] = _Parsed()
-                p.inode = st.st_ino
-            if st.st_size == p.offset:
-                return p.events, p.bad
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(p.offset)
-                    tail = fh.read(min(st.st_size, MAX_MONTH_BYTES + MAX_LINE_BYTES) - p.offset)
-            except OSError:
-                return p.events, p.bad
-            end = tail.rfind(b"\n") + 1          # a line being written stays for the next read
-            for line in tail[:end].splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line) if len(line) <= MAX_LINE_BYTES else None
-                except ValueError:
-                    rec = None
-                if isinstance(rec, dict) and isinstance(rec.get("ev"), str) and _num(rec.get("t")) is not None:
-                    p.events.append(rec)
-                else:
-                    p.bad += 1
-            p.offset += end
-            return p.events, p.bad
+            return
+        with fh:
+            for _, line in whole_lines(fh):
+                rec = parse_line(line)
+                if rec is not None:
+                    yield rec
 
     def charges(self, since: float | None = None) -> dict[str, Charge]:
         """Every charge reserved at or after ``since`` (None: everything kept), with what became
@@ -248,8 +245,7 @@ class HistoryLog:
         out: dict[str, Charge] = {}
         by_rid: dict[str, Charge] = {}
         for path in files:
-            events, _ = self._events(path)
-            for rec in events:
+            for rec in self._records(path):
                 _apply(rec, out, by_rid)
         if since is not None:
             out = {k: c for k, c in out.items() if c.created >= since}

@@ -11,6 +11,7 @@ import json
 import os
 import time
 
+from . import tally
 from .gate import day_start, month_start, week_start
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUBMITTED, SUBMITTING, SUCCEEDED, UNCERTAIN, Charge,
                       HistoryLog)
@@ -62,8 +63,9 @@ def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
 
 def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | None = None, cursor: str | None = None,
          limit: int = 50, live_submit=lambda c: False, now: float | None = None, extra=()) -> dict:
-    """One page, newest first: {"items": [...], "next": cursor | None}. Only the month files the
-    page reaches are read (and each is parsed once per process, then only its new lines)."""
+    """One page, newest first: {"items": [...], "next": cursor | None}. The kept months are read
+    afresh, streamed (nothing is held between pages: a month of a large batch would be hundreds of
+    thousands of charges; the totals and limits read the running tally instead)."""
     now = time.time() if now is None else now
     limit = max(1, min(int(limit), MAX_PAGE))
     after = _parse_cursor(cursor)
@@ -96,30 +98,22 @@ def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | Non
 
 def totals(log: HistoryLog, now: float | None = None) -> dict:
     """Spend today, this week, this month (local time), each by model; reported costs apart from
-    estimated ones; requests of unknown cost counted apart."""
+    estimated ones; requests of unknown cost counted apart (from the running tally: tally.py)."""
     now = time.time() if now is None else now
     windows = {"today": day_start(now), "week": week_start(now), "month": month_start(now)}
-    charges = log.charges(since=min(windows.values()))
+
+    def read(t):
+        return {name: (t.window(since), dict(t.names)) for name, since in windows.items()}
     out = {}
-    for name, since in windows.items():
-        total = {"reported_usd": 0.0, "estimated_usd": 0.0, "unknown": 0, "requests": 0, "since": since,
-                 "by_model": {}}
-        for c in charges.values():
-            if c.created < since:
-                continue
-            usd, kind = c.amount()
-            m = total["by_model"].setdefault(c.model_id, {"display_name": c.name or c.model_id, "reported_usd": 0.0,
-                                                          "estimated_usd": 0.0, "unknown": 0, "requests": 0})
-            for t in (total, m):
-                t["requests"] += 1
-                if usd is None:
-                    t["unknown"] += 1
-                elif kind == "reported":
-                    t["reported_usd"] += usd
-                elif kind == "estimated":
-                    t["estimated_usd"] += usd
-        out[name] = total
+    for name, ((total, models), names) in tally.read(log.folder, min(windows.values()), read).items():
+        out[name] = {**_sum_fields(total), "since": windows[name],
+                     "by_model": {m: {"display_name": names.get(m) or m, **_sum_fields(s)}
+                                  for m, s in models.items()}}
     return out
+
+
+def _sum_fields(s) -> dict:
+    return {"reported_usd": s.reported, "estimated_usd": s.estimated, "unknown": s.unknown, "requests": s.requests}
 
 
 def report_row(c: Charge, state: str) -> dict:
