@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_harness import PACK_NAME, _wait_until, launch, NEEDS_COMFYUI
+from comfyui_harness import PACK_NAME, _wait_until, NEEDS_COMFYUI
 from conftest import ROOT
 
 try:
@@ -76,29 +76,17 @@ pytestmark = NEEDS_COMFYUI + [
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from PIL import Image
-    from runcomfy.emulator import Emulator
+    from browser_stack import browser_stack
 
-    token = "rc-browser-" + secrets.token_hex(12)
-    emu = Emulator(token=token, processing_time=PROCESSING_S, workers=2).start()
-    emu.serve_catalog([hostile_entry()], replace=False)
-    base = tmp_path_factory.mktemp("comfy_browser")
-    try:
-        comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS)
-        _wait_until(lambda: comfy.get("/object_info/" + HOSTILE_CLASS).status_code == 200, 60,
-                    what="the hostile catalog model's node")
+    def inputs(folder):
         # The template's LoadImage nodes use "example.png": give them a real one.
-        Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    yield {"comfy": comfy, "browser": browser, "token": token, "emu": emu}
-                finally:
-                    browser.close()
-        finally:
-            comfy.stop()
-    finally:
-        emu.stop()
+        Image.new("RGB", (512, 512), (200, 60, 40)).save(folder / "example.png")
+
+    # Only the hostile model is added to the catalog (no sample catalog entries).
+    with browser_stack(tmp_path_factory.mktemp("comfy_browser"), ready_classes=[NODE_CLASS, HOSTILE_CLASS],
+                       entries=[hostile_entry()], samples=False, processing_time=PROCESSING_S,
+                       inputs=inputs) as st:
+        yield st
 
 
 class Page:
