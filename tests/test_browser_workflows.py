@@ -22,19 +22,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-import secrets
-from pathlib import Path
 
 import pytest
 
-from comfyui_harness import launch
 from conftest import ROOT
-from test_browser import CHROMIUM, CHROMIUM_ARGS, Page, pytestmark  # noqa: F401 (opt-in marks)
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the suite is opt-in
-    sync_playwright = None
+from test_browser import Page, pytestmark  # noqa: F401 (opt-in marks)
 
 EXAMPLES = ROOT / "example_workflows"
 WAN_CLASS = "RunComfy_wan_ai_wan_2_6_image_to_image"
@@ -49,29 +41,15 @@ MISSING_DIALOG = re.compile(r"were not found|isn.t installed|missing node|Missin
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from PIL import Image
-    from runcomfy.emulator import Emulator
-    from runcomfy.emulator.catalog import sample_entries
+    from browser_stack import browser_stack
 
-    token = "rc-workflows-" + secrets.token_hex(12)
-    emu = Emulator(token=token, processing_time=1.0, workers=2).start()
-    emu.serve_catalog(sample_entries(), replace=False)
-    base = tmp_path_factory.mktemp("comfy_workflows")
-    (base / "input").mkdir()
-    Image.new("RGB", (768, 768), (90, 150, 220)).save(base / "input" / "example.png")
-    try:
-        comfy = launch(base, emu, token, ready_path="/object_info/" + WAN_CLASS,
-                       env_extra={"RUNCOMFY_CATALOG_REFRESH": "0"})
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    yield {"comfy": comfy, "browser": browser, "token": token, "emu": emu}
-                finally:
-                    browser.close()
-        finally:
-            comfy.stop()
-    finally:
-        emu.stop()
+    def inputs(folder):
+        Image.new("RGB", (768, 768), (90, 150, 220)).save(folder / "example.png")
+
+    # No start-up catalog refresh: only the model shipped in the pack has a node.
+    with browser_stack(tmp_path_factory.mktemp("comfy_workflows"), ready_classes=[WAN_CLASS], processing_time=1.0,
+                       inputs=inputs, env={"RUNCOMFY_CATALOG_REFRESH": "0"}) as st:
+        yield st
 
 
 def saved(stem: str) -> dict:
