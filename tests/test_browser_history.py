@@ -26,8 +26,8 @@ import uuid
 
 import pytest
 
-from comfyui_harness import _wait_until, launch
-from test_browser import CHROMIUM, CHROMIUM_ARGS, Page, _set_renderer, pytestmark, sync_playwright  # noqa: F401
+from comfyui_harness import _wait_until
+from test_browser import Page, _set_renderer, pytestmark  # noqa: F401
 
 MODEL = "emulator-samples/image-gen/text-to-image"      # $0.02 per output (the emulator's price)
 CLASS = "RunComfy_emulator_samples_image_gen_text_to_image"
@@ -37,32 +37,16 @@ RUN_TIMEOUT_S = 60.0
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    from runcomfy.emulator import Emulator
+    from browser_stack import browser_stack
     from runcomfy.emulator.catalog import sample_entries
 
-    token = "rc-history-" + secrets.token_hex(12)
-    emu = Emulator(token=token, processing_time=0.4, workers=2).start()
-    emu.serve_catalog([e for e in sample_entries() if e["model_id"] == MODEL], replace=False)
     shared = tmp_path_factory.mktemp("shared_config")
-    comfys = []
-    try:
-        for name in ("a", "b"):
-            base = tmp_path_factory.mktemp("comfy_" + name)
-            comfys.append(launch(base, emu, token, ready_path="/object_info/" + CLASS,
-                                 env_extra={"RUNCOMFY_CONFIG_DIR": str(shared)}))
-        a, b = comfys
-        cls = CLASS
-        assert b.get("/object_info/" + cls).status_code == 200
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                yield {"a": a, "b": b, "comfy": b, "browser": browser, "emu": emu, "cls": cls, "token": token}
-            finally:
-                browser.close()
-    finally:
-        for c in comfys:
-            c.stop()
-        emu.stop()
+    with browser_stack(tmp_path_factory.mktemp("comfy_pair"), ready_classes=[CLASS], samples=False,
+                       entries=[e for e in sample_entries() if e["model_id"] == MODEL], processing_time=0.4,
+                       env={"RUNCOMFY_CONFIG_DIR": str(shared)}, comfyuis=2) as st:
+        a, b = st["comfys"]
+        assert b.get("/object_info/" + CLASS).status_code == 200
+        yield {**st, "a": a, "b": b, "cls": CLASS}      # st["comfy"] is b, the last one started
 
 
 def _defaults(comfy, cls: str) -> dict:
