@@ -34,8 +34,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from comfyui_harness import _free_port, _wait_until, launch, NEEDS_COMFYUI
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, NODE_CLASS, PRICE_TEXT, Page, _load_example, _price_shown,
+from comfyui_harness import _free_port, _wait_until, NEEDS_COMFYUI
+from test_browser import (CHROMIUM, LOAD_TIMEOUT_MS, NODE_CLASS, PRICE_TEXT, Page, _load_example, _price_shown,
                           _set_renderer, sync_playwright)
 
 PUBLIC_NAME = "abc-comfyui.example.test"
@@ -134,42 +134,30 @@ def reverse_proxy(folder: Path, public_port: int, backend_port: int):
 def world(tmp_path_factory):
     """Emulator, browser, the public origin; ``serve(public_origin_env)`` starts ComfyUI behind nginx."""
     from PIL import Image
-    from runcomfy.emulator import Emulator
+    from browser_stack import browser_stack
 
-    token = "rc-proxied-" + secrets.token_hex(12)
-    emu = Emulator(token=token, processing_time=0.5, workers=2).start()
     root = tmp_path_factory.mktemp("comfy_reverse_proxy")
     public_port = _free_port()
     public_origin = f"https://{PUBLIC_NAME}:{public_port}"
-    count = iter(range(100))
 
-    @contextlib.contextmanager
-    def serve(public_origin_env: str | None):
-        n = next(count)
-        base = root / f"comfy{n}"
-        base.mkdir()
-        extra = {"RUNCOMFY_PUBLIC_ORIGIN": public_origin_env} if public_origin_env else {}
-        comfy = launch(base, emu, token, ready_path="/object_info/" + NODE_CLASS, env_extra=extra)
-        try:
-            Image.new("RGB", (512, 512), (200, 60, 40)).save(base / "input" / "example.png")
-            with reverse_proxy(root / f"nginx{n}", public_port, comfy.port) as rp:
+    def inputs(folder):
+        Image.new("RGB", (512, 512), (200, 60, 40)).save(folder / "example.png")
+
+    args = [f"--host-resolver-rules=MAP {PUBLIC_NAME} 127.0.0.1", "--ignore-certificate-errors"]
+    with browser_stack(root, ready_classes=[NODE_CLASS], samples=False, processing_time=0.5, inputs=inputs,
+                       comfyuis=0, browser_args=args) as st:
+
+        @contextlib.contextmanager
+        def serve(public_origin_env: str | None):
+            extra = {"RUNCOMFY_PUBLIC_ORIGIN": public_origin_env} if public_origin_env else None
+            with st["serve"](extra) as comfy, \
+                    reverse_proxy(root / f"nginx-{comfy.base.name}", public_port, comfy.port) as rp:
                 # The page's tab sees only the public address; the log stays the real ComfyUI's.
                 yield SimpleNamespace(comfy=comfy, proxy=rp,
                                       front=SimpleNamespace(url=public_origin, log_tail=comfy.log_tail))
-        finally:
-            comfy.stop()
 
-    args = CHROMIUM_ARGS + [f"--host-resolver-rules=MAP {PUBLIC_NAME} 127.0.0.1", "--ignore-certificate-errors"]
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-            try:
-                yield SimpleNamespace(emu=emu, token=token, browser=browser, public_origin=public_origin,
-                                      serve=serve)
-            finally:
-                browser.close()
-    finally:
-        emu.stop()
+        yield SimpleNamespace(emu=st["emu"], token=st["token"], browser=st["browser"], public_origin=public_origin,
+                              serve=serve)
 
 
 @pytest.fixture(scope="module")
