@@ -5,6 +5,7 @@ ceiling only while steps queue and the process mostly waits (a slow network)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 
@@ -78,3 +79,33 @@ def test_asyncio_runs_to_thread_on_it():
         asyncio.get_running_loop().set_default_executor(AdaptivePool(floor=3, ceiling=3))
         return await asyncio.gather(*(asyncio.to_thread(lambda i=i: i * i) for i in range(20)))
     assert asyncio.run(main()) == [i * i for i in range(20)]
+
+
+def test_on_a_loop_a_step_comes_back_as_the_loops_own_future():
+    """From the event loop a step's result reaches the loop as an asyncio future of that loop (no
+    concurrent Future chained to it); errors come back the same way; a step whose awaiting task was
+    cancelled before a thread took it never runs; off the loop it is a concurrent Future still."""
+    ran: list[str] = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pool = AdaptivePool(floor=1, ceiling=1)
+        loop.set_default_executor(pool)
+        gate = threading.Event()
+        held = loop.run_in_executor(None, gate.wait, 5)           # the one thread is taken
+        assert isinstance(held, asyncio.Future) and held.get_loop() is loop
+        assert pool.submit(lambda: 1).__class__ is not concurrent.futures.Future
+        dropped = asyncio.ensure_future(asyncio.to_thread(ran.append, "dropped"))
+        await asyncio.sleep(0)
+        dropped.cancel()
+        gate.set()
+        assert await held is True
+        with pytest.raises(ZeroDivisionError):
+            await asyncio.to_thread(lambda: 1 / 0)
+        assert await asyncio.to_thread(lambda: ran.append("kept") or 7) == 7
+        off_loop = await asyncio.to_thread(pool.submit, lambda: 8)     # submitted from a worker thread
+        assert isinstance(off_loop, concurrent.futures.Future) and off_loop.result(5) == 8
+        with pytest.raises(asyncio.CancelledError):
+            await dropped
+    asyncio.run(main())
+    assert ran == ["kept"]

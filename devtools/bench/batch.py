@@ -123,7 +123,8 @@ def _write_jobs(folder: Path, n: int, media: str) -> Path:
     return path
 
 
-async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm: bool, media: str) -> dict:
+async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm: bool, media: str,
+                    spend: bool = True, daily_limit: float | None = None) -> dict:
     from runcomfy.api import RunComfyClient
     try:
         from runcomfy.batch.jobsfile import JobStream
@@ -173,9 +174,14 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             ru0 = resource.getrusage(resource.RUSAGE_SELF)
             tc0 = _thread_cpu()
             t0 = time.monotonic()
+            # As `python -m runcomfy batch` runs: with a config folder, so every request also goes
+            # into its spend history and the spending limits (off unless daily_limit) are checked.
+            spend_kw = {"spend_dir": tmp / "config"} if spend else {}
+            if daily_limit is not None:
+                os.environ["RUNCOMFY_DAILY_LIMIT_USD"] = repr(daily_limit)
             res = await run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
                 out=tmp / "out", concurrency=concurrency, progress_stream=io.StringIO(),
-                install_signal_handlers=False))
+                install_signal_handlers=False, **spend_kw))
             wall = time.monotonic() - t0
             pool = getattr(asyncio.get_running_loop(), "_default_executor", None)
             threads_peak = getattr(pool, "peak_allowed", None)      # the batch's thread pool (threads.py)

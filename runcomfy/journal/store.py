@@ -69,28 +69,47 @@ def atomic_write(path: Path | str, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
-def append_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+def append_durably(path, data: bytes, mode: int = 0o600, *, fsync: bool = True) -> bool:
     """Append ``data`` (whole records, newline-ended) to ``path`` and fsync before returning: an
-    appended line is on disk once this returns. The caller makes the folder. OSError propagates."""
+    appended line is on disk once this returns. ``fsync=False``: it is in the OS's cache (it
+    outlives this process and is seen by every other one, not a power cut). The caller makes the
+    folder. Returns whether this write began the file. OSError propagates."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+        return os.lseek(fd, 0, os.SEEK_CUR) == len(data)
+    finally:
+        os.close(fd)
+
+
+def sync_file(path) -> None:
+    """fsync what was appended to ``path`` (through any descriptor). OSError propagates."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
 @contextlib.contextmanager
-def locked(path: Path):
-    """This process's lock on ``path``, plus an advisory file lock against other processes."""
+def locked(path: Path | str):
+    """This process's lock on ``path``, plus an advisory file lock against other processes (on
+    ``path`` + ".lock"; its folder is made when missing). Plain ``os`` calls: a batch takes it
+    for every submit."""
     with _lock_for(path):
         if fcntl is None:
             yield
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        name = os.fspath(path) + ".lock"
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(name) or ".", mode=0o700, exist_ok=True)
+            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import JournalError, RunComfyError
 from ..estimate import Estimate, estimate
-from ..journal.store import locked
+from ..journal.store import locked, sync_file
 from ..pricing import format_usd
 from . import limits as limits_mod
 from . import tally
@@ -38,6 +38,9 @@ class SpendLimitError(RunComfyError):
                  estimate_usd: float | None = None, window: str | None = None):
         self.limit, self.spent, self.estimate_usd, self.window = limit, spent, estimate_usd, window
         super().__init__(message)
+
+
+_LOGS: dict = {}          # config folder -> its HistoryLog (a batch makes a Tag per job)
 
 
 @dataclass
@@ -55,7 +58,10 @@ class Tag:
     key: str | None = None        # the batch job's key
 
     def log(self) -> HistoryLog:
-        return HistoryLog(self.folder)
+        log = _LOGS.get(self.folder)
+        if log is None:
+            log = _LOGS[self.folder] = HistoryLog(self.folder)
+        return log
 
     # What the journal calls (it knows nothing of this module: no import cycle).
     def reserve(self, charge_id: str, model_id: str, now: float) -> None:
@@ -130,9 +136,12 @@ def reserve(tag: Tag, charge_id: str, model_id: str, now: float) -> None:
                     "way the spending limits then count this month from $0.")
             if lim.active:
                 _check(log, lim, est, now)
-            log.append("reserve", charge=charge_id, model_id=model_id or tag.model_id, name=tag.name[:300],
+            path = log.append("reserve", charge=charge_id, model_id=model_id or tag.model_id, name=tag.name[:300],
                        est=est.usd, basis=est.basis[:300], per_output=est.per_output_usd, node=tag.node,
                        workflow=tag.workflow, source=tag.source, key=tag.key, pid=os.getpid())
+        # On disk before the submit leaves, but outside the lock: the others' checks already see
+        # the line (the OS's cache), and do not queue behind this fsync.
+        sync_file(path)
     except OSError as exc:
         raise JournalError(
             f"The spend history in {log.folder} cannot be written ({type(exc).__name__}: {exc.strerror or exc}). "

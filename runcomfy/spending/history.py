@@ -5,8 +5,8 @@ spend needs every request of the month. So each request's events are also append
 JSON object a line, to ``<folder>/history/YYYY-MM.jsonl`` (the UTC month of the event):
 
 - ``reserve`` {charge, model_id, name, est, basis, per_output, node, workflow, source, key}:
-  written under the spend lock just before a submit is sent, at the request's estimate, after
-  the limits were checked (see gate.py); a kill mid-submit leaves it counted;
+  written (and fsynced) under the spend lock just before a submit is sent, at the request's
+  estimate, after the limits were checked (see gate.py); a kill mid-submit leaves it counted;
 - ``sent`` {charge, request_id}: RunComfy accepted the submit;
 - ``release`` {charge, reason}: certainly nothing was sent (a refusal): counts 0;
 - ``unknown`` {charge, reason}: the submit's outcome is unknown: counts at the estimate;
@@ -15,7 +15,9 @@ JSON object a line, to ``<folder>/history/YYYY-MM.jsonl`` (the UTC month of the 
   what it counts for when no number came (the estimate, see estimate.counted_cost);
 - ``delivered`` {request_ids}; ``files`` {request_id, files}: local copies of its results.
 
-What is never written: prompts, inputs, inline media, the token. Each line carries ``t`` (epoch
+The later events are appended without an fsync: other processes see them at once, and one lost
+to a power cut leaves its request counted at the estimate (never less). What is never written:
+prompts, inputs, inline media, the token. Each line carries ``t`` (epoch
 seconds). Files older than KEEP_MONTHS months are deleted when a new month's file starts; a
 month's file past MAX_MONTH_BYTES refuses new reservations (an explicit error before any
 submit, like the journal's live limit), so the folder stays bounded.
@@ -145,14 +147,20 @@ class HistoryLog:
     def __init__(self, folder: Path | str, *, clock=time.time):
         self.folder = Path(folder) / "history"
         self.clock = clock
+        self._paths: dict[str, Path] = {}      # month -> its file (a batch appends 4 lines a job)
+        self._lock = str(self.folder / "spend")
 
     # --- files ------------------------------------------------------------------------------
 
     def path_for(self, t: float) -> Path:
-        return self.folder / f"{month_of(t)}.jsonl"
+        month = month_of(t)
+        path = self._paths.get(month)
+        if path is None:
+            path = self._paths[month] = self.folder / f"{month}.jsonl"
+        return path
 
-    def lock_path(self) -> Path:
-        return self.folder / "spend"           # store.locked adds ".lock"
+    def lock_path(self) -> str:
+        return self._lock                      # store.locked adds ".lock"
 
     def months(self) -> list[Path]:
         """The month files, oldest first."""
@@ -162,17 +170,22 @@ class HistoryLog:
             return []
         return [self.folder / n for n in sorted(names)]
 
-    def append(self, ev: str, **fields) -> None:
-        """One event, durable (fsync) before this returns. OSError propagates."""
+    def append(self, ev: str, *, sync: bool = False, **fields) -> Path:
+        """One event, into the file this returns; with ``sync`` on disk (fsync) before this
+        returns, else in the OS's cache (seen at once by every process; a power cut may lose it).
+        OSError propagates."""
         t = self.clock()
         rec = {"ev": ev, "t": t, **fields}
         data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode()
         path = self.path_for(t)
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        new = not path.exists()
-        append_durably(path, data)
+        try:
+            new = append_durably(path, data, fsync=sync)
+        except FileNotFoundError:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            new = append_durably(path, data, fsync=sync)
         if new:
             self.prune()
+        return path
 
     def prune(self, keep: int = KEEP_MONTHS) -> list[Path]:
         """Deletes the month files older than ``keep`` months before the current one."""

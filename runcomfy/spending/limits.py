@@ -19,6 +19,7 @@ from .. import settings
 from ..errors import ConfigError
 
 LIMITS_FILE = "limits.json"
+_SAVED: dict[str, tuple] = {}     # path -> (its stat signature, the limits it held)
 MAX_LIMIT_USD = 1_000_000.0
 
 
@@ -74,6 +75,17 @@ def read_saved(folder: Path | str) -> tuple[float | None, float | None]:
     is an error (limits silently off would be worse than a clear message)."""
     path = limits_path(folder)
     try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None, None
+    except OSError:
+        st = None
+    # Read at every submit: parsed again only when the file changed (saving replaces it: a new inode).
+    sig = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+    seen = _SAVED.get(str(path))
+    if sig is not None and seen is not None and seen[0] == sig:
+        return seen[1]
+    try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, None
@@ -86,8 +98,11 @@ def read_saved(folder: Path | str) -> tuple[float | None, float | None]:
     except ValueError:
         raise ConfigError(f"The spending limits file {path} is not valid JSON; fix or delete it "
                           "(Settings › RunComfy Model API saves it again).") from None
-    return (parse_usd(doc.get("daily_usd"), f"daily_usd in {path}"),
-            parse_usd(doc.get("monthly_usd"), f"monthly_usd in {path}"))
+    got = (parse_usd(doc.get("daily_usd"), f"daily_usd in {path}"),
+           parse_usd(doc.get("monthly_usd"), f"monthly_usd in {path}"))
+    if sig is not None:
+        _SAVED[str(path)] = (sig, got)
+    return got
 
 
 def current(folder: Path | str) -> Limits:
