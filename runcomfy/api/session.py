@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from typing import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 import urllib3
@@ -47,6 +47,30 @@ def pooled_session(pool_size: int) -> requests.Session:
     s.mount("http://", adapter)
     s.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
     return s
+
+
+def send_small(session: requests.Session, method: str, url: str, *, body: bytes | None, params: dict | None,
+               headers: dict, **adapter_kwargs) -> requests.Response:
+    """``session.request(method, url, data=body, params=params, headers=headers, ...)`` for an
+    ASCII URL and a body of bytes (or none), without requests' per-call preparation: it merges
+    cookies, hooks and settings the pack does not use (trust_env is off; no cookies, auth or
+    redirects are followed) and, with requests 2.34 on Python 3.11, checks each of them against a
+    runtime Protocol (~0.3 ms of CPU a call; a batch makes three calls a job, issue 21). The
+    adapter sends it exactly as ``Session.send`` would, with the same exceptions."""
+    if params:
+        url += ("&" if "?" in url else "?") + urlencode(params)
+    req = requests.PreparedRequest()
+    req.method = method.upper()
+    req.url = url
+    req.headers = requests.structures.CaseInsensitiveDict(session.headers)
+    req.headers.update(headers)
+    if body is not None:
+        req.headers["Content-Length"] = str(len(body))
+    elif req.method not in ("GET", "HEAD"):
+        req.headers["Content-Length"] = "0"
+    req.body = body
+    req.hooks = {"response": []}
+    return session.get_adapter(url).send(req, **adapter_kwargs)
 
 
 class ApiSession:
@@ -194,11 +218,17 @@ class ApiSession:
                 if call.killed:
                     raise self._killed_error(call, what, request_id, budget_text, route)
                 try:
-                    # Large bodies (submits) stream with upload progress: upload_progress.py.
-                    resp = upload_progress.request(session, method, url, data=data, params=params, headers=headers,
-                                                   timeout=self._timeouts(call), allow_redirects=False, stream=True,
-                                                   proxies=route.requests_proxies(), verify=verify,
-                                                   listener=progress, uplink=uplink)
+                    if (data is None or len(data) < upload_progress.STREAM_MIN_BYTES) and url.isascii():
+                        resp = send_small(session, method, url, body=data, params=params, headers=headers,
+                                          timeout=self._timeouts(call), stream=True, cert=None,
+                                          proxies=route.requests_proxies(), verify=verify)
+                    else:
+                        # Large bodies (submits) stream with upload progress: upload_progress.py.
+                        resp = upload_progress.request(session, method, url, data=data, params=params,
+                                                       headers=headers, timeout=self._timeouts(call),
+                                                       allow_redirects=False, stream=True,
+                                                       proxies=route.requests_proxies(), verify=verify,
+                                                       listener=progress, uplink=uplink)
                     try:
                         raw = read_capped(resp, max_bytes or self.max_json_bytes)
                     finally:
