@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 import urllib3
+from requests.utils import requote_uri
 
 from .. import __version__
 from ..errors import (AnswerTooLargeError, BadResponseError, ConfigError, Interrupted, RunComfyError,
@@ -58,7 +59,8 @@ def send_small(session: requests.Session, method: str, url: str, *, body: bytes 
     runtime Protocol (~0.3 ms of CPU a call; a batch makes three calls a job, issue 21). The
     adapter sends it exactly as ``Session.send`` would, with the same exceptions."""
     if params:
-        url += ("&" if "?" in url else "?") + urlencode(params)
+        url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+    url = requote_uri(url)                   # as requests does (a result URL may hold a space)
     req = requests.PreparedRequest()
     req.method = method.upper()
     req.url = url
