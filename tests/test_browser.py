@@ -312,6 +312,8 @@ def test_settings_save_and_clear_the_token(stack):
         status = page.page.locator("[data-runcomfy-token-status]")
         message = page.page.locator("[data-runcomfy-token-message]")
         _wait_until(lambda: "from environment" in status.inner_text(), 15, what="token status")
+        # The token's own buttons: the proxy row below has a Save too.
+        row = field.locator("xpath=ancestor::*[.//button[normalize-space()='Save']][1]")
 
         # Looks native: the controls take ComfyUI's palette colours, not the browser's defaults.
         style = page.js("""() => { const e = document.querySelector("input[aria-label='RunComfy API token']");
@@ -323,13 +325,13 @@ def test_settings_save_and_clear_the_token(stack):
         page.shot("settings")
 
         field.fill("wrong-" + token)
-        page.page.get_by_role("button", name="Save", exact=True).click()
+        row.get_by_role("button", name="Save", exact=True).click()
         _wait_until(lambda: "rejected" in message.inner_text().lower() or "invalid" in message.inner_text().lower(),
                     20, what="the rejected-token message")
         assert not (comfy.base / "runcomfy_config" / "credentials.json").exists()
 
         field.fill(token)
-        page.page.get_by_role("button", name="Save", exact=True).click()
+        row.get_by_role("button", name="Save", exact=True).click()
         _wait_until(lambda: "Token: saved" in status.inner_text(), 20, what="Token: saved")
         assert field.input_value() == "", "the field is emptied once saved"
         saved = json.loads((comfy.base / "runcomfy_config" / "credentials.json").read_text())
@@ -341,7 +343,7 @@ def test_settings_save_and_clear_the_token(stack):
         assert token not in page.page.content()
         page.shot("settings-saved")
 
-        page.page.get_by_role("button", name="Clear", exact=True).click()
+        row.get_by_role("button", name="Clear", exact=True).click()
         _wait_until(lambda: "from environment" in status.inner_text(), 20, what="the token to be cleared")
         assert "environment variable is still used" in message.inner_text()
         assert not (comfy.base / "runcomfy_config" / "credentials.json").exists() or \
