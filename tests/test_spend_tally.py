@@ -31,8 +31,9 @@ def east_of_utc(monkeypatch):
     time.tzset()
 
 
-def _events(rng: random.Random, start: float, n: int) -> list[tuple[float, str, dict]]:
-    """A random history of n requests over ~70 days: (time, event, fields)."""
+def _events(rng: random.Random, start: float, n: int, late: bool = True) -> list[tuple[float, str, dict]]:
+    """A random history of n requests over ~70 days: (time, event, fields); ``late``: some
+    requests get a second state line after they ended."""
     out = []
     models = ["acme/a", "acme/b", "acme/c"]
     for i in range(n):
@@ -68,7 +69,7 @@ def _events(rng: random.Random, start: float, n: int) -> list[tuple[float, str, 
         if rng.random() < 0.3:
             out.append((end + 1, "files", dict(request_id=rid, files=["/tmp/a.png"])))
             out.append((end + 2, "delivered", dict(request_ids=[rid])))
-        if rng.random() < 0.15:                  # a later line for an ended request: a fetch, a cancel
+        if rng.random() < 0.15 and late:         # a later line for an ended request: a fetch, a cancel
             out.append((end + rng.uniform(5, 86400), "state",
                         dict(request_id=rid, state=rng.choice(["succeeded", "cancelled"]), model_id=model,
                              cost=rng.choice([None, 0.07]))))
@@ -219,3 +220,60 @@ def test_the_monthly_cap_admits_a_batch_of_100000_requests(tmp_path):
     tag.note("delivered", request_ids=[rid])
     per_request = log.current_bytes()
     assert 100_000 * per_request < history.MAX_MONTH_BYTES, per_request
+
+
+class _AlwaysLate(tally.Newest):
+    def catch_up(self):
+        raise tally.Late("the whole fold, as the oracle")
+
+
+def _walk(log, monkeypatch, oracle: bool, **filters) -> list:
+    """Every page of the listing, following its cursor: [(ids and states, next)]."""
+    from runcomfy.spending import report
+    if oracle:
+        monkeypatch.setattr(tally, "Newest", _AlwaysLate)
+    pages, cursor = [], None
+    try:
+        for _ in range(200):
+            p = report.page(log, cursor=cursor, now=2e9, **filters)
+            pages.append(([(i["id"], i["state"], i["cost"]["usd"], i["delivered"], i["urls"], i["files"])
+                           for i in p["items"]],
+                          p["next"]))
+            cursor = p["next"]
+            if cursor is None:
+                return pages
+    finally:
+        monkeypatch.undo()
+    raise AssertionError("the listing did not end")
+
+
+@pytest.mark.parametrize("seed,late", [(4, False), (5, False), (6, True)])
+def test_a_page_of_the_list_equals_the_whole_fold(tmp_path, monkeypatch, seed, late):
+    """The list keeps only the newest wanted charges while it reads; every page, with every filter,
+    equals the page cut from all charges. With a state line after a request ended it folds it all."""
+    rng = random.Random(seed)
+    start = time.mktime((2026, 6, 3, 12, 0, 0, 0, 0, -1))
+    events = _events(rng, start, 400, late=late)
+    log = HistoryLog(tmp_path)
+    now = [start]
+    log.clock = lambda: now[0]
+    for t, ev, fields in events:
+        now[0] = t
+        log.append(ev, **fields)
+    folds = []
+
+    class Spy(tally.Newest):
+        def catch_up(self):
+            folds.append("late")
+            done = super().catch_up()
+            folds[-1] = "bounded"
+            return done
+    day = time.strftime("%Y-%m-%d", time.localtime(start + 20 * 86400))
+    for filters in ({"limit": 7}, {"limit": 50, "states": ["succeeded"]}, {"limit": 5, "model": "acme/b"},
+                    {"limit": 3, "day": day}, {"limit": 4, "states": ["submitted", "uncertain", "rejected"]}):
+        want = _walk(log, monkeypatch, True, **filters)
+        monkeypatch.setattr(tally, "Newest", Spy)
+        got = _walk(log, monkeypatch, False, **filters)
+        assert got == want, filters
+        assert sum(len(items) for items, _ in want) > 0, filters
+    assert set(folds) == ({"late"} if late else {"bounded"})

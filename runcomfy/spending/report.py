@@ -14,7 +14,7 @@ import time
 from . import tally
 from .gate import day_start, month_start, week_start
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUBMITTED, SUBMITTING, SUCCEEDED, UNCERTAIN, Charge,
-                      HistoryLog)
+                      HistoryLog, _month_index)
 
 # runcomfy/batch/runner.JobReport's fields, in its order.
 REPORT_FIELDS = ("key", "line", "state", "request_id", "cost", "outputs", "error", "resumed", "seconds", "submits",
@@ -63,37 +63,50 @@ def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
 
 def page(log: HistoryLog, *, states=(), model: str | None = None, day: str | None = None, cursor: str | None = None,
          limit: int = 50, live_submit=lambda c: False, now: float | None = None, extra=()) -> dict:
-    """One page, newest first: {"items": [...], "next": cursor | None}. The kept months are read
-    afresh, streamed (nothing is held between pages: a month of a large batch would be hundreds of
-    thousands of charges; the totals and limits read the running tally instead)."""
+    """One page, newest first: {"items": [...], "next": cursor | None}. One pass over the kept
+    months keeps only the newest charges the filters accept and those still in flight
+    (tally.Newest), so a month of a large batch costs its reading time, not its size in memory;
+    the totals and limits read the running tally instead."""
     now = time.time() if now is None else now
     limit = max(1, min(int(limit), MAX_PAGE))
     after = _parse_cursor(cursor)
     states = set(states or ())
-    known = log.charges()
-    ids = set(known) | {c.request_id for c in known.values() if c.request_id}
+    extra = list(extra)
+
+    def wanted(c: Charge) -> bool:
+        if after is not None and (c.created, c.id) >= after:
+            return False
+        if model and model not in (c.model_id, c.name):
+            return False
+        if day and local_day(c.created) != day:
+            return False
+        return not states or shown_state(c, now, live_submit) in states
+
+    watch = frozenset(x for c in extra for x in (c.id, c.request_id) if x)
+    months = log.months()
+    fold = None
+    if months:
+        fold = tally.Newest(str(log.folder), _month_index(months[0].name), wanted, limit + 1, watch)
+        try:
+            if not fold.catch_up():
+                fold = None              # a file was replaced while read: read it all again below
+        except tally.Late:
+            fold = None                  # a request changed after it ended: rare, fold it all
+    if fold is not None:
+        known, seen = fold.charges(), fold.seen
+    elif months:
+        everything = log.charges()
+        known = list(everything.values())
+        seen = set(everything) | {c.request_id for c in known if c.request_id}
+    else:
+        known, seen = [], set()
     # ``extra``: the journal's entries the history never saw (made before it existed).
     cleared = log.cleared_at()
-    merged = list(known.values()) + [c for c in extra if c.id not in ids and c.request_id not in ids
-                                     and c.created >= cleared]
-    charges = sorted(merged, key=lambda c: (c.created, c.id), reverse=True)
-    out, more, prev = [], None, None
-    for c in charges:
-        if after is not None and (c.created, c.id) >= after:
-            continue
-        if model and model not in (c.model_id, c.name):
-            continue
-        if day and local_day(c.created) != day:
-            continue
-        state = shown_state(c, now, live_submit)
-        if states and state not in states:
-            continue
-        if len(out) == limit:
-            more = _cursor_of(prev)
-            break
-        out.append(item(c, state))
-        prev = c
-    return {"items": out, "next": more}
+    merged = [c for c in known if wanted(c)] + [c for c in extra if c.id not in seen and c.request_id not in seen
+                                                and c.created >= cleared and wanted(c)]
+    merged.sort(key=lambda c: (c.created, c.id), reverse=True)
+    out = [item(c, shown_state(c, now, live_submit)) for c in merged[:limit]]
+    return {"items": out, "next": _cursor_of(merged[limit - 1]) if len(merged) > limit else None}
 
 
 def totals(log: HistoryLog, now: float | None = None) -> dict:

@@ -21,6 +21,7 @@ at a local midnight (a day, week or month start), which is the only kind the lim
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
 import threading
@@ -231,6 +232,71 @@ class Tally:
                 if c.name:
                     self.names.setdefault(c.model_id, c.name)
         return total, models
+
+
+class Late(Exception):
+    """A state line for a request that had already ended: the caller folds everything instead."""
+
+
+class Newest(Tally):
+    """The ``k`` newest ended charges that ``wanted`` accepts, plus every charge still open, from
+    one pass over the files: what a page of the request list needs, in memory bounded by ``k`` and
+    the requests in flight (plus 8 bytes a request), not by the month. A state line for a request
+    that already ended (it could change whether the request is wanted) raises Late. ``watch``: ids
+    whose presence in the history the caller asks about (``seen``)."""
+
+    def __init__(self, folder: str, start: int, wanted, k: int, watch=frozenset()):
+        super().__init__(folder, start)
+        self.wanted, self.k = wanted, k
+        self.heap: list = []                          # (created, id, Charge): the oldest kept on top
+        self.kept: dict[str, Charge] = {}             # request id -> a kept ended charge
+        self.watch, self.seen = watch, set()
+
+    def feed(self, rec: dict, where: tuple[str, int]) -> None:
+        ev = rec["ev"]
+        rid = _text(rec.get("request_id"), 128)
+        if ev == "reserve":
+            cid = _text(rec.get("charge"), 64)
+            if cid in self.watch:
+                self.seen.add(cid)
+        elif rid in self.watch and (ev == "state" or (ev == "sent" and _text(rec.get("charge"), 64) in self.open)):
+            self.seen.add(rid)
+        if ev == "files":
+            c = self.open_rid.get(rid) or self.kept.get(rid)
+            if c is not None:
+                _apply(rec, {}, {rid: c})
+            return
+        if ev == "delivered":
+            ids = rec.get("request_ids")
+            for r in ids if isinstance(ids, list) else []:
+                c = self.open_rid.get(r) or self.kept.get(r) if isinstance(r, str) else None
+                if c is not None:
+                    c.delivered = float(rec["t"])
+            return
+        if ev == "state" and rid and rid in self.kept:
+            raise Late(rid)
+        super().feed(rec, where)
+
+    def _correct(self, rid: str, rec: dict, where: tuple[str, int]) -> None:
+        raise Late(rid)
+
+    def _end(self, c: Charge) -> None:
+        self.open.pop(c.id, None)
+        if c.request_id:
+            self.open_rid.pop(c.request_id, None)
+            self.ended.append(_digest(c.request_id))
+        if not self.wanted(c):
+            return
+        heapq.heappush(self.heap, (c.created, c.id, c))
+        if c.request_id:
+            self.kept[c.request_id] = c
+        if len(self.heap) > self.k:
+            old = heapq.heappop(self.heap)[2]
+            if old.request_id and self.kept.get(old.request_id) is old:
+                del self.kept[old.request_id]
+
+    def charges(self) -> list[Charge]:
+        return [c for _, _, c in self.heap] + list(self.open.values())
 
 
 _TALLIES: dict[str, Tally] = {}
