@@ -178,6 +178,9 @@ class Runner:
                 by_kind.setdefault(f.kind, []).append(f)
         if problems:
             raise ValidationError(problems)
+        if not by_kind:
+            timings["encode"] = 0.0
+            return {}, {}                        # no media: no gathers, no thread hop (a text batch job)
 
         async def inspect(f: Field, index: int, uri: str) -> MediaInfo:
             kind = kinds.get(f.kind)
@@ -249,6 +252,8 @@ class Runner:
             nested = Field(name=path, type="string", kind=kind_name, format=spec.get("format"),
                            validations=[r for r in spec.get("validations") or [] if isinstance(r, dict)])
             return kind.check(info, nested)
+        if not found:
+            return []
         results = await asyncio.gather(*(one(*x) for x in found))
         return [p for ps in results for p in ps]
 
