@@ -79,6 +79,21 @@ def test_commit_renames_the_temp_file_onto_its_target(tmp_path, durable):
     assert target.read_bytes() == GOOD
 
 
+def test_a_node_result_gets_the_mode_of_the_users_other_files(tmp_path):
+    """Not mkstemp's 0o600: a video in ComfyUI's output folder is readable like its images are
+    (0o666 less the umask; here the umask is set to 022 and 027 in turn)."""
+    for umask, want in ((0o022, 0o644), (0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            target = tmp_path / f"out-{umask:o}.mp4"
+            sink = downloads.FileSink(target, False)
+            sink.write(GOOD)
+            sink.commit()
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(os.stat(target).st_mode) == want
+
+
 # --- over real sockets, against the emulator ------------------------------------------------
 # A WAV result (10 s: ~1.7 MB) is several of fetch's 256 KiB reads, so an attempt the emulator
 # cuts off after half the bytes has written (and hashed) some before it breaks.

@@ -37,6 +37,19 @@ class MemorySink:
         return b"".join(self._parts)
 
 
+def _new_file_mode() -> int:
+    """The mode a file the user's tools create gets (0o666 less the umask), as ComfyUI's own outputs
+    do. The umask is read, not set (setting it is process-wide and racy)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
 class FileSink:
     """A result file written as it streams. ``fetch`` calls ``reset`` before each attempt, so a
     retry starts the file over, and its size, SHA-256 and first bytes (``hashed``) with it.
@@ -52,6 +65,7 @@ class FileSink:
         self.durable = durable          # fsync before closing (not for a file read back at once)
         if part is None:
             fd, part = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+            os.fchmod(fd, _new_file_mode())     # mkstemp's 0o600 would hide a result from other users
             self.fh = os.fdopen(fd, "wb")
         else:
             self.fh = open(part, "wb")
