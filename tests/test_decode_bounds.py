@@ -320,6 +320,8 @@ def test_sixteen_199_mb_image_results_stay_under_1_5_gb_with_a_clear_error(emu, 
 
 def test_spilled_images_whose_decode_never_came_are_pruned(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "default_folder", lambda: str(tmp_path))
+    # Pruning runs at most once a minute per process: an earlier test's spill must not count.
+    monkeypatch.setattr(results, "_PRUNED_AT", [0.0])
     folder = results.spill_folder()
     os.makedirs(folder)
     old, new = os.path.join(folder, "old_1.png"), os.path.join(folder, "new_1.png")
