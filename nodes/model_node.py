@@ -380,9 +380,10 @@ async def run_node(schema: ModelSchema, kwargs: dict, node_id=None, rerun: dict 
     except Exception as exc:
         # Paid for and decoded, but not turned into a ComfyUI value (a batch over its pixel cap...).
         err = PaidResultError(", ".join(gen.request_ids), exc, urls=gen.urls)
-        progress.text(f"error: {err}", {"state": "error", "request_id": gen.request_ids[0], "billed": True,
-                                        "fetch_request_id": gen.request_ids[0], "fetch_input": RESUME_INPUT,
-                                        **rerun})
+        fetch = {"request_id": gen.request_ids[0], "billed": True, "fetch_request_id": gen.request_ids[0],
+                 "fetch_input": RESUME_INPUT}
+        text, extra = fetch_texts(fetch, err, "error: ")      # the panel: each fact once
+        progress.text(text, {"state": "error", **fetch, **extra, **rerun})
         raise err from exc
     fit = out.describe(results)
     summary = [f"done: {len(results)} {out.kind}(s)"]

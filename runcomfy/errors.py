@@ -293,12 +293,21 @@ class PaidResultError(RunComfyError):
         what = cause.base_message if isinstance(cause, RunComfyError) else (
             cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}")
         what = str(what).strip().rstrip(".") or type(cause).__name__
+        self._what = what
         files = (" Files: " + " ".join(self.urls)) if self.urls else ""
         super().__init__(
             f"Request {request_id} succeeded and is paid for, but its result could not be delivered: {what}. "
             "It stays recorded as succeeded with its result URLs: fetching that request id (or exactly the same "
             "inputs, seed included) downloads it again with no new charge; if the file itself is bad that fetches "
             "the same file, and only a new paid run gives another." + files, request_id=request_id)
+
+
+    @property
+    def summary(self) -> str:
+        # The panel shows the id, the billed line and a Fetch button: this says the rest, once.
+        return (f"It succeeded and is paid for, but its result could not be delivered: {self._what}. It is kept "
+                "with its result URLs, so fetching it costs nothing new; if the file itself is bad, that fetches "
+                "the same file, and only a new paid run gives another.")
 
 
 class PaidDownloadError(PaidResultError, DownloadError):

@@ -173,13 +173,16 @@ def test_a_message_that_already_states_the_billing_is_not_repeated():
     assert str(raised) == "The status call failed." and raised.request_id is None and not raised.accepted
     paid = PaidResultError("r-3", ValueError("bad header"), urls=["https://x/1.png"])
     assert "r-3" in str(paid) and "ValueError: bad header" in str(paid) and "https://x/1.png" in str(paid)
+    # The panel's summary (it shows the id and a Fetch button itself) says what happened, once.
+    assert "r-3" not in paid.summary and "ValueError: bad header" in paid.summary and "paid for" in paid.summary
 
 
 def test_a_result_the_node_cannot_turn_into_an_image_batch_is_a_paid_error(pack, start_emulator, monkeypatch):
     # Through the node as ComfyUI loads it: decoded, but over the IMAGE batch's pixel cap.
     from test_node import KEY, TOKEN as NODE_TOKEN, FakeServer, call, kwargs
     emu = start_emulator(NODE_TOKEN, as_env=True, processing_time=0.05, workers=2)
-    monkeypatch.setattr(pack.nodes.comfy, "prompt_server", lambda: FakeServer())
+    server = FakeServer.last = FakeServer()
+    monkeypatch.setattr(pack.nodes.comfy, "prompt_server", lambda: server)
     cls = pack.NODE_CLASS_MAPPINGS[KEY]
     tensors = importlib.import_module(pack.__name__ + ".nodes.tensors")
     cap = tensors.MAX_BATCH_PIXELS
@@ -189,6 +192,10 @@ def test_a_result_the_node_cannot_turn_into_an_image_batch_is_a_paid_error(pack,
     rid = next(iter(emu.jobs))
     assert type(ei.value).__name__ == "PaidResultError" and ei.value.request_id == rid
     assert f"Request {rid} succeeded and is paid for" in str(ei.value) and "1,000" in str(ei.value)
+    # What the node shows: the id once in its text (with how to fetch it), not in the panel's summary.
+    shown = [d for e, d in FakeServer.last.events if isinstance(d, dict) and d.get("state") == "error"][-1]
+    assert rid not in shown["summary"] and "1,000" in shown["summary"]
+    assert shown["text"].count(rid) == 1, shown["text"]
     monkeypatch.setattr(tensors, "MAX_BATCH_PIXELS", cap)
     images, urls, rid2 = call(cls, **kwargs(seed=4242))
     assert rid2 == rid and emu.submits_accepted == 1 and images.shape[0] == 1
