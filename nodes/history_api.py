@@ -29,7 +29,7 @@ from ..runcomfy.journal import Journal, owners
 from ..runcomfy.spending import HistoryLog, Tag, current_limits, save_limits
 from ..runcomfy.spending import report as spend_report
 from ..runcomfy.spending import tally
-from ..runcomfy.spending.gate import day_start, month_start
+from ..runcomfy.spending.windows import day_start, month_start
 from ..runcomfy.spending.history import Charge
 from . import comfy
 from .http_json import bad_body, read_json

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from runcomfy.spending import HistoryLog, gate, history, tally
+from runcomfy.spending.windows import day_start, month_start, week_start
 from runcomfy.spending.history import whole_lines
 
 
@@ -103,10 +104,10 @@ def _from_tally(folder, since: float) -> dict:
 
 def _midnights(t0: float, t1: float) -> list[float]:
     days = []
-    t = gate.day_start(t0)
+    t = day_start(t0)
     while t < t1:
         days.append(t)
-        t = gate.day_start(t + 36 * 3600)
+        t = day_start(t + 36 * 3600)
     return days
 
 
@@ -120,7 +121,7 @@ def test_the_tally_equals_the_fold_from_scratch_for_every_window(tmp_path, east_
     log.clock = lambda: now[0]
     checkpoints = sorted(rng.sample(range(len(events)), 6)) + [len(events) - 1]
     windows = [w for w in _midnights(start, start + 75 * 86400)[::4]]
-    windows += [gate.month_start(start + d * 86400) for d in (15, 45)] + [gate.week_start(start + 30 * 86400)]
+    windows += [month_start(start + d * 86400) for d in (15, 45)] + [week_start(start + 30 * 86400)]
     for i, (t, ev, fields) in enumerate(events):
         now[0] = t
         log.append(ev, **fields)
@@ -133,7 +134,7 @@ def test_the_tally_equals_the_fold_from_scratch_for_every_window(tmp_path, east_
             if len(checkpoints) % 2:
                 # As a new process whose first read is a month start.
                 tally._TALLIES.clear()
-                month = max(w for w in windows if w == gate.month_start(w) and w <= t)
+                month = max(w for w in windows if w == month_start(w) and w <= t)
                 order = [month] + [w for w in windows if w != month]
             else:
                 order = windows
@@ -167,7 +168,7 @@ def test_a_month_of_ended_requests_keeps_no_charge_in_memory(tmp_path):
                          b'{"ev":"state","t":%r,"request_id":"r%d","state":"succeeded","cost":0.25}' % (t, i),
                          b'{"ev":"delivered","t":%r,"request_ids":["r%d"]}' % (t, i)):
                 fh.write(line + b"\n")
-    since = gate.month_start(t0)
+    since = month_start(t0)
     t = tally.read(log.folder, since, lambda t: t)
     assert not t.open and not t.open_rid                   # no charge held
     days = n * 600 // 86400 + 2
@@ -185,7 +186,7 @@ def test_a_cleared_history_starts_the_sums_again(tmp_path):
     t0 = time.mktime((2026, 5, 10, 12, 0, 0, 0, 0, -1))
     log.clock = lambda: t0
     log.append("reserve", charge="a", model_id="m", est=1.0)
-    since = gate.month_start(t0)
+    since = month_start(t0)
     assert tally.read(log.folder, since, lambda t: t.spent(since))[0] == 1.0
     log.clear(keep_current_month=False)
     assert tally.read(log.folder, since, lambda t: t.spent(since))[0] == 0.0

@@ -18,7 +18,6 @@ spend lock is never held while taking the journal's.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ..pricing import format_usd
 from . import limits as limits_mod
 from . import tally
 from .history import MAX_MONTH_BYTES, HistoryLog
+from .windows import day_start, month_start
 
 
 class SpendLimitError(RunComfyError):
@@ -77,23 +77,6 @@ def node_tag(folder, schema, values: dict, node_id=None, workflow: str | None = 
     est = estimate(getattr(schema, "price", None), doc.get("input_schema"), values)
     return Tag(Path(folder), schema.model_id, getattr(schema, "display_name", "") or "", est,
                None if node_id is None else str(node_id)[:64], workflow)
-
-
-# --- time windows (local time: "today" is the user's day) -----------------------------------------
-
-def day_start(now: float) -> float:
-    lt = time.localtime(now)
-    return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
-def week_start(now: float) -> float:
-    lt = time.localtime(now)
-    return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday - lt.tm_wday, 0, 0, 0, 0, 0, -1))
-
-
-def month_start(now: float) -> float:
-    lt = time.localtime(now)
-    return time.mktime((lt.tm_year, lt.tm_mon, 1, 0, 0, 0, 0, 0, -1))
 
 
 def spent_since(charges, since: float) -> tuple[float, float, float, int]:

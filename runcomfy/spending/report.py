@@ -12,7 +12,7 @@ import os
 import time
 
 from . import tally
-from .gate import day_start, month_start, week_start
+from .windows import day_start, month_start, week_start
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUBMITTED, SUBMITTING, SUCCEEDED, UNCERTAIN, Charge,
                       HistoryLog, _month_index)
 

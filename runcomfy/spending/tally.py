@@ -25,22 +25,19 @@ import heapq
 import json
 import os
 import threading
-import time
 from array import array
 
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUCCEEDED, Charge, _apply, _month_index, _text, month_of,
                       parse_line, whole_lines)
+from .windows import day_start
 
 ENDED = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED, REJECTED})
 
 
-def _digest(request_id: str) -> int:
+def request_digest(request_id: str) -> int:
+    """8 bytes that stand for a request id once its charge is summed (here and in a batch's
+    ledger, batch/spend.py, which keeps them in its journal: the function must not change)."""
     return int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
-
-
-def _local_day(t: float) -> float:
-    lt = time.localtime(t)
-    return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
 class _Sum:
@@ -140,7 +137,7 @@ class Tally:
             rid = _text(rec.get("request_id"), 128)
             if not rid:
                 return
-            if rid not in self.open_rid and _digest(rid) in self.ended:
+            if rid not in self.open_rid and request_digest(rid) in self.ended:
                 self._correct(rid, rec, where)
                 return
             _apply(rec, self.open, self.open_rid)
@@ -155,8 +152,8 @@ class Tally:
     def _sum_for(self, c: Charge) -> _Sum:
         lo, hi = self._day
         if not lo <= c.created < hi:
-            lo = _local_day(c.created)
-            self._day = lo, _local_day(lo + 36 * 3600)
+            lo = day_start(c.created)
+            self._day = lo, day_start(lo + 36 * 3600)
         key = (lo, c.model_id)
         s = self.sums.get(key)
         if s is None:
@@ -171,7 +168,7 @@ class Tally:
         self.open.pop(c.id, None)
         if c.request_id:
             self.open_rid.pop(c.request_id, None)
-            self.ended.append(_digest(c.request_id))
+            self.ended.append(request_digest(c.request_id))
 
     def _correct(self, rid: str, rec: dict, where: tuple[str, int]) -> None:
         """A state line for a request already summed: rebuild it from its earlier lines and move
@@ -284,7 +281,7 @@ class Newest(Tally):
         self.open.pop(c.id, None)
         if c.request_id:
             self.open_rid.pop(c.request_id, None)
-            self.ended.append(_digest(c.request_id))
+            self.ended.append(request_digest(c.request_id))
         if not self.wanted(c):
             return
         heapq.heappush(self.heap, (c.created, c.id, c))
