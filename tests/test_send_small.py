@@ -53,6 +53,7 @@ def server():
     ("POST", "/v1/requests/abc-123/cancel", None, None),
     ("GET", "/v1/models?page=2", {"q": "a b&c"}, None),
     ("GET", "/out/a b%2Fc/image 0.png?X-Sig=ab%2B%3D&t=1", None, None),     # a result URL as services sign them
+    ("GET", "/out/café/image 0.png", None, None),                           # not ASCII: requests' preparation
 ])
 def test_it_sends_what_session_request_sends(server, method, path, params, body):
     s = pooled_session(2)

@@ -151,14 +151,9 @@ def _fetch_once(session, url: str, limit: int, sink, until: float | None) -> Non
         call = Call(session._deadline(session.download_deadline, until), session.should_abort)
         with running(call):
             try:
-                if current.isascii():
-                    resp = send_small(session._files, "GET", current, body=None, params=None,
-                                      headers={"Accept": "*/*"}, timeout=session._timeouts(call), stream=True,
-                                      cert=None, proxies=route.requests_proxies(), verify=verify)
-                else:
-                    resp = session._files.get(current, timeout=session._timeouts(call), stream=True,
-                                              allow_redirects=False, headers={"Accept": "*/*"},
-                                              proxies=route.requests_proxies(), verify=verify)
+                resp = send_small(session._files, "GET", current, body=None, params=None, headers={"Accept": "*/*"},
+                                  timeout=session._timeouts(call), stream=True, cert=None,
+                                  proxies=route.requests_proxies(), verify=verify)
             except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
                 if call.killed == "stopped":
                     raise Interrupted(f"Download of {current}: stopped by the user.") from None

@@ -52,12 +52,16 @@ def pooled_session(pool_size: int) -> requests.Session:
 
 def send_small(session: requests.Session, method: str, url: str, *, body: bytes | None, params: dict | None,
                headers: dict, **adapter_kwargs) -> requests.Response:
-    """``session.request(method, url, data=body, params=params, headers=headers, ...)`` for an
-    ASCII URL and a body of bytes (or none), without requests' per-call preparation: it merges
+    """``session.request(method, url, data=body, params=params, headers=headers, ...)`` (redirects
+    not followed) for a body of bytes (or none), without requests' per-call preparation: it merges
     cookies, hooks and settings the pack does not use (trust_env is off; no cookies, auth or
     redirects are followed) and, with requests 2.34 on Python 3.11, checks each of them against a
     runtime Protocol (~0.3 ms of CPU a call; a batch makes three calls a job, issue 21). The
-    adapter sends it exactly as ``Session.send`` would, with the same exceptions."""
+    adapter sends it exactly as ``Session.send`` would, with the same exceptions. A URL that is not
+    ASCII takes requests' own preparation (it IDNA-encodes the host)."""
+    if not url.isascii():
+        return session.request(method, url, data=body, params=params, headers=headers, allow_redirects=False,
+                               **adapter_kwargs)
     if params:
         url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
     url = requote_uri(url)                   # as requests does (a result URL may hold a space)
@@ -220,7 +224,7 @@ class ApiSession:
                 if call.killed:
                     raise self._killed_error(call, what, request_id, budget_text, route)
                 try:
-                    if (data is None or len(data) < upload_progress.STREAM_MIN_BYTES) and url.isascii():
+                    if data is None or len(data) < upload_progress.STREAM_MIN_BYTES:
                         resp = send_small(session, method, url, body=data, params=params, headers=headers,
                                           timeout=self._timeouts(call), stream=True, cert=None,
                                           proxies=route.requests_proxies(), verify=verify)
