@@ -118,25 +118,20 @@ class AdaptivePool(ThreadPoolExecutor):
                 f, fn, args, kwargs = self._items.popleft()
                 self._busy += 1
             try:
-                if isinstance(f, Future):
-                    if f.set_running_or_notify_cancel():
-                        try:
-                            result = fn(*args, **kwargs)
-                        except BaseException as exc:
-                            f.set_exception(exc)
-                            del exc
-                        else:
-                            f.set_result(result)
-                            del result
-                elif not f.cancelled():          # read across threads: at worst the step runs for nothing
+                concurrent = isinstance(f, Future)
+                # An asyncio future's state is read across threads: at worst the step runs for nothing.
+                if f.set_running_or_notify_cancel() if concurrent else not f.cancelled():
                     try:
                         result, exc = fn(*args, **kwargs), None
                     except BaseException as e:
                         result, exc = None, e
-                    try:
-                        f.get_loop().call_soon_threadsafe(_settle, f, result, exc)
-                    except RuntimeError:
-                        pass                     # the loop is closed: nobody awaits the step
+                    if concurrent:
+                        _settle(f, result, exc)
+                    else:
+                        try:
+                            f.get_loop().call_soon_threadsafe(_settle, f, result, exc)
+                        except RuntimeError:
+                            pass                 # the loop is closed: nobody awaits the step
                     del result, exc
             finally:
                 del f, fn, args, kwargs
@@ -160,7 +155,8 @@ class AdaptivePool(ThreadPoolExecutor):
                 t.join()
 
 
-def _settle(f: asyncio.Future, result, exc) -> None:
+def _settle(f, result, exc) -> None:
+    """A step's outcome into its future (a concurrent one, or an asyncio one on its loop's thread)."""
     if f.done():
         return                                   # cancelled while the step ran
     if exc is not None:
