@@ -124,7 +124,7 @@ def _write_jobs(folder: Path, n: int, media: str) -> Path:
 
 
 async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm: bool, media: str,
-                    spend: bool = True, daily_limit: float | None = None) -> dict:
+                    spend: bool = True) -> dict:
     from runcomfy.api import RunComfyClient
     try:
         from runcomfy.batch.jobsfile import JobStream
@@ -175,10 +175,8 @@ async def _run_once(n: int, concurrency: int, workers: int, job_s: float, storm:
             tc0 = _thread_cpu()
             t0 = time.monotonic()
             # As `python -m runcomfy batch` runs: with a config folder, so every request also goes
-            # into its spend history and the spending limits (off unless daily_limit) are checked.
+            # into its spend history and the spending limits (off here) are checked.
             spend_kw = {"spend_dir": tmp / "config"} if spend else {}
-            if daily_limit is not None:
-                os.environ["RUNCOMFY_DAILY_LIMIT_USD"] = repr(daily_limit)
             res = await run_batch(client, schema, JobStream(jobs, schema), BatchOptions(
                 out=tmp / "out", concurrency=concurrency, progress_stream=io.StringIO(),
                 install_signal_handlers=False, **spend_kw))
