@@ -26,6 +26,7 @@ import json
 import os
 import threading
 from array import array
+from collections import ChainMap
 
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUCCEEDED, Charge, _apply, _month_index, _text, month_of,
                       parse_line, whole_lines)
@@ -165,6 +166,10 @@ class Tally:
     def _end(self, c: Charge) -> None:
         usd, kind = c.amount()
         self._sum_for(c).add(usd, kind)
+        self._forget(c)
+
+    def _forget(self, c: Charge) -> None:
+        """An ended charge leaves the open ones; its request id stays as a digest."""
         self.open.pop(c.id, None)
         if c.request_id:
             self.open_rid.pop(c.request_id, None)
@@ -258,17 +263,8 @@ class Newest(Tally):
                 self.seen.add(cid)
         elif rid in self.watch and (ev == "state" or (ev == "sent" and _text(rec.get("charge"), 64) in self.open)):
             self.seen.add(rid)
-        if ev == "files":
-            c = self.open_rid.get(rid) or self.kept.get(rid)
-            if c is not None:
-                _apply(rec, {}, {rid: c})
-            return
-        if ev == "delivered":
-            ids = rec.get("request_ids")
-            for r in ids if isinstance(ids, list) else []:
-                c = self.open_rid.get(r) or self.kept.get(r) if isinstance(r, str) else None
-                if c is not None:
-                    c.delivered = float(rec["t"])
+        if ev in ("files", "delivered"):
+            _apply(rec, {}, ChainMap(self.open_rid, self.kept))    # only to the charges still held
             return
         if ev == "state" and rid and rid in self.kept:
             raise Late(rid)
@@ -278,10 +274,7 @@ class Newest(Tally):
         raise Late(rid)
 
     def _end(self, c: Charge) -> None:
-        self.open.pop(c.id, None)
-        if c.request_id:
-            self.open_rid.pop(c.request_id, None)
-            self.ended.append(request_digest(c.request_id))
+        self._forget(c)
         if not self.wanted(c):
             return
         heapq.heappush(self.heap, (c.created, c.id, c))
