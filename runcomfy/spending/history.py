@@ -143,6 +143,21 @@ def whole_lines(fh, start: int = 0, stop: int | None = None):
             pos, carry, skipping = pos + len(carry), b"", True
 
 
+def records(path, stop: int | None = None, naming: bytes | None = None):
+    """The events of a month file, streamed: its whole lines before ``stop`` (None: all), only
+    those containing ``naming`` when given (tested before parsing). A missing file has none."""
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return
+    with fh:
+        for _, line in whole_lines(fh, 0, stop):
+            if line is not None and (naming is None or naming in line):
+                rec = parse_line(line)
+                if rec is not None:
+                    yield rec
+
+
 class HistoryLog:
     def __init__(self, folder: Path | str, *, clock=time.time):
         self.folder = Path(folder) / "history"
@@ -235,18 +250,6 @@ class HistoryLog:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _records(self, path: Path):
-        """The file's events, streamed."""
-        try:
-            fh = open(path, "rb")
-        except OSError:
-            return
-        with fh:
-            for _, line in whole_lines(fh):
-                rec = parse_line(line)
-                if rec is not None:
-                    yield rec
-
     def charges(self, since: float | None = None) -> dict[str, Charge]:
         """Every charge reserved at or after ``since`` (None: everything kept), with what became
         of it, by charge id, oldest first. Requests known only by later events (resumed from
@@ -258,7 +261,7 @@ class HistoryLog:
         out: dict[str, Charge] = {}
         by_rid: dict[str, Charge] = {}
         for path in files:
-            for rec in self._records(path):
+            for rec in records(path):
                 _apply(rec, out, by_rid)
         if since is not None:
             out = {k: c for k, c in out.items() if c.created >= since}

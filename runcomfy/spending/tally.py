@@ -29,7 +29,7 @@ from array import array
 from collections import ChainMap
 
 from .history import (CANCELLED, EXPIRED, FAILED, REJECTED, SUCCEEDED, Charge, _apply, _month_index, _text, month_of,
-                      parse_line, whole_lines)
+                      parse_line, records, whole_lines)
 from .windows import day_start
 
 ENDED = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED, REJECTED})
@@ -116,17 +116,8 @@ class Tally:
         for name in sorted(self.files):
             if name > upto[0]:
                 return
-            try:
-                fh = open(os.path.join(self.folder, name), "rb")
-            except OSError:
-                continue
-            with fh:
-                stop = upto[1] if name == upto[0] else self.files[name][1]
-                for _, line in whole_lines(fh, 0, stop):
-                    if line is not None and needle in line:
-                        rec = parse_line(line)
-                        if rec is not None:
-                            yield rec
+            stop = upto[1] if name == upto[0] else self.files[name][1]
+            yield from records(os.path.join(self.folder, name), stop, needle)
 
     # --- folding ----------------------------------------------------------------------------------
 
