@@ -298,16 +298,16 @@ class PaidResultError(RunComfyError):
         super().__init__(
             f"Request {request_id} succeeded and is paid for, but its result could not be delivered: {what}. "
             "It stays recorded as succeeded with its result URLs: fetching that request id (or exactly the same "
-            "inputs, seed included) downloads it again with no new charge; if the file itself is bad that fetches "
-            "the same file, and only a new paid run gives another." + files, request_id=request_id)
+            f"inputs, seed included) downloads it again with no new charge; {self._BAD_FILE}" + files,
+            request_id=request_id)
 
+    _BAD_FILE = "if the file itself is bad that fetches the same file, and only a new paid run gives another."
 
     @property
     def summary(self) -> str:
         # The panel shows the id, the billed line and a Fetch button: this says the rest, once.
         return (f"It succeeded and is paid for, but its result could not be delivered: {self._what}. It is kept "
-                "with its result URLs, so fetching it costs nothing new; if the file itself is bad, that fetches "
-                "the same file, and only a new paid run gives another.")
+                f"with its result URLs, so fetching it costs nothing new; {self._BAD_FILE}")
 
 
 class PaidDownloadError(PaidResultError, DownloadError):
